@@ -1,0 +1,32 @@
+/*
+ * batch_codec: the compact on-disk form of a batch of readings (one blob per batch
+ * row; see store.h). Per reading:
+ *
+ *   byte   kind (low 4 bits) | quality << 4
+ *   varint point id
+ *   varint sample time - batch time, ms
+ *   value  by kind: 0 none; 1 float32 (4 bytes LE); 2 float64 (8 bytes LE);
+ *          3..9 decimal: zigzag varint m, value = m / 10^(kind-3)
+ *
+ * Engineering values from scaled integer registers (3.215 m) are short decimals,
+ * so most readings take 4-6 bytes instead of a 8-byte double.
+ */
+#ifndef GANZHI_BATCH_CODEC_H
+#define GANZHI_BATCH_CODEC_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "agent/reading.h"
+
+/* Largest encoded size of one reading. */
+#define BATCH_CODEC_MAX_READING 24
+
+/* Encode n readings relative to base_ts into out (room for n * MAX_READING);
+ * returns the bytes written. */
+size_t batch_encode(const struct reading *r, uint32_t n, int64_t base_ts, uint8_t *out);
+
+/* Decode one reading at *pos; returns 0, or -1 if the blob is malformed. */
+int batch_decode_next(const uint8_t *blob, size_t len, size_t *pos, int64_t base_ts,
+                      struct reading *out);
+
+#endif

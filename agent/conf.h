@@ -1,0 +1,124 @@
+/*
+ * conf: the agent's configuration, agent.conf (INI) plus the CSV point tables it
+ * names, parsed into one fresh structure. A load either succeeds whole or reports
+ * every error it found as "FILE:LINE: message" and yields nothing: a running agent
+ * never half-applies a configuration.
+ */
+#ifndef GANZHI_CONF_H
+#define GANZHI_CONF_H
+
+#include <stddef.h>
+#include <stdio.h>
+#include <stdint.h>
+#include "drivers/mb_point.h"
+
+struct conf_kv {
+    char *key;
+    char *value;
+};
+
+struct conf_point {
+    char *tag;              /* unique on the site */
+    char *name;             /* "" when absent */
+    char *unit;             /* "" when absent */
+    struct mb_addr addr;
+    double scale, offset;   /* engineering value = raw * scale + offset */
+    double deadband;        /* 0: store every poll */
+    double lolo, lo, hi, hihi, hysteresis;  /* NAN when absent */
+    int64_t delay_ms;       /* alarm on-delay, 0 when absent */
+    struct conf_kv *meta;   /* the table's other columns, non-empty values only */
+    size_t nmeta;
+    const char *file;       /* the point table, for messages */
+    int line;
+};
+
+enum conf_driver { CONF_MODBUS_TCP, CONF_MODBUS_RTU };
+
+struct conf_device {
+    char *name;
+    enum conf_driver driver;
+    char *host;             /* modbus-tcp */
+    int port;
+    char *serial;           /* modbus-rtu: devices naming one port share one bus */
+    int baud;
+    char parity;            /* 'N', 'E' or 'O' */
+    int data_bits, stop_bits;
+    int unit_id;
+    int64_t interval_ms, timeout_ms, backoff_max_ms;
+    unsigned max_registers, max_bits, max_gap;
+    char *points_file;      /* as resolved (relative to the conf file) */
+    struct conf_point *points;
+    size_t npoints;
+    const char *file;
+    int line;
+};
+
+struct conf_uplink {
+    char *name;
+    char **urls;            /* failover order */
+    size_t nurls;
+    char *profile;
+    char *client_id;
+    char *ca_file, *cert_file, *key_file;   /* resolved paths, NULL when absent */
+    char *username, *password;
+    int qos;
+    char *topic_prefix;
+    double backfill_rate;   /* messages/s while re-uploading, 0 = unlimited */
+    unsigned message_readings;  /* readings per realtime message */
+    unsigned max_inflight;  /* messages awaiting PUBACK at once */
+    int64_t keepalive_ms, reconnect_max_ms, live_window_ms;
+    const char *file;
+    int line;
+};
+
+struct conf_agent {
+    char *enterprise_code, *enterprise_name, *gateway_code, *district_code;
+    char *data_dir;         /* resolved */
+    int wire_tz_minutes;    /* wire_timezone "+08:00" -> 480 */
+    char *wire_timezone;    /* as written, normalised "+08:00" */
+    int64_t store_max_bytes;
+    int64_t retention_ms;
+    int64_t status_interval_ms;
+    int64_t commit_interval_ms;  /* how long the store gathers readings per transaction */
+    unsigned queue_max;     /* readings held in memory between pollers and the store */
+    char *log_level;        /* error, warn, info, debug */
+};
+
+struct conf {
+    char *path;
+    struct conf_agent agent;
+    struct conf_device *devices;
+    size_t ndevices;
+    struct conf_uplink *uplinks;
+    size_t nuplinks;
+    char **files;           /* every path read, owning the strings `file` points at */
+    size_t nfiles;
+};
+
+/* Errors found by a load, each "FILE:LINE: message" (or "FILE: message"). */
+struct conf_diag {
+    char **lines;
+    size_t n;
+};
+
+/* Parse `path` and every point table it names. Returns 0 and *out, or -1 with
+ * *out NULL and every error in diag (which the caller frees). */
+int conf_load(const char *path, struct conf **out, struct conf_diag *diag);
+void conf_free(struct conf *c);
+void conf_diag_free(struct conf_diag *d);
+
+const struct conf_device *conf_device_find(const struct conf *c, const char *name);
+const struct conf_point *conf_point_find(const struct conf_device *d, const char *tag);
+const char *conf_point_meta(const struct conf_point *p, const char *key);
+
+/* Value parsers shared with the CLI: 0 on success, -1 with a reason in err. */
+int conf_parse_duration(const char *s, int64_t *ms, char *err, size_t errlen);
+int conf_parse_size(const char *s, int64_t *bytes, char *err, size_t errlen);
+int conf_parse_long(const char *s, long lo, long hi, long *out, char *err, size_t errlen);
+int conf_parse_double(const char *s, double *out, char *err, size_t errlen);
+
+/* Print the schema (every key, type, default, range, meaning) as text, for
+ * `ganzhi check --keys` and the documentation. */
+void conf_schema_print(FILE *f);
+
+#endif

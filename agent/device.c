@@ -1,0 +1,159 @@
+/* device: plan, read, decode and qualify the points of one device. */
+#include "agent/device.h"
+#include "drivers/mb_decode.h"
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static int64_t now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int pow10_of_inverse(double scale)
+{
+    double p = 1;
+    for (int k = 1; k <= 6; k++) {
+        p *= 10;
+        if (scale == 1 / p)
+            return k;
+    }
+    return 0;
+}
+
+int device_init(struct device *d, const struct conf_device *c, char *err, size_t errlen)
+{
+    memset(d, 0, sizeof *d);
+    d->conf = c;
+    const struct mb_addr **addrs = calloc(c->npoints ? c->npoints : 1, sizeof *addrs);
+    d->point_ids = calloc(c->npoints ? c->npoints : 1, sizeof *d->point_ids);
+    d->scale_pow10 = calloc(c->npoints ? c->npoints : 1, sizeof *d->scale_pow10);
+    if (!addrs || !d->point_ids || !d->scale_pow10) {
+        free(addrs);
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
+    for (size_t i = 0; i < c->npoints; i++) {
+        addrs[i] = &c->points[i].addr;
+        d->scale_pow10[i] = pow10_of_inverse(c->points[i].scale);
+    }
+    struct mb_limits lim = { c->max_registers, c->max_bits, c->max_gap };
+    int rc = mb_plan_build(&d->plan, addrs, c->npoints, &lim);
+    free(addrs);
+    if (rc) {
+        snprintf(err, errlen, "cannot plan reads (a point wider than max_registers?)");
+        goto fail;
+    }
+    struct mb_link_params p = {
+        .rtu = c->driver == CONF_MODBUS_RTU, .host = c->host, .port = c->port,
+        .serial = c->serial, .baud = c->baud, .parity = c->parity,
+        .data_bits = c->data_bits, .stop_bits = c->stop_bits, .unit_id = c->unit_id,
+        .timeout_ms = c->timeout_ms,
+    };
+    d->link = mb_link_new(&p, err, errlen);
+    if (!d->link)
+        goto fail;
+    return 0;
+fail:
+    device_fini(d);
+    return -1;
+}
+
+void device_fini(struct device *d)
+{
+    mb_link_free(d->link);
+    mb_plan_free(&d->plan);
+    free(d->point_ids);
+    free(d->scale_pow10);
+    d->link = NULL;
+    d->point_ids = NULL;
+    d->scale_pow10 = NULL;
+}
+
+double device_engineering(const struct device *d, size_t i, double raw)
+{
+    const struct conf_point *p = &d->conf->points[i];
+    double v;
+    if (d->scale_pow10[i]) {
+        static const double p10[] = { 1, 10, 100, 1e3, 1e4, 1e5, 1e6 };
+        v = raw / p10[d->scale_pow10[i]];
+    } else {
+        v = raw * p->scale;
+    }
+    return p->offset != 0 ? v + p->offset : v;
+}
+
+int device_poll(struct device *d, struct reading *out)
+{
+    const struct conf_device *c = d->conf;
+    int failed = 0;
+    char err[120];
+    for (size_t k = 0; k < d->plan.nreads; k++) {
+        const struct mb_read *r = &d->plan.reads[k];
+        int exc = 0;
+        enum mb_status st = MB_ERR_COMM;
+        int64_t t0 = now_us();
+        /* After one communication failure in this poll, the rest of it would only
+         * wait out more timeouts: mark its points comm_fail without asking. */
+        if (!failed) {
+            atomic_fetch_add(&d->stats.requests, 1);
+            st = mb_link_read(d->link, r, d->regs, d->bits, &exc, err, sizeof err);
+            atomic_store(&d->stats.last_rtt_us, now_us() - t0);
+            switch (st) {
+            case MB_OK: atomic_fetch_add(&d->stats.ok, 1); break;
+            case MB_ERR_EXCEPTION:
+                atomic_fetch_add(&d->stats.err_exception, 1);
+                atomic_store(&d->stats.last_exception, exc);
+                break;
+            case MB_ERR_REPLY: atomic_fetch_add(&d->stats.err_reply, 1); break;
+            case MB_ERR_COMM: atomic_fetch_add(&d->stats.err_comm, 1); break;
+            }
+            if (st != MB_OK)
+                snprintf(d->last_error, sizeof d->last_error, "%s %u@%u: %s",
+                         mb_area_name(r->area), r->count, r->start, err);
+        }
+        if (st == MB_ERR_COMM || st == MB_ERR_REPLY)
+            failed++;
+        int64_t ts = wall_ms();
+        for (uint32_t j = r->first; j < r->first + r->n; j++) {
+            uint32_t i = d->plan.idx[j];
+            const struct conf_point *p = &c->points[i];
+            struct reading *o = &out[i];
+            o->point = d->point_ids[i];
+            o->ts_ms = ts;
+            o->has_value = 0;
+            o->value = 0;
+            if (st == MB_ERR_EXCEPTION) {
+                o->quality = Q_EXCEPTION;
+                continue;
+            }
+            if (st != MB_OK) {
+                o->quality = Q_COMM_FAIL;
+                continue;
+            }
+            double raw;
+            unsigned off = p->addr.address - r->start;
+            int bad = 0;
+            if (mb_is_bit_area(r->area))
+                raw = d->bits[off] != 0;
+            else
+                bad = mb_decode_regs(&p->addr, &d->regs[off], &raw);
+            o->quality = bad ? Q_SENSOR_FAULT : Q_GOOD;
+            o->has_value = !bad;
+            o->value = bad ? 0 : device_engineering(d, i, raw);
+        }
+    }
+    atomic_store(&d->stats.link_up, failed == 0);
+    return failed;
+}

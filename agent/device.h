@@ -1,0 +1,45 @@
+/* device: one configured Modbus device: its link, its read plan, and one poll
+ * turning registers into readings with quality. Shared by the agent and the CLI. */
+#ifndef GANZHI_DEVICE_H
+#define GANZHI_DEVICE_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+#include "agent/conf.h"
+#include "agent/reading.h"
+#include "drivers/mb_link.h"
+#include "drivers/mb_plan.h"
+
+/* Figures for status; written by the polling thread, read by anyone. */
+struct device_stats {
+    atomic_uint_fast64_t requests, ok, err_comm, err_exception, err_reply;
+    atomic_int_fast64_t last_rtt_us;
+    atomic_int link_up;         /* the last poll got answers */
+    atomic_int last_exception;  /* code of the last exception reply */
+};
+
+struct device {
+    const struct conf_device *conf;
+    struct mb_link *link;
+    struct mb_plan plan;
+    uint32_t *point_ids;        /* store ids, one per conf point (0 without a store) */
+    int *scale_pow10;           /* k when scale == 10^-k exactly (k in 1..6), else 0 */
+    uint16_t regs[125];
+    uint8_t bits[2000];
+    char last_error[200];
+    struct device_stats stats;
+};
+
+int device_init(struct device *d, const struct conf_device *c, char *err, size_t errlen);
+void device_fini(struct device *d);
+
+/* Read every point once. out[i] is conf->points[i]'s reading (point id from
+ * point_ids); sample times are taken as each request is answered. Returns the
+ * number of requests that failed to communicate (0: all answered). */
+int device_poll(struct device *d, struct reading *out);
+
+/* Engineering value of a raw value for point i: raw * scale + offset, computed so
+ * that decimal scales (0.1, 0.001) give the shortest decimal double. */
+double device_engineering(const struct device *d, size_t i, double raw);
+
+#endif

@@ -1,0 +1,282 @@
+/* store: SQLite persistence of batches, point ids and uplink cursors (see store.h). */
+#include "agent/store.h"
+#include "agent/batch_codec.h"
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct store {
+    sqlite3 *db;
+    sqlite3_stmt *ins_batch, *sel_from, *sel_containing, *get_point, *ins_point, *upd_point,
+                 *info_point, *get_cursor, *set_cursor;
+    uint64_t next_seq;
+    uint8_t *buf;
+    size_t bufcap;
+};
+
+static const char schema[] =
+    "CREATE TABLE IF NOT EXISTS point(id INTEGER PRIMARY KEY, tag TEXT UNIQUE NOT NULL,"
+    " device TEXT NOT NULL, unit TEXT NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS batch(seq0 INTEGER PRIMARY KEY, ts INTEGER NOT NULL,"
+    " n INTEGER NOT NULL, data BLOB NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS cursor(uplink TEXT PRIMARY KEY, acked INTEGER NOT NULL);";
+
+const char *store_errmsg(struct store *s) { return sqlite3_errmsg(s->db); }
+
+static int prepare(struct store *s, sqlite3_stmt **st, const char *sql)
+{
+    return sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT, st, NULL);
+}
+
+static uint64_t query_u64(sqlite3 *db, const char *sql, uint64_t dflt)
+{
+    sqlite3_stmt *st;
+    uint64_t v = dflt;
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+        return dflt;
+    if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
+        v = (uint64_t)sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return v;
+}
+
+struct store *store_open(const char *dir, enum store_mode mode, char *err, size_t errlen)
+{
+    char path[4096];
+    struct store *s = calloc(1, sizeof *s);
+    if (!s) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    snprintf(path, sizeof path, "%s/store.db", dir);
+    int flags = mode == STORE_WRITE ? SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE
+                                    : SQLITE_OPEN_READWRITE;
+    /* Readers open read-write too: the cursor table is theirs to update, and a
+     * read-only WAL connection cannot recover a WAL left by a killed writer. */
+    if (sqlite3_open_v2(path, &s->db, flags | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+        snprintf(err, errlen, "%s: %s", path, s->db ? sqlite3_errmsg(s->db) : "cannot open");
+        goto fail;
+    }
+    sqlite3_busy_timeout(s->db, 5000);
+    char *msg = NULL;
+    if (sqlite3_exec(s->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;", NULL, NULL,
+                     &msg) != SQLITE_OK ||
+        (mode == STORE_WRITE && sqlite3_exec(s->db, schema, NULL, NULL, &msg) != SQLITE_OK)) {
+        snprintf(err, errlen, "%s: %s", path, msg ? msg : sqlite3_errmsg(s->db));
+        sqlite3_free(msg);
+        goto fail;
+    }
+    if (prepare(s, &s->ins_batch, "INSERT INTO batch(seq0, ts, n, data) VALUES(?,?,?,?)") ||
+        prepare(s, &s->sel_containing,
+                "SELECT seq0, ts, n, data FROM batch WHERE seq0 <= ? ORDER BY seq0 DESC LIMIT 1") ||
+        prepare(s, &s->sel_from, "SELECT seq0, ts, n, data FROM batch WHERE seq0 > ? ORDER BY seq0") ||
+        prepare(s, &s->get_point, "SELECT id, device, unit FROM point WHERE tag = ?") ||
+        prepare(s, &s->ins_point, "INSERT INTO point(tag, device, unit) VALUES(?,?,?)") ||
+        prepare(s, &s->upd_point, "UPDATE point SET device = ?, unit = ? WHERE id = ?") ||
+        prepare(s, &s->info_point, "SELECT tag, device, unit FROM point WHERE id = ?") ||
+        prepare(s, &s->get_cursor, "SELECT acked FROM cursor WHERE uplink = ?") ||
+        prepare(s, &s->set_cursor,
+                "INSERT INTO cursor(uplink, acked) VALUES(?1, ?2) ON CONFLICT(uplink)"
+                " DO UPDATE SET acked = max(acked, ?2)")) {
+        snprintf(err, errlen, "%s: %s", path, sqlite3_errmsg(s->db));
+        goto fail;
+    }
+    s->next_seq = query_u64(s->db, "SELECT max(seq0 + n) FROM batch", 1);
+    return s;
+fail:
+    store_close(s);
+    return NULL;
+}
+
+void store_close(struct store *s)
+{
+    if (!s)
+        return;
+    sqlite3_stmt *all[] = { s->ins_batch, s->sel_from, s->sel_containing, s->get_point,
+                            s->ins_point, s->upd_point, s->info_point, s->get_cursor,
+                            s->set_cursor };
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+        sqlite3_finalize(all[i]);
+    sqlite3_close(s->db);
+    free(s->buf);
+    free(s);
+}
+
+static int step_done(sqlite3_stmt *st)
+{
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? 0 : -1;
+}
+
+int store_point_id(struct store *s, const char *tag, const char *device, const char *unit,
+                   uint32_t *id)
+{
+    sqlite3_stmt *st = s->get_point;
+    sqlite3_bind_text(st, 1, tag, -1, SQLITE_STATIC);
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        *id = (uint32_t)sqlite3_column_int64(st, 0);
+        int same = strcmp((const char *)sqlite3_column_text(st, 1), device) == 0 &&
+                   strcmp((const char *)sqlite3_column_text(st, 2), unit) == 0;
+        sqlite3_reset(st);
+        if (same)
+            return 0;
+        sqlite3_bind_text(s->upd_point, 1, device, -1, SQLITE_STATIC);
+        sqlite3_bind_text(s->upd_point, 2, unit, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(s->upd_point, 3, *id);
+        return step_done(s->upd_point);
+    }
+    sqlite3_reset(st);
+    sqlite3_bind_text(s->ins_point, 1, tag, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s->ins_point, 2, device, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s->ins_point, 3, unit, -1, SQLITE_STATIC);
+    if (step_done(s->ins_point))
+        return -1;
+    *id = (uint32_t)sqlite3_last_insert_rowid(s->db);
+    return 0;
+}
+
+static void copy_col(sqlite3_stmt *st, int col, char *dst, size_t len)
+{
+    const char *v = (const char *)sqlite3_column_text(st, col);
+    snprintf(dst, len, "%s", v ? v : "");
+}
+
+int store_point_info(struct store *s, uint32_t id, char *tag, size_t taglen,
+                     char *device, size_t devlen, char *unit, size_t unitlen)
+{
+    sqlite3_stmt *st = s->info_point;
+    sqlite3_bind_int64(st, 1, id);
+    int rc = -1;
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        copy_col(st, 0, tag, taglen);
+        copy_col(st, 1, device, devlen);
+        copy_col(st, 2, unit, unitlen);
+        rc = 0;
+    }
+    sqlite3_reset(st);
+    return rc;
+}
+
+int store_append(struct store *s, struct batch *const *b, size_t n)
+{
+    if (sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+        return -1;
+    uint64_t seq = s->next_seq;
+    for (size_t i = 0; i < n; i++) {
+        if (b[i]->n == 0)
+            continue;
+        size_t need = (size_t)b[i]->n * BATCH_CODEC_MAX_READING;
+        if (need > s->bufcap) {
+            uint8_t *nb = realloc(s->buf, need);
+            if (!nb)
+                goto fail;
+            s->buf = nb;
+            s->bufcap = need;
+        }
+        size_t len = batch_encode(b[i]->r, b[i]->n, b[i]->ts_ms, s->buf);
+        sqlite3_bind_int64(s->ins_batch, 1, (sqlite3_int64)seq);
+        sqlite3_bind_int64(s->ins_batch, 2, b[i]->ts_ms);
+        sqlite3_bind_int64(s->ins_batch, 3, b[i]->n);
+        sqlite3_bind_blob(s->ins_batch, 4, s->buf, (int)len, SQLITE_STATIC);
+        if (step_done(s->ins_batch))
+            goto fail;
+        seq += b[i]->n;
+    }
+    if (sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+        goto fail;
+    seq = s->next_seq;
+    for (size_t i = 0; i < n; i++) {
+        b[i]->seq0 = seq;
+        seq += b[i]->n;
+    }
+    s->next_seq = seq;
+    return 0;
+fail:
+    sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    return -1;
+}
+
+uint64_t store_next_seq(struct store *s)
+{
+    /* Readers see other connections' commits: ask the database, not the cache. */
+    uint64_t v = query_u64(s->db, "SELECT max(seq0 + n) FROM batch", 1);
+    if (v > s->next_seq)
+        s->next_seq = v;
+    return s->next_seq;
+}
+
+uint64_t store_first_seq(struct store *s)
+{
+    uint64_t v = query_u64(s->db, "SELECT min(seq0) FROM batch", 0);
+    return v ? v : store_next_seq(s);
+}
+
+/* Visit the readings of one batch row with seq >= from; returns -1 on a corrupt
+ * blob, 1 if the visitor stopped or max was reached, else 0. */
+static int visit_row(sqlite3_stmt *st, uint64_t from, size_t max, long *count,
+                     store_visit_fn fn, void *arg)
+{
+    uint64_t seq0 = (uint64_t)sqlite3_column_int64(st, 0);
+    int64_t ts = sqlite3_column_int64(st, 1);
+    uint32_t n = (uint32_t)sqlite3_column_int64(st, 2);
+    const uint8_t *blob = sqlite3_column_blob(st, 3);
+    size_t len = (size_t)sqlite3_column_bytes(st, 3);
+    size_t pos = 0;
+    struct reading r;
+    for (uint32_t i = 0; i < n; i++) {
+        if (batch_decode_next(blob, len, &pos, ts, &r))
+            return -1;
+        if (seq0 + i < from)
+            continue;
+        if ((size_t)*count >= max)
+            return 1;
+        ++*count;
+        if (fn(arg, seq0 + i, &r))
+            return 1;
+    }
+    return 0;
+}
+
+long store_scan(struct store *s, uint64_t from, size_t max, store_visit_fn fn, void *arg)
+{
+    long count = 0;
+    int rc = 0;
+    uint64_t after = from ? from - 1 : 0;
+    sqlite3_stmt *st = s->sel_containing;
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)from);
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        uint64_t seq0 = (uint64_t)sqlite3_column_int64(st, 0);
+        if (seq0 + (uint64_t)sqlite3_column_int64(st, 2) > from)
+            rc = visit_row(st, from, max, &count, fn, arg);
+        after = seq0;
+    }
+    sqlite3_reset(st);
+    if (rc)
+        return rc < 0 ? -1 : count;
+    st = s->sel_from;
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)after);
+    int step;
+    while (rc == 0 && (step = sqlite3_step(st)) == SQLITE_ROW)
+        rc = visit_row(st, from, max, &count, fn, arg);
+    sqlite3_reset(st);
+    return rc < 0 ? -1 : count;
+}
+
+int store_cursor_get(struct store *s, const char *uplink, uint64_t *acked)
+{
+    sqlite3_stmt *st = s->get_cursor;
+    sqlite3_bind_text(st, 1, uplink, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    *acked = rc == SQLITE_ROW ? (uint64_t)sqlite3_column_int64(st, 0) : 0;
+    sqlite3_reset(st);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
+}
+
+int store_cursor_set(struct store *s, const char *uplink, uint64_t acked)
+{
+    sqlite3_bind_text(s->set_cursor, 1, uplink, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s->set_cursor, 2, (sqlite3_int64)acked);
+    return step_done(s->set_cursor);
+}

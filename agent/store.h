@@ -1,0 +1,60 @@
+/*
+ * store: the durable log of readings, in SQLite (WAL) under data_dir/store.db.
+ *
+ *   point(id INTEGER PRIMARY KEY, tag TEXT UNIQUE, device TEXT, unit TEXT)
+ *       stable ids: a tag keeps its id across restarts and reloads
+ *   batch(seq0 INTEGER PRIMARY KEY, ts INTEGER, n INTEGER, data BLOB)
+ *       one row per poll batch; its readings are seq0 .. seq0+n-1 in blob order;
+ *       ts is the earliest sample time (Unix ms); data is batch_codec's form
+ *   cursor(uplink TEXT PRIMARY KEY, acked INTEGER)
+ *       every seq <= acked has been acknowledged by that uplink's broker
+ *
+ * seq is never reused: the next seq is one past the last batch, and the newest
+ * batch is never evicted. One writer connection (the agent's store thread);
+ * readers (uplinks, CLI) open their own. synchronous=FULL: a committed batch
+ * survives a power cut, so a seq that reached a broker is never handed out again.
+ * The blob stores floats little-endian: the store is not portable to big-endian hosts.
+ */
+#ifndef GANZHI_STORE_H
+#define GANZHI_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "agent/reading.h"
+
+struct store;
+
+enum store_mode { STORE_WRITE, STORE_READ };
+
+/* Open (creating when writing) data_dir/store.db. NULL with a reason in err. */
+struct store *store_open(const char *dir, enum store_mode mode, char *err, size_t errlen);
+void store_close(struct store *s);
+const char *store_errmsg(struct store *s);
+
+/* The stable id of a tag, created or updated as needed. 0 on success. */
+int store_point_id(struct store *s, const char *tag, const char *device, const char *unit,
+                   uint32_t *id);
+
+/* Identity of a point id as stored (for readings of points no longer configured).
+ * Strings are copied into the caller's buffers. 0, or -1 if unknown. */
+int store_point_info(struct store *s, uint32_t id, char *tag, size_t taglen,
+                     char *device, size_t devlen, char *unit, size_t unitlen);
+
+/* Append batches in one transaction, assigning their seq0. 0 on success; on
+ * failure nothing is stored and the batches keep seq0 = 0. */
+int store_append(struct store *s, struct batch *const *b, size_t n);
+
+/* One past the highest seq stored (1 for an empty store). */
+uint64_t store_next_seq(struct store *s);
+/* Lowest seq still stored, or store_next_seq() when empty. */
+uint64_t store_first_seq(struct store *s);
+
+/* Visit readings with seq >= from in seq order, at most max of them. The visitor
+ * returns 0 to go on, non-zero to stop. Returns the count visited, or -1. */
+typedef int (*store_visit_fn)(void *arg, uint64_t seq, const struct reading *r);
+long store_scan(struct store *s, uint64_t from, size_t max, store_visit_fn fn, void *arg);
+
+int store_cursor_get(struct store *s, const char *uplink, uint64_t *acked);
+int store_cursor_set(struct store *s, const char *uplink, uint64_t acked);
+
+#endif
