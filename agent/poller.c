@@ -1,0 +1,269 @@
+/* poller: bus threads, poll scheduling, failure backoff, deadband and heartbeat. */
+#include "agent/poller.h"
+#include "agent/log.h"
+#include <errno.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* A reading inside its deadband is still stored this often (x interval), so a
+ * platform can tell a flat value from a dead link (CONTRACT.md). */
+#define HEARTBEAT_INTERVALS 60
+
+struct point_state {
+    double value;
+    int64_t stored_ms;  /* sample time of the last stored reading, 0: none yet */
+    uint8_t quality;
+};
+
+struct dev_run {
+    struct device dev;
+    struct point_state *ps;
+    struct reading *scratch;
+    int64_t next_ms;        /* monotonic time of the next poll */
+    unsigned failures;      /* consecutive polls without an answer */
+    unsigned jitter_seed;
+};
+
+struct bus {
+    struct poller *owner;
+    pthread_t thread;
+    int started;
+    const char *name;
+    struct dev_run **devs;
+    size_t ndevs;
+};
+
+struct poller {
+    struct writer *writer;
+    pthread_mutex_t lock;
+    pthread_cond_t wake;
+    int stop;
+    struct dev_run *runs;
+    size_t nruns;
+    struct bus *buses;
+    size_t nbuses;
+    struct device **devices;
+};
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Whether a reading is worth storing: first one, quality changed, moved past the
+ * deadband, or the heartbeat is due. */
+static int keep(struct point_state *ps, const struct conf_point *p, const struct reading *r,
+                int64_t heartbeat_ms)
+{
+    if (ps->stored_ms == 0 || ps->quality != r->quality ||
+        r->ts_ms - ps->stored_ms >= heartbeat_ms || r->ts_ms < ps->stored_ms)
+        return 1;
+    if (!r->has_value)
+        return 0;
+    if (p->deadband <= 0)
+        return 1;
+    return fabs(r->value - ps->value) > p->deadband;
+}
+
+static void submit(struct poller *pl, struct dev_run *dr)
+{
+    const struct conf_device *c = dr->dev.conf;
+    int64_t heartbeat = c->interval_ms * HEARTBEAT_INTERVALS;
+    size_t n = 0;
+    for (size_t i = 0; i < c->npoints; i++)
+        n += keep(&dr->ps[i], &c->points[i], &dr->scratch[i], heartbeat);
+    if (n == 0)
+        return;
+    struct batch *b = malloc(sizeof *b + n * sizeof b->r[0]);
+    if (!b) {
+        log_error("device", c->name, "out of memory: poll dropped");
+        return;
+    }
+    b->seq0 = 0;
+    b->n = 0;
+    b->ts_ms = INT64_MAX;
+    /* keep() is evaluated again here in the same state, so the count matches. */
+    for (size_t i = 0; i < c->npoints; i++) {
+        const struct reading *r = &dr->scratch[i];
+        if (!keep(&dr->ps[i], &c->points[i], r, heartbeat))
+            continue;
+        b->r[b->n++] = *r;
+        if (r->ts_ms < b->ts_ms)
+            b->ts_ms = r->ts_ms;
+        dr->ps[i] = (struct point_state){ r->value, r->ts_ms, r->quality };
+    }
+    if (writer_submit(pl->writer, b) != 0)
+        log_warn("device", c->name, "store queue full: %zu readings dropped", n);
+}
+
+static void poll_one(struct poller *pl, struct dev_run *dr, int64_t now)
+{
+    const struct conf_device *c = dr->dev.conf;
+    int failed = device_poll(&dr->dev, dr->scratch);
+    submit(pl, dr);
+    int64_t wait = c->interval_ms;
+    if (failed) {
+        dr->failures++;
+        if (dr->failures == 1 || dr->failures == 4 || dr->failures % 100 == 0)
+            log_warn("device", c->name, "no answer (%s); %u failed polls", dr->dev.last_error,
+                     dr->failures);
+        if (dr->failures > 1) {
+            /* Capped exponential backoff with jitter, so a dead device costs
+             * little and many of them do not retry in step. */
+            int64_t cap = c->backoff_max_ms > c->interval_ms ? c->backoff_max_ms : c->interval_ms;
+            unsigned shift = dr->failures - 1 > 16 ? 16 : dr->failures - 1;
+            wait = c->interval_ms << shift;
+            if (wait > cap || wait <= 0)
+                wait = cap;
+            wait = wait * (80 + rand_r(&dr->jitter_seed) % 41) / 100;
+        }
+    } else if (dr->failures) {
+        log_info("device", c->name, "answering again after %u failed polls", dr->failures);
+        dr->failures = 0;
+    }
+    /* Stay on the interval grid; after a stall skip missed slots, never burst. */
+    if (!failed) {
+        dr->next_ms += wait;
+        if (dr->next_ms <= now)
+            dr->next_ms = now + wait - (now - dr->next_ms) % wait;
+    } else {
+        dr->next_ms = mono_ms() + wait;
+    }
+}
+
+static void *bus_main(void *arg)
+{
+    struct bus *bus = arg;
+    struct poller *pl = bus->owner;
+    pthread_mutex_lock(&pl->lock);
+    while (!pl->stop) {
+        struct dev_run *due = bus->devs[0];
+        for (size_t i = 1; i < bus->ndevs; i++)
+            if (bus->devs[i]->next_ms < due->next_ms)
+                due = bus->devs[i];
+        int64_t now = mono_ms();
+        if (due->next_ms > now) {
+            struct timespec until = { due->next_ms / 1000, (long)(due->next_ms % 1000) * 1000000 };
+            pthread_cond_timedwait(&pl->wake, &pl->lock, &until);
+            continue;
+        }
+        pthread_mutex_unlock(&pl->lock);
+        poll_one(pl, due, now);
+        pthread_mutex_lock(&pl->lock);
+    }
+    pthread_mutex_unlock(&pl->lock);
+    return NULL;
+}
+
+/* Devices on the same serial port share a bus; each TCP device is its own. */
+static int same_bus(const struct conf_device *a, const struct conf_device *b)
+{
+    return a->driver == CONF_MODBUS_RTU && b->driver == CONF_MODBUS_RTU &&
+           strcmp(a->serial, b->serial) == 0;
+}
+
+struct poller *poller_start(const struct conf *c, struct store *s, struct writer *w,
+                            char *err, size_t errlen)
+{
+    struct poller *pl = calloc(1, sizeof *pl);
+    if (!pl)
+        goto oom;
+    pl->writer = w;
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_mutex_init(&pl->lock, NULL);
+    pthread_cond_init(&pl->wake, &ca);
+    pthread_condattr_destroy(&ca);
+    pl->runs = calloc(c->ndevices, sizeof *pl->runs);
+    pl->buses = calloc(c->ndevices, sizeof *pl->buses);
+    pl->devices = calloc(c->ndevices, sizeof *pl->devices);
+    if (!pl->runs || !pl->buses || !pl->devices)
+        goto oom;
+    int64_t now = mono_ms();
+    for (size_t i = 0; i < c->ndevices; i++) {
+        const struct conf_device *cd = &c->devices[i];
+        struct dev_run *dr = &pl->runs[i];
+        char derr[200];
+        if (device_init(&dr->dev, cd, derr, sizeof derr) != 0) {
+            snprintf(err, errlen, "device %s: %s", cd->name, derr);
+            goto fail;
+        }
+        pl->nruns++;
+        pl->devices[i] = &dr->dev;
+        dr->ps = calloc(cd->npoints, sizeof *dr->ps);
+        dr->scratch = calloc(cd->npoints, sizeof *dr->scratch);
+        if (!dr->ps || !dr->scratch)
+            goto oom;
+        for (size_t k = 0; k < cd->npoints; k++)
+            if (store_point_id(s, cd->points[k].tag, cd->name, cd->points[k].unit,
+                               &dr->dev.point_ids[k]) != 0) {
+                snprintf(err, errlen, "store: %s", store_errmsg(s));
+                goto fail;
+            }
+        dr->next_ms = now;
+        dr->jitter_seed = (unsigned)(now + (int64_t)i * 7919);
+        size_t b;
+        for (b = 0; b < pl->nbuses; b++)
+            if (same_bus(pl->buses[b].devs[0]->dev.conf, cd))
+                break;
+        if (b == pl->nbuses) {
+            pl->buses[b] = (struct bus){ .owner = pl, .name = cd->name };
+            pl->buses[b].devs = calloc(c->ndevices, sizeof(struct dev_run *));
+            if (!pl->buses[b].devs)
+                goto oom;
+            pl->nbuses++;
+        }
+        pl->buses[b].devs[pl->buses[b].ndevs++] = dr;
+    }
+    for (size_t b = 0; b < pl->nbuses; b++) {
+        if (pthread_create(&pl->buses[b].thread, NULL, bus_main, &pl->buses[b]) != 0) {
+            snprintf(err, errlen, "cannot start a thread: %s", strerror(errno));
+            goto fail;
+        }
+        pl->buses[b].started = 1;
+    }
+    return pl;
+oom:
+    snprintf(err, errlen, "out of memory");
+fail:
+    poller_stop(pl);
+    return NULL;
+}
+
+void poller_stop(struct poller *pl)
+{
+    if (!pl)
+        return;
+    pthread_mutex_lock(&pl->lock);
+    pl->stop = 1;
+    pthread_cond_broadcast(&pl->wake);
+    pthread_mutex_unlock(&pl->lock);
+    for (size_t b = 0; b < pl->nbuses; b++) {
+        if (pl->buses[b].started)
+            pthread_join(pl->buses[b].thread, NULL);
+        free(pl->buses[b].devs);
+    }
+    for (size_t i = 0; i < pl->nruns; i++) {
+        device_fini(&pl->runs[i].dev);
+        free(pl->runs[i].ps);
+        free(pl->runs[i].scratch);
+    }
+    pthread_mutex_destroy(&pl->lock);
+    pthread_cond_destroy(&pl->wake);
+    free(pl->runs);
+    free(pl->buses);
+    free(pl->devices);
+    free(pl);
+}
+
+struct device *const *poller_devices(struct poller *pl, size_t *n)
+{
+    *n = pl->nruns;
+    return pl->devices;
+}

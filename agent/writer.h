@@ -1,0 +1,37 @@
+/* writer: the store's only writer thread. Pollers hand it batches through a bounded
+ * queue; it commits everything waiting once per commit_interval (one transaction,
+ * one fsync) and wakes the uplinks. */
+#ifndef GANZHI_WRITER_H
+#define GANZHI_WRITER_H
+
+#include <stdint.h>
+#include "agent/reading.h"
+#include "agent/store.h"
+
+struct writer_stats {
+    uint64_t queued_readings;   /* waiting in memory now */
+    uint64_t queue_max;         /* the bound, in readings */
+    uint64_t dropped_readings;  /* refused because the queue was full */
+    uint64_t committed_readings, commits, commit_failures;
+    int64_t last_commit_us;     /* how long the last transaction took */
+};
+
+struct writer;
+
+struct writer *writer_start(struct store *s, unsigned queue_max, int64_t commit_interval_ms);
+/* Commit what is queued and stop. The store stays open (the caller closes it). */
+void writer_stop(struct writer *w);
+
+/* Hand a batch (malloc'd) to the writer, which frees it. Returns -1 and frees it
+ * when the queue is full (the readings are counted as dropped). */
+int writer_submit(struct writer *w, struct batch *b);
+
+/* One past the highest committed seq; waits up to timeout_ms for it to exceed
+ * `seen` (timeout 0: do not wait). */
+uint64_t writer_wait(struct writer *w, uint64_t seen, int timeout_ms);
+/* Wake every writer_wait() now (e.g. an uplink that got an ack). */
+void writer_poke(struct writer *w);
+
+void writer_get_stats(struct writer *w, struct writer_stats *out);
+
+#endif

@@ -1,0 +1,21 @@
+/* profile_generic: the plain JSON profile fixed by CONTRACT.md ("On the wire"):
+ *
+ *   {"enterprise":"220102000001","gateway":"GW01","resend":false,
+ *    "readings":[{"seq":1207,"tag":"LT-101","device":"tank_plc","value":3.215,"unit":"m",
+ *                 "quality":"good","ts":"2026-11-29T10:30:00.000+08:00"}]}
+ *
+ * A reading without a value (comm_fail, exception) has "value":null.
+ */
+#ifndef GANZHI_PROFILE_GENERIC_H
+#define GANZHI_PROFILE_GENERIC_H
+
+#include <cjson/cJSON.h>
+#include "proto/wire.h"
+
+/* Realtime message; malloc'd, NUL-terminated; NULL on allocation failure. */
+char *generic_realtime(const struct wire_site *site, const struct wire_reading *r, size_t n,
+                       int resend);
+/* Status message wrapping the agent's figures (`body` is not consumed). */
+char *generic_status(const struct wire_site *site, int64_t now_ms, const cJSON *body);
+
+#endif

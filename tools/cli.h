@@ -1,0 +1,17 @@
+/* cli: the `ganzhi` subcommands. Each returns the process exit status
+ * (0 ok, 1 runtime failure, 2 bad usage or configuration). */
+#ifndef GANZHI_CLI_H
+#define GANZHI_CLI_H
+
+#include "agent/conf.h"
+
+int cli_check(int argc, char **argv);
+int cli_read(int argc, char **argv);
+int cli_status(int argc, char **argv);
+
+/* Load a configuration for a subcommand, printing every error to stderr. */
+struct conf *cli_load(const char *path);
+/* Shortest text that reads back as the same double. buf >= 32. */
+const char *cli_number(double v, char *buf);
+
+#endif

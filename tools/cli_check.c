@@ -1,0 +1,42 @@
+/* cli_check: `ganzhi check -c FILE`, the configuration validator. */
+#include "tools/cli.h"
+#include <stdio.h>
+#include <string.h>
+
+int cli_check(int argc, char **argv)
+{
+    const char *path = NULL;
+    int keys = 0;
+    for (int i = 1; i < argc; i++) {
+        if ((!strcmp(argv[i], "-c") || !strcmp(argv[i], "--config")) && i + 1 < argc)
+            path = argv[++i];
+        else if (!strcmp(argv[i], "--keys"))
+            keys = 1;
+        else if (!strcmp(argv[i], "--help")) {
+            printf("usage: ganzhi check -c FILE      validate; errors as FILE:LINE: message\n"
+                   "       ganzhi check --keys       list every configuration key\n");
+            return 0;
+        } else {
+            fprintf(stderr, "ganzhi check: unexpected argument '%s'\n", argv[i]);
+            return 2;
+        }
+    }
+    if (keys) {
+        conf_schema_print(stdout);
+        return 0;
+    }
+    if (!path) {
+        fprintf(stderr, "usage: ganzhi check -c FILE\n");
+        return 2;
+    }
+    struct conf *c = cli_load(path);
+    if (!c)
+        return 2;
+    size_t points = 0;
+    for (size_t i = 0; i < c->ndevices; i++)
+        points += c->devices[i].npoints;
+    printf("%s: ok (%zu devices, %zu points, %zu uplinks)\n", path, c->ndevices, points,
+           c->nuplinks);
+    conf_free(c);
+    return 0;
+}

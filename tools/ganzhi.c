@@ -1,0 +1,44 @@
+/* ganzhi: the field engineer's CLI; dispatches to tools/cli_*.c. */
+#include "tools/cli.h"
+#include <stdio.h>
+#include <string.h>
+
+static const struct {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *help;
+} commands[] = {
+    { "check",  cli_check,  "check -c FILE            validate the configuration and point tables" },
+    { "read",   cli_read,   "read -c FILE DEVICE [TAG...] [--json]  read points now, once" },
+    { "status", cli_status, "status -c FILE           what the running agent reports about itself" },
+};
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: ganzhi COMMAND [OPTIONS]\n\ncommands:\n");
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        fprintf(f, "  %s\n", commands[i].help);
+    fprintf(f, "\n  --help, --version\nExit status: 0 success, 1 runtime failure, 2 bad usage or configuration.\n");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+        usage(stdout);
+        return 0;
+    }
+    if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "-V")) {
+        printf("ganzhi %s\n", GANZHI_VERSION);
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (!strcmp(argv[1], commands[i].name))
+            return commands[i].run(argc - 1, argv + 1);
+    fprintf(stderr, "ganzhi: unknown command '%s'\n", argv[1]);
+    usage(stderr);
+    return 2;
+}
