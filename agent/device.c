@@ -81,16 +81,36 @@ void device_fini(struct device *d)
     d->scale_pow10 = NULL;
 }
 
+/* The shortest decimal that reads back as the same float32: a device's 0.61f is
+ * 0.61 to the engineer, not 0.61000001430511475, and it stores in fewer bytes. */
+static double float32_decimal(double raw)
+{
+    float f = (float)raw;
+    char buf[32];
+    for (int prec = 6; prec < 9; prec++) {
+        snprintf(buf, sizeof buf, "%.*g", prec, (double)f);
+        if (strtof(buf, NULL) == f)
+            return strtod(buf, NULL);
+    }
+    return raw;
+}
+
 double device_engineering(const struct device *d, size_t i, double raw)
 {
+    static const double p10[] = { 1, 10, 100, 1e3, 1e4, 1e5, 1e6 };
     const struct conf_point *p = &d->conf->points[i];
-    double v;
-    if (d->scale_pow10[i]) {
-        static const double p10[] = { 1, 10, 100, 1e3, 1e4, 1e5, 1e6 };
-        v = raw / p10[d->scale_pow10[i]];
-    } else {
-        v = raw * p->scale;
+    int k = d->scale_pow10[i];
+    if (p->addr.type == MB_FLOAT32)
+        raw = float32_decimal(raw);
+    if (k) {
+        /* raw / 10^k rounds once, to the double nearest the decimal; adding an
+         * offset that is whole in the same tenths keeps it exact. */
+        double off = p->offset * p10[k];
+        if (off == nearbyint(off) && fabs(off) < 1e15)
+            return (raw + off) / p10[k];
+        return raw / p10[k] + p->offset;
     }
+    double v = p->scale == 1 ? raw : raw * p->scale;
     return p->offset != 0 ? v + p->offset : v;
 }
 

@@ -1,0 +1,114 @@
+# lib.sh: helpers for the end-to-end tests: real peers (mosquitto, ganzhi-sim,
+# the agent) on loopback ports chosen free at run time, all stopped on exit.
+set -u
+BUILD=${BUILD:-build}
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BIN=$ROOT/$BUILD
+T=$(mktemp -d /tmp/ganzhi-test.XXXXXX)
+PIDS=()
+
+cleanup() {
+    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null; done
+    sleep 0.2
+    for pid in "${PIDS[@]}"; do kill -9 "$pid" 2>/dev/null; done
+    wait 2>/dev/null
+    if [ "${KEEP:-0}" = 1 ]; then echo "kept $T"; else rm -rf "$T"; fi
+}
+trap cleanup EXIT
+
+fail() { echo "FAIL: $*"; exit 1; }
+log() { echo "--- $*"; }
+
+free_port() {
+    /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+# wait_for SECONDS COMMAND...: until COMMAND succeeds.
+wait_for() {
+    local limit=$1; shift
+    local end=$(( $(date +%s) + limit ))
+    until "$@"; do
+        [ "$(date +%s)" -ge "$end" ] && return 1
+        sleep 0.2
+    done
+}
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# start_broker NAME PORT [extra mosquitto.conf lines]: a mosquitto of our own.
+start_broker() {
+    local name=$1 port=$2; shift 2
+    mkdir -p "$T/$name"
+    {
+        echo "user root"
+        echo "persistence true"
+        echo "persistence_location $T/$name/"
+        echo "listener $port 127.0.0.1"
+        echo "allow_anonymous true"
+        for line in "$@"; do echo "$line"; done
+    } > "$T/$name/mosquitto.conf"
+    mosquitto -c "$T/$name/mosquitto.conf" >> "$T/$name/log" 2>&1 &
+    PIDS+=($!)
+    eval "BROKER_PID_$name=$!"
+    wait_for 10 port_open "$port" || fail "mosquitto $name did not start on $port"
+}
+
+stop_broker() {
+    local var="BROKER_PID_$1"
+    kill "${!var}" 2>/dev/null
+    wait "${!var}" 2>/dev/null
+}
+
+# start_sim PORT [options]
+start_sim() {
+    local port=$1; shift
+    "$BIN/ganzhi-sim" --port "$port" "$@" >> "$T/sim.log" 2>&1 &
+    PIDS+=($!)
+    SIM_PID=$!
+    wait_for 10 port_open "$port" || fail "ganzhi-sim did not start on $port"
+}
+
+# subscribe NAME PORT TOPIC [mosquitto_sub options]: a durable QoS 1 subscriber
+# whose messages go to $T/NAME.sub, one JSON message a line.
+subscribe() {
+    local name=$1 port=$2 topic=$3; shift 3
+    mosquitto_sub -h 127.0.0.1 -p "$port" -t "$topic" -q 1 -c -i "sub-$name-$$" "$@" \
+        >> "$T/$name.sub" 2>> "$T/$name.sub.err" &
+    PIDS+=($!)
+    sleep 0.5
+}
+
+start_agent() {
+    "$BIN/ganzhi-agent" -c "$1" >> "$T/agent.log" 2>&1 &
+    AGENT_PID=$!
+    PIDS+=($AGENT_PID)
+}
+
+# write_agent_conf FILE SIM_PORT [uplink sections...]: the demo device, our data_dir.
+write_agent_conf() {
+    local file=$1 sim_port=$2; shift 2
+    mkdir -p "$(dirname "$file")/points"
+    cp "$ROOT/conf/demo/points/"*.csv "$(dirname "$file")/points/"
+    {
+        echo "[agent]"
+        echo "enterprise_code = 220102000001"
+        echo "gateway_code = GW01"
+        echo "data_dir = $T/data"
+        echo "status_interval = 2s"
+        echo "commit_interval = 100ms"
+        echo
+        echo "[device tank_plc]"
+        echo "driver = modbus-tcp"
+        echo "host = 127.0.0.1"
+        echo "port = $sim_port"
+        echo "interval = ${INTERVAL:-200ms}"
+        echo "timeout = 500ms"
+        echo "points = points/tank_farm.csv"
+        for s in "$@"; do echo; printf '%s\n' "$s"; done
+    } > "$file"
+}
+
+# check_seq FILE...: every message parses and the seqs form one contiguous range.
+check_seq() {
+    /usr/bin/python3 "$ROOT/tests/check_messages.py" seq "$@"
+}
