@@ -1,0 +1,600 @@
+/*
+ * conf: conf_load turns agent.conf and its point tables into one struct conf,
+ * or into a list of every error found ("FILE:LINE: message", sorted by file and
+ * line). Lexing is in conf_ini.c, the keys in conf_schema.c, the point tables in
+ * conf_csv.c; this file builds the sections and checks what spans them: names,
+ * tags unique on the site, buses shared by RTU devices, the columns each uplink's
+ * profile needs.
+ */
+#include "agent/conf_impl.h"
+#include "proto/profile.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* --- helpers shared by the conf_*.c files ---------------------------------- */
+
+static size_t file_index(const struct conf_loader *L, const char *file)
+{
+    for (size_t i = 0; L->c && i < L->c->nfiles; i++)
+        if (L->c->files[i] == file)
+            return i;
+    return SIZE_MAX;
+}
+
+void conf__err(struct conf_loader *L, const char *file, int line, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+
+    L->nerr++;
+    if (!L->diag)
+        return;
+    char *s;
+    int n = line > 0 ? asprintf(&s, "%s:%d: %s", file, line, msg) : asprintf(&s, "%s: %s", file, msg);
+    if (n < 0)
+        return;
+    char **lines = realloc(L->diag->lines, (L->diag->n + 1) * sizeof *lines);
+    struct conf_diag_key *keys = realloc(L->keys, (L->diag->n + 1) * sizeof *keys);
+    if (lines)
+        L->diag->lines = lines;
+    if (keys)
+        L->keys = keys;
+    if (!lines || !keys) {
+        free(s);
+        return;
+    }
+    L->keys[L->diag->n] = (struct conf_diag_key){ file_index(L, file), (size_t)(line > 0 ? line : 0),
+                                                  L->diag->n };
+    L->diag->lines[L->diag->n++] = s;
+}
+
+void conf__oom(struct conf_loader *L)
+{
+    if (!L->oom)
+        conf__err(L, L->path ? L->path : "conf", 0, "out of memory");
+    L->oom = true;
+}
+
+char *conf__strdup(struct conf_loader *L, const char *s)
+{
+    char *d = strdup(s);
+    if (!d)
+        conf__oom(L);
+    return d;
+}
+
+const char *conf__file(struct conf_loader *L, const char *path)
+{
+    struct conf *c = L->c;
+    char **v = realloc(c->files, (c->nfiles + 1) * sizeof *v);
+    if (!v) {
+        conf__oom(L);
+        return NULL;
+    }
+    c->files = v;
+    if (!(v[c->nfiles] = conf__strdup(L, path)))
+        return NULL;
+    return v[c->nfiles++];
+}
+
+char *conf__resolve(struct conf_loader *L, const char *p)
+{
+    char *r;
+    if (p[0] == '/' || !L->dir[0])
+        r = strdup(p);
+    else if (asprintf(&r, "%s%s", L->dir, p) < 0)
+        r = NULL;
+    if (!r)
+        conf__oom(L);
+    return r;
+}
+
+static int open_regular(const char *path, struct stat *st, char *err, size_t errlen)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0) {
+        snprintf(err, errlen, "%s", strerror(errno));
+        return -1;
+    }
+    if (fstat(fd, st) < 0 || !S_ISREG(st->st_mode)) {
+        snprintf(err, errlen, "not a regular file");
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+int conf__readable(const char *path, char *err, size_t errlen)
+{
+    struct stat st;
+    int fd = open_regular(path, &st, err, errlen);
+    if (fd < 0)
+        return -1;
+    close(fd);
+    return 0;
+}
+
+int conf__read(const char *path, char **buf, size_t *len, char *err, size_t errlen)
+{
+    struct stat st;
+    int fd = open_regular(path, &st, err, errlen);
+    if (fd < 0)
+        return -1;
+    if ((size_t)st.st_size > CONF_FILE_MAX) {
+        snprintf(err, errlen, "larger than %zu MB", CONF_FILE_MAX >> 20);
+        close(fd);
+        return -1;
+    }
+    size_t cap = (size_t)st.st_size + 1, n = 0;
+    char *b = malloc(cap);
+    if (!b) {
+        snprintf(err, errlen, "out of memory");
+        close(fd);
+        return -1;
+    }
+    for (;;) {
+        ssize_t r = read(fd, b + n, cap - 1 - n);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            snprintf(err, errlen, "%s", strerror(errno));
+            free(b);
+            close(fd);
+            return -1;
+        }
+        if (r == 0)
+            break;
+        n += (size_t)r;
+        if (n == cap - 1)
+            break;              /* the file grew since fstat: what we have is enough */
+    }
+    close(fd);
+    b[n] = 0;
+    *buf = b;
+    *len = n;
+    return 0;
+}
+
+size_t conf__bom(const char *buf, size_t len)
+{
+    return len >= 3 && memcmp(buf, "\xEF\xBB\xBF", 3) == 0 ? 3 : 0;
+}
+
+/* Length of the valid UTF-8 sequence at s, or 0 (overlong forms, surrogates
+ * and code points past U+10FFFF are invalid). */
+static size_t utf8_seq(const unsigned char *s, size_t n)
+{
+    if (s[0] < 0x80)
+        return s[0] ? 1 : 0;
+    size_t len;
+    uint32_t cp;
+    if ((s[0] & 0xE0) == 0xC0) { len = 2; cp = s[0] & 0x1F; }
+    else if ((s[0] & 0xF0) == 0xE0) { len = 3; cp = s[0] & 0x0F; }
+    else if ((s[0] & 0xF8) == 0xF0) { len = 4; cp = s[0] & 0x07; }
+    else return 0;
+    if (n < len)
+        return 0;
+    for (size_t i = 1; i < len; i++) {
+        if ((s[i] & 0xC0) != 0x80)
+            return 0;
+        cp = cp << 6 | (s[i] & 0x3F);
+    }
+    static const uint32_t min[] = { 0, 0, 0x80, 0x800, 0x10000 };
+    if (cp < min[len] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+        return 0;
+    return len;
+}
+
+void conf__utf8_check(struct conf_loader *L, const char *file, const char *buf, size_t len)
+{
+    const unsigned char *s = (const unsigned char *)buf;
+    int line = 1, reported = 0;
+    for (size_t i = 0; i < len; ) {
+        if (s[i] == '\n') {
+            line++;
+            i++;
+            continue;
+        }
+        size_t k = utf8_seq(s + i, len - i);
+        if (k) {
+            i += k;
+            continue;
+        }
+        if (reported != line)
+            conf__err(L, file, line, "not valid UTF-8 (save the file as UTF-8)");
+        reported = line;
+        i++;
+    }
+}
+
+size_t conf__distance(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    if (la > 64 || lb > 64)
+        return SIZE_MAX;
+    size_t row[65];
+    for (size_t j = 0; j <= lb; j++)
+        row[j] = j;
+    for (size_t i = 1; i <= la; i++) {
+        size_t diag = row[0];
+        row[0] = i;
+        for (size_t j = 1; j <= lb; j++) {
+            size_t up = row[j];
+            size_t best = diag + (a[i - 1] != b[j - 1]);
+            if (up + 1 < best)
+                best = up + 1;
+            if (row[j - 1] + 1 < best)
+                best = row[j - 1] + 1;
+            row[j] = best;
+            diag = up;
+        }
+    }
+    return row[lb];
+}
+
+/* --- building the configuration -------------------------------------------- */
+
+static void build_agent(struct conf_loader *L, const struct ini *ini)
+{
+    for (size_t i = 0; i < ini->n; i++)
+        if (ini->s[i].kind == CONF_SEC_AGENT) {
+            conf__apply(L, CONF_SEC_AGENT, &ini->s[i], &L->c->agent, 0);
+            return;
+        }
+    conf__err(L, L->path, 0, "no [agent] section (it gives enterprise_code and gateway_code)");
+}
+
+/* Two devices reading one table would define every tag twice; say so once. */
+static const struct conf_device *table_owner(const struct conf_loader *L, const struct conf_device *d)
+{
+    for (const struct conf_device *o = L->c->devices; o < d; o++)
+        if (o->points_file && strcmp(o->points_file, d->points_file) == 0)
+            return o;
+    return NULL;
+}
+
+static void build_device(struct conf_loader *L, const struct ini_section *s, struct conf_device *d,
+                         struct conf_table *t)
+{
+    d->name = conf__strdup(L, s->name);
+    d->file = L->path;
+    d->line = s->line;
+
+    /* the driver decides which keys belong; an unknown one is reported by apply */
+    unsigned applies = 0;
+    const struct ini_entry *drv = conf__ini_get(s, "driver");
+    if (drv && strcmp(drv->value, "modbus-tcp") == 0)
+        applies = CONF_APPLIES_TCP;
+    else if (drv && strcmp(drv->value, "modbus-rtu") == 0)
+        applies = CONF_APPLIES_RTU;
+    conf__apply(L, CONF_SEC_DEVICE, s, d, applies);
+
+    /* the schema allows 0..255 (TCP gateways use them all); a serial bus does not */
+    const struct ini_entry *uid = conf__ini_get(s, "unit_id");
+    char err[128];
+    long id;
+    if (applies == CONF_APPLIES_RTU && uid && conf_parse_long(uid->value, 0, 255, &id, err, sizeof err) == 0
+        && (id < 1 || id > 247))
+        conf__err(L, L->path, uid->line, "unit_id: '%s' out of range for modbus-rtu (1..247; 0 is broadcast)",
+                  uid->value);
+
+    const struct ini_entry *pts = conf__ini_get(s, "points");
+    const struct conf_device *o;
+    if (d->points_file && (o = table_owner(L, d))) {
+        conf__err(L, L->path, pts->line, "points: '%s' is also the point table of device '%s' (line %d); "
+                  "tags are unique on the site, so each device needs its own table",
+                  d->points_file, o->name, o->line);
+    } else if (d->points_file) {
+        conf__points_load(L, d, pts->line, t);
+        if (t->ok && t->nrows == 0)
+            conf__err(L, L->path, pts->line, "points: '%s' has no points (a device needs at least one)",
+                      d->points_file);
+    }
+}
+
+/* Devices naming one serial port share one bus, so they must agree on its line
+ * settings: the bus is opened once, by the first of them. */
+static void check_buses(struct conf_loader *L)
+{
+    const struct conf *c = L->c;
+    for (size_t i = 0; i < c->ndevices; i++) {
+        const struct conf_device *d = &c->devices[i];
+        if (d->driver != CONF_MODBUS_RTU || !d->serial)
+            continue;
+        for (size_t j = 0; j < i; j++) {
+            const struct conf_device *o = &c->devices[j];
+            if (o->driver != CONF_MODBUS_RTU || !o->serial || strcmp(o->serial, d->serial) != 0)
+                continue;
+            char mine[64], theirs[64];
+            snprintf(mine, sizeof mine, "%d %d%c%d", d->baud, d->data_bits, d->parity, d->stop_bits);
+            snprintf(theirs, sizeof theirs, "%d %d%c%d", o->baud, o->data_bits, o->parity, o->stop_bits);
+            if (strcmp(mine, theirs) != 0)
+                conf__err(L, L->path, d->line, "device '%s' shares serial '%s' with device '%s' (line %d) "
+                          "but sets %s against %s (devices on one bus must agree on baud, data_bits, "
+                          "parity and stop_bits)", d->name, d->serial, o->name, o->line, mine, theirs);
+            break;
+        }
+    }
+}
+
+static uint64_t hash_str(const char *s)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    return h;
+}
+
+/* A tag names one reading on the whole site: the store and every platform key
+ * on it, so a second point with the same tag would silently merge two series. */
+static void check_tags(struct conf_loader *L)
+{
+    const struct conf *c = L->c;
+    size_t n = 0;
+    for (size_t i = 0; i < c->ndevices; i++)
+        n += c->devices[i].npoints;
+    size_t cap = 16;
+    while (cap < 2 * n)
+        cap *= 2;
+    const struct conf_point **slot = calloc(cap, sizeof *slot);
+    if (!slot) {
+        conf__oom(L);
+        return;
+    }
+    for (size_t i = 0; i < c->ndevices; i++)
+        for (size_t k = 0; k < c->devices[i].npoints; k++) {
+            const struct conf_point *p = &c->devices[i].points[k];
+            size_t h = (size_t)hash_str(p->tag) & (cap - 1);
+            while (slot[h] && strcmp(slot[h]->tag, p->tag) != 0)
+                h = (h + 1) & (cap - 1);
+            if (slot[h])
+                conf__err(L, p->file, p->line, "tag '%s' already defined at %s:%d", p->tag,
+                          slot[h]->file, slot[h]->line);
+            else
+                slot[h] = p;
+        }
+    free(slot);
+}
+
+/* Each uplink's profile needs some metadata columns filled on every point. */
+static void check_profiles(struct conf_loader *L, const struct conf_table *tables)
+{
+    const struct conf *c = L->c;
+    for (size_t u = 0; u < c->nuplinks; u++) {
+        const struct conf_uplink *up = &c->uplinks[u];
+        const struct profile_info *pi = up->profile ? profile_find(up->profile) : NULL;
+        if (!pi)
+            continue;
+        for (const char *const *col = pi->required; *col; col++)
+            for (size_t i = 0; i < c->ndevices; i++) {
+                const struct conf_table *t = &tables[i];
+                const struct conf_device *d = &c->devices[i];
+                if (!t->ok)
+                    continue;
+                bool present = false;
+                for (size_t k = 0; k < t->ncols; k++)
+                    present |= strcmp(t->cols[k], *col) == 0;
+                if (!present) {
+                    conf__err(L, t->file, t->header_line, "column '%s' is missing but uplink '%s' "
+                              "(profile %s) needs it", *col, up->name, pi->name);
+                    continue;
+                }
+                for (size_t k = 0; k < d->npoints; k++)
+                    if (!conf_point_meta(&d->points[k], *col))
+                        conf__err(L, d->points[k].file, d->points[k].line, "column '%s' is empty but "
+                                  "uplink '%s' (profile %s) needs it", *col, up->name, pi->name);
+            }
+    }
+}
+
+static void build_uplink(struct conf_loader *L, const struct ini_section *s, struct conf_uplink *u)
+{
+    const struct conf_agent *a = &L->c->agent;
+    u->name = conf__strdup(L, s->name);
+    u->file = L->path;
+    u->line = s->line;
+    conf__apply(L, CONF_SEC_UPLINK, s, u, 0);
+
+    /* defaults made of other keys (F_DERIVED in the schema) */
+    if (!u->client_id && a->enterprise_code && a->gateway_code && u->name &&
+        asprintf(&u->client_id, "%s-%s-%s", a->enterprise_code, a->gateway_code, u->name) < 0) {
+        u->client_id = NULL;
+        conf__oom(L);
+    }
+    if (!u->topic_prefix && a->enterprise_code &&
+        asprintf(&u->topic_prefix, "ganzhi/%s", a->enterprise_code) < 0) {
+        u->topic_prefix = NULL;
+        conf__oom(L);
+    }
+
+    const struct ini_entry *cert = conf__ini_get(s, "cert_file"), *key = conf__ini_get(s, "key_file");
+    if (cert && !key)
+        conf__err(L, L->path, cert->line, "cert_file without key_file (a client certificate needs its key)");
+    if (key && !cert)
+        conf__err(L, L->path, key->line, "key_file without cert_file (a client key needs its certificate)");
+
+    const struct ini_entry *url = conf__ini_get(s, "url");
+    for (size_t i = 0; i < u->nurls; i++)
+        if (strncmp(u->urls[i], "mqtts://", 8) == 0 && !conf__ini_get(s, "ca_file")) {
+            conf__err(L, L->path, url->line, "url: '%s' needs ca_file (the CA that verifies the broker)",
+                      u->urls[i]);
+            break;
+        }
+}
+
+static int diag_cmp(const void *a, const void *b)
+{
+    const struct conf_diag_key *x = a, *y = b;
+    if (x->file != y->file)
+        return x->file < y->file ? -1 : 1;
+    if (x->line != y->line)
+        return x->line < y->line ? -1 : 1;
+    return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+/* Errors in reading order: by file, then line, then as found. */
+static void sort_diag(struct conf_loader *L)
+{
+    struct conf_diag *d = L->diag;
+    if (!d || d->n < 2)
+        return;
+    qsort(L->keys, d->n, sizeof *L->keys, diag_cmp);
+    char **sorted = malloc(d->n * sizeof *sorted);
+    if (!sorted)
+        return;
+    for (size_t i = 0; i < d->n; i++)
+        sorted[i] = d->lines[L->keys[i].seq];
+    free(d->lines);
+    d->lines = sorted;
+}
+
+static void build(struct conf_loader *L, const struct ini *ini)
+{
+    struct conf *c = L->c;
+    size_t nd = 0, nu = 0;
+    for (size_t i = 0; i < ini->n; i++) {
+        nd += ini->s[i].kind == CONF_SEC_DEVICE;
+        nu += ini->s[i].kind == CONF_SEC_UPLINK;
+    }
+    build_agent(L, ini);
+    if (!nd)
+        conf__err(L, L->path, 0, "no [device NAME] section (at least one device is needed)");
+
+    struct conf_table *tables = calloc(nd ? nd : 1, sizeof *tables);
+    c->devices = calloc(nd ? nd : 1, sizeof *c->devices);
+    c->uplinks = calloc(nu ? nu : 1, sizeof *c->uplinks);
+    if (!tables || !c->devices || !c->uplinks) {
+        conf__oom(L);
+        goto out_free_tables;
+    }
+    for (size_t i = 0; i < ini->n; i++) {
+        const struct ini_section *s = &ini->s[i];
+        if (s->kind == CONF_SEC_DEVICE) {
+            build_device(L, s, &c->devices[c->ndevices], &tables[c->ndevices]);
+            c->ndevices++;
+        } else if (s->kind == CONF_SEC_UPLINK) {
+            build_uplink(L, s, &c->uplinks[c->nuplinks++]);
+        }
+    }
+    if (!L->oom) {
+        check_buses(L);
+        check_tags(L);
+        check_profiles(L, tables);
+    }
+out_free_tables:
+    for (size_t i = 0; tables && i < nd; i++)
+        conf__table_free(&tables[i]);
+    free(tables);
+}
+
+int conf_load(const char *path, struct conf **out, struct conf_diag *diag)
+{
+    struct conf_diag discard = { 0 };
+    struct conf_loader L = { .diag = diag ? diag : &discard, .path = path };
+    struct ini ini = { 0 };
+
+    *out = NULL;
+    L.diag->lines = NULL;
+    L.diag->n = 0;
+    if (!(L.c = calloc(1, sizeof *L.c))) {
+        conf__oom(&L);
+        goto out;
+    }
+    L.c->path = conf__strdup(&L, path);
+    const char *p = conf__file(&L, path);
+    if (!p || !L.c->path)
+        goto out;
+    L.path = p;
+    const char *slash = strrchr(path, '/');
+    L.dir = strndup(path, slash ? (size_t)(slash - path + 1) : 0);
+    if (!L.dir) {
+        conf__oom(&L);
+        goto out;
+    }
+    if (conf__ini_parse(&L, L.path, &ini) == 0)
+        build(&L, &ini);
+
+out:
+    conf__ini_free(&ini);
+    free(L.dir);
+    sort_diag(&L);
+    free(L.keys);
+    conf_diag_free(&discard);
+    if (L.nerr) {
+        conf_free(L.c);
+        return -1;
+    }
+    *out = L.c;
+    return 0;
+}
+
+void conf_free(struct conf *c)
+{
+    if (!c)
+        return;
+    conf__schema_free(CONF_SEC_AGENT, &c->agent);
+    for (size_t i = 0; c->devices && i < c->ndevices; i++) {
+        struct conf_device *d = &c->devices[i];
+        for (size_t k = 0; k < d->npoints; k++)
+            conf__point_free(&d->points[k]);
+        free(d->points);
+        free(d->name);
+        conf__schema_free(CONF_SEC_DEVICE, d);
+    }
+    free(c->devices);
+    for (size_t i = 0; c->uplinks && i < c->nuplinks; i++) {
+        free(c->uplinks[i].name);
+        conf__schema_free(CONF_SEC_UPLINK, &c->uplinks[i]);
+    }
+    free(c->uplinks);
+    for (size_t i = 0; i < c->nfiles; i++)
+        free(c->files[i]);
+    free(c->files);
+    free(c->path);
+    free(c);
+}
+
+void conf_diag_free(struct conf_diag *d)
+{
+    if (!d)
+        return;
+    for (size_t i = 0; i < d->n; i++)
+        free(d->lines[i]);
+    free(d->lines);
+    d->lines = NULL;
+    d->n = 0;
+}
+
+const struct conf_device *conf_device_find(const struct conf *c, const char *name)
+{
+    for (size_t i = 0; c && i < c->ndevices; i++)
+        if (strcmp(c->devices[i].name, name) == 0)
+            return &c->devices[i];
+    return NULL;
+}
+
+const struct conf_point *conf_point_find(const struct conf_device *d, const char *tag)
+{
+    for (size_t i = 0; d && i < d->npoints; i++)
+        if (strcmp(d->points[i].tag, tag) == 0)
+            return &d->points[i];
+    return NULL;
+}
+
+const char *conf_point_meta(const struct conf_point *p, const char *key)
+{
+    for (size_t i = 0; p && i < p->nmeta; i++)
+        if (strcmp(p->meta[i].key, key) == 0)
+            return p->meta[i].value;
+    return NULL;
+}

@@ -1,0 +1,914 @@
+/* unit_conf: agent.conf and point tables — a full valid site (tests/conf/good) checked
+ * field by field, then every error class, each at its exact FILE:LINE. Error cases
+ * are written to a temporary directory so their line numbers read in the test. */
+#include "agent/conf.h"
+#include "tests/unit.h"
+
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static char tmp[64];
+static char written[64][128];
+static size_t nwritten;
+static struct conf *C;
+static struct conf_diag D;
+
+static const char *tpath(const char *name)
+{
+    static char buf[4][256];
+    static int k;
+    k = (k + 1) % 4;
+    snprintf(buf[k], sizeof buf[k], "%s/%s", tmp, name);
+    return buf[k];
+}
+
+/* Write tmp/name (creating its directory); remembered for cleanup. */
+static void put(const char *name, const char *content)
+{
+    const char *slash = strchr(name, '/');
+    if (slash) {
+        char dir[128];
+        snprintf(dir, sizeof dir, "%.*s", (int)(slash - name), name);
+        mkdir(tpath(dir), 0755);
+    }
+    FILE *f = fopen(tpath(name), "wb");
+    if (!f) {
+        perror(tpath(name));
+        exit(2);
+    }
+    fputs(content, f);
+    fclose(f);
+    for (size_t i = 0; i < nwritten; i++)
+        if (strcmp(written[i], name) == 0)
+            return;
+    snprintf(written[nwritten++], sizeof written[0], "%s", name);
+}
+
+static void reset(void)
+{
+    conf_free(C);
+    C = NULL;
+    conf_diag_free(&D);
+}
+
+/* Load tmp/agent.conf; returns conf_load's result. */
+static int load(void)
+{
+    reset();
+    return conf_load(tpath("agent.conf"), &C, &D);
+}
+
+static void dump(void)
+{
+    for (size_t i = 0; i < D.n; i++)
+        printf("    diag: %s\n", D.lines[i]);
+}
+
+/* Is there a diagnostic "TMP/file:line: ...part..."? (line 0: "TMP/file: ...") */
+static int has(const char *file, int line, const char *part)
+{
+    char prefix[320];
+    if (line)
+        snprintf(prefix, sizeof prefix, "%s:%d: ", tpath(file), line);
+    else
+        snprintf(prefix, sizeof prefix, "%s: ", tpath(file));
+    for (size_t i = 0; i < D.n; i++)
+        if (strncmp(D.lines[i], prefix, strlen(prefix)) == 0 && strstr(D.lines[i], part))
+            return 1;
+    printf("    missing: %s...%s\n", prefix, part);
+    dump();
+    return 0;
+}
+
+#define AGENT "[agent]\nenterprise_code = E1\ngateway_code = G1\n"        /* lines 1-3 */
+#define DEV "[device d1]\ndriver = modbus-tcp\nhost = h\npoints = points/a.csv\n" /* 4-7 */
+#define POINTS "tag,area,address,type\nA-1,holding,0,int16\n"
+
+/* A site that loads, plus `extra` appended to the conf from line 8 on. */
+static int load_with(const char *extra)
+{
+    char buf[4096];
+    snprintf(buf, sizeof buf, AGENT DEV "%s", extra);
+    put("agent.conf", buf);
+    put("points/a.csv", POINTS);
+    return load();
+}
+
+/* Point table a.csv with the given body (header included); the conf is AGENT DEV. */
+static int load_points(const char *csv)
+{
+    put("agent.conf", AGENT DEV);
+    put("points/a.csv", csv);
+    return load();
+}
+
+/* ------------------------------------------------------------------------- */
+
+static void test_good_site(void)
+{
+    reset();
+    int rc = conf_load("tests/conf/good/agent.conf", &C, &D);
+    CHECK(rc == 0);
+    CHECK(D.n == 0);
+    dump();
+    if (rc)
+        return;
+    CHECK_STR(C->path, "tests/conf/good/agent.conf");
+    const struct conf_agent *a = &C->agent;
+    CHECK_STR(a->enterprise_code, "220102000001");
+    CHECK_STR(a->enterprise_name, "示例化工有限公司; 一厂");
+    CHECK_STR(a->gateway_code, "GW01");
+    CHECK_STR(a->district_code, "220102");
+    CHECK_STR(a->data_dir, "tests/conf/good/data");
+    CHECK_NUM(a->wire_tz_minutes, -330);
+    CHECK_STR(a->wire_timezone, "-05:30");
+    CHECK_NUM(a->store_max_bytes, 512.0 * 1024 * 1024);
+    CHECK_NUM(a->retention_ms, 30.0 * 86400000);
+    CHECK_NUM(a->status_interval_ms, 120000);
+    CHECK_NUM(a->commit_interval_ms, 250);
+    CHECK_NUM(a->queue_max, 5000);
+    CHECK_STR(a->log_level, "debug");
+
+    CHECK(C->nfiles == 3);
+    CHECK_STR(C->files[0], "tests/conf/good/agent.conf");
+    CHECK_STR(C->files[1], "tests/conf/good/points/tank.csv");
+    CHECK_STR(C->files[2], "tests/conf/good/points/gas.csv");
+
+    CHECK(C->ndevices == 2);
+    const struct conf_device *t = &C->devices[0];
+    CHECK_STR(t->name, "tank_plc");
+    CHECK(t->driver == CONF_MODBUS_TCP);
+    CHECK_STR(t->host, "192.168.10.20");
+    CHECK_NUM(t->port, 1502);
+    CHECK(t->serial == NULL);
+    CHECK_NUM(t->unit_id, 0);
+    CHECK_NUM(t->interval_ms, 1500);
+    CHECK_NUM(t->timeout_ms, 800);
+    CHECK_NUM(t->backoff_max_ms, 60000);
+    CHECK_NUM(t->max_registers, 100);
+    CHECK_NUM(t->max_bits, 1000);
+    CHECK_NUM(t->max_gap, 4);
+    CHECK_STR(t->points_file, "tests/conf/good/points/tank.csv");
+    CHECK(t->file == C->files[0]);
+    CHECK_NUM(t->line, 18);
+    CHECK(t->npoints == 11);
+
+    const struct conf_point *p = conf_point_find(t, "LT-101");
+    CHECK(p != NULL);
+    if (p) {
+        CHECK_STR(p->name, "1号储罐液位, 雷达");
+        CHECK_STR(p->unit, "m");
+        CHECK(p->addr.area == MB_HOLDING);
+        CHECK(p->addr.type == MB_FLOAT32);
+        CHECK(p->addr.order == MB_CDAB);
+        CHECK_NUM(p->addr.address, 0);
+        CHECK_NUM(p->scale, 0.01);
+        CHECK_NUM(p->offset, -1.5);
+        CHECK_NUM(p->deadband, 0.005);
+        CHECK_NUM(p->lolo, 0.5);
+        CHECK_NUM(p->lo, 1);
+        CHECK_NUM(p->hi, 8);
+        CHECK_NUM(p->hihi, 9.5);
+        CHECK_NUM(p->hysteresis, 0.1);
+        CHECK_NUM(p->delay_ms, 5000);
+        CHECK(p->nmeta == 3);
+        CHECK_STR(conf_point_meta(p, "equip_code"), "T101");
+        CHECK_STR(conf_point_meta(p, "target_code"), "LT-101-T");
+        CHECK_STR(conf_point_meta(p, "location"), "north \"A\" row");
+        CHECK(p->file == C->files[1]);
+        CHECK_NUM(p->line, 3);
+    }
+    p = conf_point_find(t, "TT-101");
+    CHECK(p && p->addr.type == MB_INT16 && p->addr.order == MB_ABCD && p->addr.address == 2);
+    if (p) {
+        CHECK_NUM(p->scale, 0.1);
+        CHECK_NUM(p->offset, 0);
+        CHECK_STR(p->unit, "℃");
+        CHECK(isnan(p->lolo) && isnan(p->lo) && isnan(p->hysteresis));
+        CHECK_NUM(p->hi, 60);
+        CHECK_NUM(p->hihi, 80);
+        CHECK_NUM(p->delay_ms, 1500);
+        CHECK(p->nmeta == 2);
+        CHECK(conf_point_meta(p, "location") == NULL);
+    }
+    p = conf_point_find(t, "PT-101");
+    CHECK(p && p->addr.type == MB_UINT16 && p->addr.order == MB_BADC && p->addr.address == 3);
+    CHECK(p && p->scale == 1 && p->deadband == 0 && p->delay_ms == 0 && !strcmp(p->name, "压力"));
+    p = conf_point_find(t, "FT-101");
+    CHECK(p && p->addr.type == MB_INT32 && p->addr.order == MB_ABCD && p->addr.address == 4);
+    p = conf_point_find(t, "FT-102");
+    CHECK(p && p->addr.type == MB_UINT32 && p->addr.order == MB_CDAB && !strcmp(p->name, ""));
+    p = conf_point_find(t, "CNT-1");
+    CHECK(p && p->addr.area == MB_INPUT && p->addr.type == MB_INT64 && p->addr.order == MB_BADC);
+    p = conf_point_find(t, "CNT-2");
+    CHECK(p && p->addr.type == MB_UINT64 && p->addr.order == MB_DCBA && p->addr.address == 4);
+    p = conf_point_find(t, "ENERGY");
+    CHECK(p && p->addr.type == MB_FLOAT64 && p->addr.order == MB_ABCD && p->addr.address == 8);
+    p = conf_point_find(t, "XV-101");
+    CHECK(p && p->addr.type == MB_BIT && p->addr.bit == 3 && p->addr.address == 10);
+    p = conf_point_find(t, "P-101");
+    CHECK(p && p->addr.area == MB_COIL && p->addr.type == MB_BOOL && p->addr.address == 65535);
+    p = conf_point_find(t, "LAST");
+    CHECK(p && p->addr.type == MB_FLOAT64 && p->addr.order == MB_DCBA && p->line == 14);
+
+    const struct conf_device *g = conf_device_find(C, "gas_bus_1");
+    CHECK(g == &C->devices[1]);
+    if (g) {
+        CHECK(g->driver == CONF_MODBUS_RTU);
+        CHECK(g->host == NULL);
+        CHECK_STR(g->serial, "/dev/ttyS1");
+        CHECK_NUM(g->baud, 19200);
+        CHECK(g->parity == 'E');
+        CHECK_NUM(g->data_bits, 7);
+        CHECK_NUM(g->stop_bits, 2);
+        CHECK_NUM(g->unit_id, 3);
+        CHECK_NUM(g->interval_ms, 2000);
+        CHECK_NUM(g->timeout_ms, 500);
+        CHECK_NUM(g->backoff_max_ms, 30000);
+        CHECK_NUM(g->max_registers, 125);
+        CHECK_NUM(g->max_bits, 2000);
+        CHECK_NUM(g->max_gap, 0);
+        CHECK_NUM(g->line, 31);
+        CHECK(g->npoints == 4);
+        p = conf_point_find(g, "GT-201");
+        CHECK(p && p->addr.area == MB_INPUT && p->addr.type == MB_FLOAT32 && p->line == 3);
+        CHECK(p && !strcmp(p->unit, "%LEL") && p->hi == 25 && p->hihi == 50 && p->file == C->files[2]);
+        CHECK(p && !strcmp(conf_point_meta(p, "equip_code"), "G201"));
+        p = conf_point_find(g, "GA-201");
+        CHECK(p && p->addr.area == MB_DISCRETE && p->addr.type == MB_BOOL && p->addr.address == 7);
+        p = conf_point_find(g, "GF-201");
+        CHECK(p && p->addr.type == MB_BIT && p->addr.bit == 15 && p->line == 5);
+        p = conf_point_find(g, "GB-201");
+        CHECK(p && p->addr.area == MB_HOLDING && p->addr.type == MB_BOOL);
+    }
+    CHECK(conf_device_find(C, "nope") == NULL);
+    CHECK(conf_point_find(g, "LT-101") == NULL);
+
+    CHECK(C->nuplinks == 2);
+    const struct conf_uplink *u = &C->uplinks[0];
+    CHECK_STR(u->name, "county");
+    CHECK(u->nurls == 2);
+    if (u->nurls == 2) {
+        CHECK_STR(u->urls[0], "mqtts://county.example:8883");
+        CHECK_STR(u->urls[1], "mqtts://[2001:db8::1]");
+    }
+    CHECK_STR(u->profile, "hazchem");
+    CHECK_STR(u->client_id, "220102000001-GW01-county");
+    CHECK_STR(u->ca_file, "tests/conf/good/certs/ca.pem");
+    CHECK_STR(u->cert_file, "tests/conf/good/certs/gw.pem");
+    CHECK_STR(u->key_file, "tests/conf/good/certs/gw.key");
+    CHECK_STR(u->username, "gw01");
+    CHECK_STR(u->password, "s3cret;#x");
+    CHECK_NUM(u->qos, 0);
+    CHECK_STR(u->topic_prefix, "ganzhi/220102000001");
+    CHECK_NUM(u->backfill_rate, 12.5);
+    CHECK_NUM(u->message_readings, 50);
+    CHECK_NUM(u->max_inflight, 8);
+    CHECK_NUM(u->keepalive_ms, 60000);
+    CHECK_NUM(u->reconnect_max_ms, 120000);
+    CHECK_NUM(u->live_window_ms, 3600000);
+    CHECK_NUM(u->line, 42);
+    CHECK(u->file == C->files[0]);
+
+    u = &C->uplinks[1];
+    CHECK_STR(u->name, "local.collector");
+    CHECK(u->nurls == 1 && !strcmp(u->urls[0], "mqtt://127.0.0.1"));
+    CHECK_STR(u->profile, "generic");
+    CHECK_STR(u->client_id, "220102000001-GW01-local.collector");
+    CHECK(!u->ca_file && !u->cert_file && !u->key_file && !u->username && !u->password);
+    CHECK_NUM(u->qos, 1);
+    CHECK_STR(u->topic_prefix, "ganzhi/220102000001");
+    CHECK_NUM(u->backfill_rate, 0);
+    CHECK_NUM(u->message_readings, 100);
+    CHECK_NUM(u->max_inflight, 32);
+    CHECK_NUM(u->keepalive_ms, 30000);
+    CHECK_NUM(u->reconnect_max_ms, 5000);
+    CHECK_NUM(u->live_window_ms, 30000);
+}
+
+static void test_defaults(void)
+{
+    CHECK(load_with("[uplink up]\nurl = mqtt://broker:1883\n") == 0);
+    dump();
+    if (!C)
+        return;
+    const struct conf_agent *a = &C->agent;
+    CHECK_STR(a->enterprise_name, "");
+    CHECK_STR(a->district_code, "");
+    CHECK_STR(a->data_dir, "/var/lib/ganzhi");
+    CHECK_NUM(a->wire_tz_minutes, 480);
+    CHECK_STR(a->wire_timezone, "+08:00");
+    CHECK_NUM(a->store_max_bytes, 2.0 * 1024 * 1024 * 1024);
+    CHECK_NUM(a->retention_ms, 90.0 * 86400000);
+    CHECK_NUM(a->status_interval_ms, 60000);
+    CHECK_NUM(a->commit_interval_ms, 200);
+    CHECK_NUM(a->queue_max, 100000);
+    CHECK_STR(a->log_level, "info");
+    const struct conf_device *d = &C->devices[0];
+    CHECK_NUM(d->port, 502);
+    CHECK_NUM(d->unit_id, 1);
+    CHECK_NUM(d->interval_ms, 1000);
+    CHECK_NUM(d->timeout_ms, 500);
+    CHECK_NUM(d->backoff_max_ms, 30000);
+    CHECK_NUM(d->max_registers, 125);
+    CHECK_NUM(d->max_bits, 2000);
+    CHECK_NUM(d->max_gap, 0);
+    CHECK_STR(d->points_file, tpath("points/a.csv"));
+    CHECK(d->npoints == 1 && d->points[0].nmeta == 0);
+    CHECK_STR(C->uplinks[0].client_id, "E1-G1-up");
+    CHECK_STR(C->uplinks[0].topic_prefix, "ganzhi/E1");
+    CHECK_STR(C->uplinks[0].profile, "generic");
+
+    /* CRLF, "Z", absolute paths kept, comment characters quoted or not after a blank */
+    put("agent.conf", "[agent]\r\nenterprise_code = \"E;1 # x\"  ; c\r\ngateway_code = G1\r\n"
+        "wire_timezone = Z\r\nenterprise_name = a;b#c # comment\r\n\tdistrict_code=\t\"\\\"q\\\\\"\r\n"
+        "data_dir = /srv/g\r\n" "[device d1]\r\ndriver = modbus-tcp\r\nhost = h\r\npoints = points/a.csv");
+    CHECK(load() == 0);
+    dump();
+    if (C) {
+        CHECK_STR(C->agent.enterprise_code, "E;1 # x");
+        CHECK_STR(C->agent.enterprise_name, "a;b#c");
+        CHECK_STR(C->agent.district_code, "\"q\\");
+        CHECK_NUM(C->agent.wire_tz_minutes, 0);
+        CHECK_STR(C->agent.wire_timezone, "+00:00");
+        CHECK_STR(C->agent.data_dir, "/srv/g");
+        CHECK(C->nuplinks == 0);
+    }
+}
+
+static void test_parse_duration(void)
+{
+    char err[256];
+    int64_t ms = -1;
+    struct { const char *s; int64_t ms; } ok[] = {
+        { "500ms", 500 }, { "2s", 2000 }, { "1.5s", 1500 }, { "90d", 90LL * 86400000 },
+        { "2", 2000 }, { "0.1s", 100 }, { "1m", 60000 }, { "2h", 7200000 }, { "0", 0 },
+        { "0.001", 1 }, { "1.50s", 1500 }, { ".5s", 500 }, { "106751991167d", 106751991167LL * 86400000 },
+    };
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+        int rc = conf_parse_duration(ok[i].s, &ms, err, sizeof err);
+        CHECK(rc == 0);
+        CHECK_NUM(ms, (double)ok[i].ms);
+        if (rc)
+            printf("    %s: %s\n", ok[i].s, err);
+    }
+    struct { const char *s, *msg; } bad[] = {
+        { "", "empty (expected a number with ms" },
+        { "-1s", "'-1s' is negative" },
+        { "5x", "'5x' is not a duration" },
+        { "s", "'s' is not a duration" },
+        { "1.5.2s", "is not a duration" },
+        { " 1s", "is not a duration" },
+        { "1 s", "is not a duration" },
+        { "1S", "is not a duration" },
+        { "1sx", "is not a duration" },
+        { "0.5ms", "'0.5ms' is finer than a millisecond" },
+        { "99999999999999999999", "is too large" },
+        { "106751991168d", "is too large" },
+        { "1e3s", "is not a duration" },
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        err[0] = 0;
+        CHECK(conf_parse_duration(bad[i].s, &ms, err, sizeof err) == -1);
+        if (!strstr(err, bad[i].msg)) {
+            printf("    '%s': got \"%s\", expected \"%s\"\n", bad[i].s, err, bad[i].msg);
+            CHECK(strstr(err, bad[i].msg));
+        }
+    }
+}
+
+static void test_parse_size(void)
+{
+    char err[256];
+    int64_t b = -1;
+    struct { const char *s; int64_t b; } ok[] = {
+        { "100", 100 }, { "100B", 100 }, { "1KB", 1024 }, { "2GB", 2147483648LL }, { "512MB", 536870912 },
+        { "512mb", 536870912 }, { "1.5KB", 1536 }, { "0", 0 },
+    };
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+        CHECK(conf_parse_size(ok[i].s, &b, err, sizeof err) == 0);
+        CHECK_NUM(b, (double)ok[i].b);
+    }
+    struct { const char *s, *msg; } bad[] = {
+        { "", "empty (expected a number with B, KB, MB or GB" },
+        { "-1MB", "'-1MB' is negative" },
+        { "1TB", "'1TB' is not a size" },
+        { "MB", "'MB' is not a size" },
+        { "1 MB", "is not a size" },
+        { "0.1B", "is finer than a byte" },
+        { "9999999999GB", "'9999999999GB' is too large" },
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        err[0] = 0;
+        CHECK(conf_parse_size(bad[i].s, &b, err, sizeof err) == -1);
+        if (!strstr(err, bad[i].msg)) {
+            printf("    '%s': got \"%s\", expected \"%s\"\n", bad[i].s, err, bad[i].msg);
+            CHECK(strstr(err, bad[i].msg));
+        }
+    }
+}
+
+static void test_parse_numbers(void)
+{
+    char err[256];
+    long l = 0;
+    CHECK(conf_parse_long("502", 1, 65535, &l, err, sizeof err) == 0 && l == 502);
+    CHECK(conf_parse_long("-5", -10, 10, &l, err, sizeof err) == 0 && l == -5);
+    CHECK(conf_parse_long("70000", 1, 65535, &l, err, sizeof err) == -1);
+    CHECK_STR(err, "'70000' out of range (1..65535)");
+    CHECK(conf_parse_long("0", 1, 65535, &l, err, sizeof err) == -1);
+    CHECK(conf_parse_long("99999999999999999999", 0, 10, &l, err, sizeof err) == -1);
+    CHECK(strstr(err, "out of range"));
+    CHECK(conf_parse_long("", 0, 10, &l, err, sizeof err) == -1);
+    CHECK(strstr(err, "empty"));
+    const char *garbage[] = { "12x", " 1", "1 ", "+1", "0x10", "1.0", "-", "abc" };
+    for (size_t i = 0; i < sizeof garbage / sizeof garbage[0]; i++) {
+        CHECK(conf_parse_long(garbage[i], 0, 100, &l, err, sizeof err) == -1);
+        CHECK(strstr(err, "is not an integer"));
+    }
+    CHECK(l == -5);     /* untouched by failures */
+
+    double d = 0;
+    CHECK(conf_parse_double("1.5", &d, err, sizeof err) == 0 && d == 1.5);
+    CHECK(conf_parse_double("-2", &d, err, sizeof err) == 0 && d == -2);
+    CHECK(conf_parse_double("1e3", &d, err, sizeof err) == 0 && d == 1000);
+    CHECK(conf_parse_double(".5", &d, err, sizeof err) == 0 && d == 0.5);
+    CHECK(conf_parse_double("", &d, err, sizeof err) == -1 && strstr(err, "empty"));
+    CHECK(conf_parse_double("1e999", &d, err, sizeof err) == -1 && strstr(err, "too large"));
+    const char *nan_like[] = { "abc", "1.5x", "inf", "nan", "0x1p3", " 1", "1 ", "e5", "-" };
+    for (size_t i = 0; i < sizeof nan_like / sizeof nan_like[0]; i++) {
+        CHECK(conf_parse_double(nan_like[i], &d, err, sizeof err) == -1);
+        CHECK(strstr(err, "is not a number"));
+    }
+}
+
+static void test_ini_syntax(void)
+{
+    put("points/a.csv", POINTS);
+    put("agent.conf",
+        "key = before any section\n"                    /* 1 */
+        "[agent]\n"                                     /* 2 */
+        "enterprise_code = E1\n"                        /* 3 */
+        "gateway_code = G1\n"                           /* 4 */
+        "gateway_code = G2\n"                           /* 5 dup key */
+        "this line has no equals sign\n"                /* 6 */
+        "enterprise_name = \"unterminated\n"            /* 7 */
+        "district_code = \"a\" b\n"                     /* 8 */
+        "bad key = 1\n"                                 /* 9 */
+        "= 1\n"                                         /* 10 */
+        "[devcie d2]\n"                                 /* 11 unknown kind, hint */
+        "driver = modbus-tcp\n"                         /* 12 skipped */
+        "[device bad name]\n"                           /* 13 */
+        "[device]\n"                                    /* 14 */
+        "[agent]\n"                                     /* 15 dup */
+        "[agent x]\n"                                   /* 16 */
+        "[device d1\n"                                  /* 17 */
+        "[device d1] junk\n"                            /* 18 */
+        "[widget w]\n"                                  /* 19 */
+        DEV                                             /* 20-23 */
+        "[device d1]\n"                                 /* 24 dup */
+        "[uplink d1]\n"                                 /* 25: another kind, fine */
+        "url = mqtt://x\n");                            /* 26 */
+    CHECK(load() == -1);
+    CHECK(C == NULL);
+    CHECK(has("agent.conf", 1, "key 'key' outside a section"));
+    CHECK(has("agent.conf", 5, "duplicate key 'gateway_code' (first at line 4)"));
+    CHECK(has("agent.conf", 6, "'this line has no equals sign' is not 'key = value'"));
+    CHECK(has("agent.conf", 7, "enterprise_name: unterminated quoted value"));
+    CHECK(has("agent.conf", 8, "district_code: text after the closing quote"));
+    CHECK(has("agent.conf", 9, "bad key 'bad key'"));
+    CHECK(has("agent.conf", 10, "missing key before '='"));
+    CHECK(has("agent.conf", 11, "unknown section kind 'devcie' (did you mean 'device'?)"));
+    CHECK(has("agent.conf", 13, "bad device name 'bad name' (expected letters, digits"));
+    CHECK(has("agent.conf", 14, "[device] needs a name"));
+    CHECK(has("agent.conf", 15, "duplicate section [agent] (first at line 2)"));
+    CHECK(has("agent.conf", 16, "[agent] takes no name"));
+    CHECK(has("agent.conf", 17, "section header without ']'"));
+    CHECK(has("agent.conf", 18, "text after the section header"));
+    CHECK(has("agent.conf", 19, "unknown section kind 'widget' (expected [agent], [device NAME] or [uplink NAME])"));
+    CHECK(has("agent.conf", 24, "duplicate section [device d1] (first at line 20)"));
+    CHECK(D.n == 16);
+    /* sorted by line */
+    size_t plen = strlen(tpath("agent.conf:"));
+    for (size_t i = 1; i < D.n; i++)
+        CHECK(strtol(D.lines[i - 1] + plen, NULL, 10) <= strtol(D.lines[i] + plen, NULL, 10));
+}
+
+static void test_unknown_keys(void)
+{
+    CHECK(load_with("intervall = 2s\nfrobnicate = 1\n[uplink u]\nurl = mqtt://x\nqos_level = 1\n") == -1);
+    CHECK(has("agent.conf", 8, "unknown key 'intervall' (did you mean 'interval'?)"));
+    CHECK(has("agent.conf", 9, "unknown key 'frobnicate' (not a key of [device]"));
+    CHECK(has("agent.conf", 12, "unknown key 'qos_level'"));
+    CHECK(D.n == 3);
+
+    put("agent.conf", "[agent]\nenterprise_code = E1\ngateway_code = G1\nlog_levl = info\n" DEV);
+    CHECK(load() == -1);
+    CHECK(has("agent.conf", 4, "unknown key 'log_levl' (did you mean 'log_level'?)"));
+}
+
+static void test_missing_required(void)
+{
+    put("points/a.csv", POINTS);
+    put("agent.conf", "[agent]\nenterprise_code = \n"   /* 1-2 */
+        "[device d1]\ndriver = modbus-tcp\npoints = points/a.csv\n"   /* 3-5 */
+        "[device d2]\nhost = h\npoints = points/a.csv\n"              /* 6-8 */
+        "[device d3]\ndriver = modbus-rtu\npoints = points/b.csv\n"   /* 9-11 */
+        "[uplink u]\nprofile = generic\n");                           /* 12-13 */
+    CHECK(load() == -1);
+    CHECK(has("agent.conf", 1, "[agent]: missing required key 'gateway_code'"));
+    CHECK(has("agent.conf", 2, "enterprise_code: empty (a value is required)"));
+    CHECK(has("agent.conf", 3, "[device d1]: missing required key 'host'"));
+    CHECK(has("agent.conf", 6, "[device d2]: missing required key 'driver'"));
+    CHECK(has("agent.conf", 9, "[device d3]: missing required key 'serial'"));
+    CHECK(has("agent.conf", 11, "points: cannot read '"));
+    CHECK(has("agent.conf", 11, "b.csv' (No such file or directory)"));
+    CHECK(has("agent.conf", 12, "[uplink u]: missing required key 'url'"));
+    /* d1 and d2 both name a.csv: said once, not as every tag twice */
+    CHECK(has("agent.conf", 8, "a.csv' is also the point table of device 'd1' (line 3)"));
+    CHECK(D.n == 8);
+}
+
+static void test_bad_values(void)
+{
+    put("points/a.csv", POINTS);
+    put("agent.conf",
+        "[agent]\nenterprise_code = E1\ngateway_code = G1\n"   /* 1-3 */
+        "wire_timezone = +8\n"                                 /* 4 */
+        "store_max = 512KB\n"                                  /* 5 */
+        "status_interval = 500ms\n"                            /* 6 */
+        "queue_max = 10\n"                                     /* 7 */
+        "log_level = verbose\n"                                /* 8 */
+        "retention = forever\n"                                /* 9 */
+        "[device d1]\ndriver = modbus-tcp\nhost = h\npoints = points/a.csv\n"   /* 10-13 */
+        "port = 70000\n"                                       /* 14 */
+        "interval = 5ms\n"                                     /* 15 */
+        "max_gap = 125\n"                                      /* 16 */
+        "unit_id = 256\n"                                      /* 17 */
+        "[device d2]\ndriver = modbus-ascii\n"                 /* 18-19 */
+        "[device d3]\ndriver = modbus-rtu\nserial = /dev/ttyS0\nunit_id = 0\nparity = X\n" /* 20-24 */
+        "baud = 9600x\n"                                       /* 25 */
+        "[uplink u]\nurl = http://x\n"                         /* 26-27 */
+        "profile = hazmat\n"                                   /* 28 */
+        "qos = 2\n"                                            /* 29 */
+        "backfill_rate = -1\n"                                 /* 30 */
+        "keepalive = 2h\n"                                     /* 31 */
+        "[uplink v]\nurl = mqtt://a:1883, mqtt://:1883\n"      /* 32-33 */
+        "[uplink w]\nurl = mqtt://a:99999\n"                   /* 34-35 */
+        "[uplink x]\nurl = mqtt://a/path\n"                    /* 36-37 */
+        "[uplink y]\nurl = mqtt://a,,mqtt://b\n"               /* 38-39 */
+        "[uplink z]\nurl = \n");                               /* 40-41 */
+    CHECK(load() == -1);
+    CHECK(has("agent.conf", 4, "wire_timezone: '+8' is not a time zone (expected +HH:MM, -HH:MM or Z"));
+    CHECK(has("agent.conf", 5, "store_max: '512KB' out of range (>= 1MB)"));
+    CHECK(has("agent.conf", 6, "status_interval: '500ms' out of range (1s..1d)"));
+    CHECK(has("agent.conf", 7, "queue_max: '10' out of range (100..10000000)"));
+    CHECK(has("agent.conf", 8, "log_level: 'verbose' is not one of: error, warn, info, debug"));
+    CHECK(has("agent.conf", 9, "retention: 'forever' is not a duration"));
+    CHECK(has("agent.conf", 14, "port: '70000' out of range (1..65535)"));
+    CHECK(has("agent.conf", 15, "interval: '5ms' out of range (10ms..1d)"));
+    CHECK(has("agent.conf", 16, "max_gap: '125' out of range (0..124)"));
+    CHECK(has("agent.conf", 17, "unit_id: '256' out of range (0..255)"));
+    CHECK(has("agent.conf", 19, "driver: 'modbus-ascii' is not one of: modbus-tcp, modbus-rtu"));
+    CHECK(has("agent.conf", 18, "[device d2]: missing required key 'points'"));
+    CHECK(has("agent.conf", 23, "unit_id: '0' out of range for modbus-rtu (1..247"));
+    CHECK(has("agent.conf", 24, "parity: 'X' is not one of: N, E, O"));
+    CHECK(has("agent.conf", 25, "baud: '9600x' is not an integer"));
+    CHECK(has("agent.conf", 20, "[device d3]: missing required key 'points'"));
+    CHECK(has("agent.conf", 27, "url: 'http://x' must start with mqtt:// or mqtts://"));
+    CHECK(has("agent.conf", 28, "profile: 'hazmat' is not a profile (expected one of: generic, hazchem, "
+              "tailings, coal, fireworks)"));
+    CHECK(has("agent.conf", 29, "qos: '2' out of range (0..1)"));
+    CHECK(has("agent.conf", 30, "backfill_rate: '-1' out of range (>= 0)"));
+    CHECK(has("agent.conf", 31, "keepalive: '2h' out of range (1s..1h)"));
+    CHECK(has("agent.conf", 33, "url: 'mqtt://:1883' has no host"));
+    CHECK(has("agent.conf", 35, "url: 'mqtt://a:99999' has a bad port (expected 1..65535)"));
+    CHECK(has("agent.conf", 37, "url: 'mqtt://a/path' has a path"));
+    CHECK(has("agent.conf", 39, "url: empty entry in the list"));
+    CHECK(has("agent.conf", 41, "url: empty"));
+    CHECK(D.n == 26);
+}
+
+static void test_driver_keys(void)
+{
+    CHECK(load_with("serial = /dev/ttyS0\nbaud = 9600\n"        /* 8-9 on the tcp device */
+                    "[device r]\ndriver = modbus-rtu\nserial = /dev/ttyS0\npoints = points/b.csv\n" /* 10-13 */
+                    "host = h\nport = 502\n") == -1);           /* 14-15 */
+    CHECK(has("agent.conf", 8, "key 'serial' applies to modbus-rtu devices only (this one is modbus-tcp)"));
+    CHECK(has("agent.conf", 9, "key 'baud' applies to modbus-rtu devices only"));
+    CHECK(has("agent.conf", 14, "key 'host' applies to modbus-tcp devices only (this one is modbus-rtu)"));
+    CHECK(has("agent.conf", 15, "key 'port' applies to modbus-tcp devices only"));
+    CHECK(has("agent.conf", 13, "points: cannot read"));
+    CHECK(D.n == 5);
+}
+
+static void test_uplink_files(void)
+{
+    put("certs/ca.pem", "ca\n");
+    put("certs/c.pem", "cert\n");
+    mkdir(tpath("certs/dir"), 0755);
+    CHECK(load_with("[uplink a]\nurl = mqtts://x:8883\n"                    /* 8-9: no ca_file */
+                    "[uplink b]\nurl = mqtt://x\nca_file = certs/none.pem\n" /* 10-12 */
+                    "cert_file = certs/c.pem\n"                             /* 13: no key_file */
+                    "[uplink c]\nurl = mqtts://x\nca_file = certs/ca.pem\n" /* 14-16 */
+                    "key_file = certs/dir\n") == -1);                        /* 17 */
+    CHECK(has("agent.conf", 9, "url: 'mqtts://x:8883' needs ca_file"));
+    CHECK(has("agent.conf", 12, "ca_file: cannot read '"));
+    CHECK(has("agent.conf", 12, "certs/none.pem' (No such file or directory)"));
+    CHECK(has("agent.conf", 13, "cert_file without key_file"));
+    CHECK(has("agent.conf", 17, "key_file: cannot read '"));
+    CHECK(has("agent.conf", 17, "certs/dir' (not a regular file)"));
+    CHECK(has("agent.conf", 17, "key_file without cert_file"));
+    CHECK(D.n == 5);
+    rmdir(tpath("certs/dir"));
+
+    /* the same, right: the paths resolve next to the conf file */
+    put("certs/c.key", "key\n");
+    CHECK(load_with("[uplink c]\nurl = mqtts://x\nca_file = certs/ca.pem\ncert_file = certs/c.pem\n"
+                    "key_file = certs/c.key\n") == 0);
+    dump();
+    if (C)
+        CHECK_STR(C->uplinks[0].key_file, tpath("certs/c.key"));
+}
+
+static void test_no_agent_no_device(void)
+{
+    put("agent.conf", "# nothing but an uplink\n[uplink u]\nurl = mqtt://x\n");
+    CHECK(load() == -1);
+    CHECK(has("agent.conf", 0, "no [agent] section"));
+    CHECK(has("agent.conf", 0, "no [device NAME] section"));
+    CHECK(D.n == 2);
+
+    put("agent.conf", "");
+    CHECK(load() == -1);
+    CHECK(D.n == 2);
+
+    reset();
+    CHECK(conf_load(tpath("missing.conf"), &C, &D) == -1);
+    CHECK(C == NULL);
+    CHECK(has("missing.conf", 0, "cannot read (No such file or directory)"));
+    CHECK(D.n == 1);
+    reset();
+    CHECK(conf_load(tmp, &C, &D) == -1);
+    CHECK(D.n == 1 && strstr(D.lines[0], "not a regular file"));
+}
+
+static void test_csv_cells(void)
+{
+    CHECK(load_points(
+        "tag,area,address,type,order,scale,deadband,hysteresis,lolo,lo,hi,hihi,delay\n"   /* 1 */
+        "T1,holding,0,flaot32,,,,,,,,,\n"              /* 2 */
+        "T2,holdng,0,int16,,,,,,,,,\n"                 /* 3 */
+        "T3,holding,70000,int16,,,,,,,,,\n"            /* 4 */
+        "T4,holding,65533,float64,,,,,,,,,\n"          /* 5 */
+        "T5,coil,0,int16,,,,,,,,,\n"                   /* 6 */
+        "T6,discrete,0,bit:3,,,,,,,,,\n"               /* 7 */
+        "T7,holding,0,int32,ABDC,,,,,,,,\n"            /* 8 */
+        "T8,holding,0,int16,,0,,,,,,,\n"               /* 9 */
+        "T9,holding,0,int16,,abc,-1,-0.5,,,,,\n"       /* 10 */
+        "T10,holding,0,int16,,,,,1,2,9,8,\n"           /* 11 */
+        "T11,holding,0,int16,,,,,5,,3,,\n"             /* 12 */
+        "T12,holding,0,int16,,,,,,,,,soon\n"           /* 13 */
+        ",holding,0,int16,,,,,,,,,\n"                  /* 14 */
+        "T14,holding,0,int16\n"                        /* 15 */
+        "T15,holding,0,bit:16,,,,,,,,,\n"              /* 16 */
+        "T16,holding,0,int16,,,,,,,,,,\n"              /* 17 */
+        "T17,holding,-1,bit:1,,,,,,,,,\n"              /* 18 */
+        "OK,holding,65535,bit:15,,,,,,,,,5s\n") == -1);  /* 19 */
+    const char *f = "points/a.csv";
+    CHECK(has(f, 2, "column 'type': 'flaot32' is not a type (bool, int16, uint16, int32, uint32, int64, "
+              "uint64, float32, float64, bit:N"));
+    CHECK(has(f, 3, "column 'area': 'holdng' is not an area (coil, discrete, input, holding)"));
+    CHECK(has(f, 4, "column 'address': '70000' out of range (0..65535)"));
+    CHECK(has(f, 5, "column 'address': float64 at 65533 runs past address 65535"));
+    CHECK(has(f, 6, "column 'type': 'int16' on a coil point (coil and discrete points are bool)"));
+    CHECK(has(f, 7, "column 'type': 'bit:3' on a discrete point"));
+    CHECK(has(f, 8, "column 'order': 'ABDC' is not an order (ABCD, CDAB, BADC, DCBA)"));
+    CHECK(has(f, 9, "column 'scale': '0' is zero (expected a non-zero number)"));
+    CHECK(has(f, 10, "column 'scale': 'abc' is not a number"));
+    CHECK(has(f, 10, "column 'deadband': '-1' is negative (expected >= 0)"));
+    CHECK(has(f, 10, "column 'hysteresis': '-0.5' is negative"));
+    CHECK(has(f, 11, "column 'hihi': 8 is below hi 9 (expected lolo <= lo <= hi <= hihi)"));
+    CHECK(has(f, 12, "column 'hi': 3 is below lolo 5"));
+    CHECK(has(f, 13, "column 'delay': 'soon' is not a duration"));
+    CHECK(has(f, 14, "column 'tag': empty"));
+    CHECK(has(f, 15, "row has 4 fields but the header has 13"));
+    CHECK(has(f, 16, "column 'type': 'bit:16' is not a type"));
+    CHECK(has(f, 17, "row has 14 fields but the header has 13"));
+    CHECK(has(f, 18, "column 'address': '-1' out of range (0..65535)"));
+    CHECK(D.n == 19);
+}
+
+static void test_csv_format(void)
+{
+    /* BOM, CRLF, comments, blank lines, quoting, a quoted line break, columns in
+     * any order, unknown columns as metadata, blanks around bare cells */
+    CHECK(load_points(
+        "\xEF\xBB\xBF# comment before the header\r\n"                 /* 1 */
+        "\r\n"                                                        /* 2 */
+        "type, tag ,area,address,name,equip_code,note\r\n"            /* 3 */
+        "int16,A-1,holding,0,\"a, \"\"b\"\"\",E1,\r\n"                /* 4 */
+        "  # indented comment\r\n"                                    /* 5 */
+        "float32, A-2 ,input,2,\"two\nlines\",E2,x\r\n"               /* 6-7 */
+        "bool,A-3,coil,1,,\"\",\"\"\r\n"                              /* 8 */
+        "uint16,\"#A-4\",holding,3,,,y") == 0);                       /* 9, no final newline */
+    dump();
+    if (!C)
+        return;
+    const struct conf_device *d = &C->devices[0];
+    CHECK(d->npoints == 4);
+    const struct conf_point *p = conf_point_find(d, "A-1");
+    CHECK(p && p->line == 4 && !strcmp(p->name, "a, \"b\""));
+    CHECK(p && p->nmeta == 1 && !strcmp(conf_point_meta(p, "equip_code"), "E1"));
+    CHECK(p && conf_point_meta(p, "note") == NULL);
+    p = conf_point_find(d, "A-2");
+    CHECK(p && p->line == 6 && !strcmp(p->name, "two\nlines") && p->addr.area == MB_INPUT);
+    CHECK(p && !strcmp(conf_point_meta(p, "note"), "x"));
+    p = conf_point_find(d, "A-3");
+    CHECK(p && p->line == 8 && p->nmeta == 0 && p->addr.area == MB_COIL);
+    p = conf_point_find(d, "#A-4");
+    CHECK(p && p->line == 9 && p->addr.address == 3 && !strcmp(conf_point_meta(p, "note"), "y"));
+
+    CHECK(load_points("tag,area,address,type\nA,holding,0,int16\n\"B,holding,1,int16\nC,holding,2,int16\n") == -1);
+    CHECK(has("points/a.csv", 3, "quoted field opened at line 3 is never closed"));
+    CHECK(load_points("tag,area,address,type\n\"A\"x,holding,0,int16\nB,holding,1,int16\n") == -1);
+    CHECK(has("points/a.csv", 2, "text after a closing quote"));
+    CHECK(D.n == 1);
+}
+
+static void test_csv_header(void)
+{
+    CHECK(load_points("# no address, no type\ntag,area,name,,area\nA,holding,x,,y\n") == -1);
+    CHECK(has("points/a.csv", 2, "missing required column 'address' (a point table needs tag, area, address and type)"));
+    CHECK(has("points/a.csv", 2, "missing required column 'type'"));
+    CHECK(has("points/a.csv", 2, "column 4 of the header has no name"));
+    CHECK(has("points/a.csv", 2, "column 'area' appears twice in the header (columns 2 and 5)"));
+    CHECK(D.n == 4);    /* rows of a bad table are not checked one by one */
+
+    CHECK(load_points("# only comments\n\n") == -1);
+    CHECK(has("agent.conf", 7, "points: '"));
+    CHECK(has("agent.conf", 7, "a.csv' is empty (expected a header row"));
+
+    CHECK(load_points("tag,area,address,type\n# no rows\n") == -1);
+    CHECK(has("agent.conf", 7, "a.csv' has no points (a device needs at least one)"));
+    CHECK(D.n == 1);
+}
+
+static void test_cross_refs(void)
+{
+    put("points/a.csv", "tag,area,address,type,equip_code,target_code\n"
+        "LT-101,holding,0,int16,E1,T1\n"
+        "LT-102,holding,1,int16,,T2\n"
+        "LT-103,holding,2,int16,E3,T3\n");
+    put("points/b.csv", "tag,area,address,type,equip_code\n"
+        "PT-1,input,0,int16,E9\n"
+        "LT-101,input,1,int16,E9\n"
+        "LT-102,input,2,int16,E9\n");
+    put("agent.conf", AGENT DEV
+        "[device d2]\ndriver = modbus-rtu\nserial = /dev/ttyS1\npoints = points/b.csv\n"  /* 8-11 */
+        "[device d3]\ndriver = modbus-rtu\nserial = /dev/ttyS1\nbaud = 19200\n"          /* 12-15 */
+        "points = points/c.csv\n"                                                        /* 16 */
+        "[uplink county]\nurl = mqtt://x\nprofile = hazchem\n"                           /* 17-19 */
+        "[uplink mine]\nurl = mqtt://y\nprofile = tailings\n");                          /* 20-22 */
+    put("points/c.csv", "tag,area,address,type,item\nGT-1,input,0,float32,water_level\n");
+    CHECK(load() == -1);
+    CHECK(has("points/b.csv", 3, "tag 'LT-101' already defined at "));
+    CHECK(has("points/b.csv", 3, "points/a.csv:2"));
+    CHECK(has("points/b.csv", 4, "tag 'LT-102' already defined at"));
+    CHECK(has("agent.conf", 12, "device 'd3' shares serial '/dev/ttyS1' with device 'd2' (line 8) but sets "
+              "19200 8N1 against 9600 8N1"));
+    CHECK(has("points/a.csv", 3, "column 'equip_code' is empty but uplink 'county' (profile hazchem) needs it"));
+    CHECK(has("points/b.csv", 1, "column 'target_code' is missing but uplink 'county' (profile hazchem) needs it"));
+    CHECK(has("points/c.csv", 1, "column 'equip_code' is missing but uplink 'county'"));
+    CHECK(has("points/c.csv", 1, "column 'target_code' is missing but uplink 'county'"));
+    CHECK(has("points/a.csv", 1, "column 'item' is missing but uplink 'mine' (profile tailings) needs it"));
+    CHECK(has("points/b.csv", 1, "column 'item' is missing but uplink 'mine'"));
+    /* one error per header, not one per row */
+    CHECK(D.n == 9);
+}
+
+static void test_many_errors(void)
+{
+    /* a bad row still takes part in the site-wide checks: its tag is taken */
+    put("points/a.csv", "tag,area,address,type\nA-1,holding,0,flaot32\nA-2,coil,0,float32\nA-1,input,5,int16\n");
+    put("agent.conf", "[agent]\nenterprise_code = E1\n"                     /* 1-2 */
+        "[device d1]\ndriver = modbus-tcp\nhost = h\nport = 0\n"            /* 3-6 */
+        "intervall = 1s\npoints = points/a.csv\n"                           /* 7-8 */
+        "[uplink u]\nurl = ftp://x\n");                                      /* 9-10 */
+    CHECK(load() == -1);
+    CHECK(D.n == 7);
+    if (D.n == 7) {
+        /* every one, in file and line order */
+        const char *want[][2] = {
+            { "agent.conf:1: ", "missing required key 'gateway_code'" },
+            { "agent.conf:6: ", "port: '0' out of range (1..65535)" },
+            { "agent.conf:7: ", "did you mean 'interval'?" },
+            { "agent.conf:10: ", "must start with mqtt://" },
+            { "points/a.csv:2: ", "'flaot32' is not a type" },
+            { "points/a.csv:3: ", "'float32' on a coil point" },
+            { "points/a.csv:4: ", "tag 'A-1' already defined at " },
+        };
+        for (size_t i = 0; i < 7; i++) {
+            CHECK(strncmp(D.lines[i], tpath(want[i][0]), strlen(tpath(want[i][0]))) == 0);
+            CHECK(strstr(D.lines[i], want[i][1]) != NULL);
+        }
+    }
+}
+
+static void test_utf8(void)
+{
+    put("agent.conf", "[agent]\nenterprise_code = E1\nenterprise_name = \xC3\x28\xFF\ngateway_code = G1\n" DEV);
+    put("points/a.csv", "tag,area,address,type,name\nA-1,holding,0,int16,\xED\xA0\x80\n");
+    CHECK(load() == -1);
+    CHECK(has("agent.conf", 3, "not valid UTF-8"));
+    CHECK(has("points/a.csv", 2, "not valid UTF-8"));
+    CHECK(D.n == 2);
+}
+
+static void test_null_and_helpers(void)
+{
+    conf_free(NULL);
+    conf_diag_free(NULL);
+    CHECK(conf_device_find(NULL, "x") == NULL);
+    CHECK(conf_point_find(NULL, "x") == NULL);
+    CHECK(conf_point_meta(NULL, "x") == NULL);
+    /* no diag wanted: errors are dropped, the result still says so */
+    struct conf *c = (struct conf *)1;
+    CHECK(conf_load(tpath("missing.conf"), &c, NULL) == -1 && c == NULL);
+}
+
+static void test_schema_print(void)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    conf_schema_print(f);
+    fclose(f);
+    const char *want[] = {
+        "[agent]", "[device NAME]", "[uplink NAME]",
+        "enterprise_code", "gateway_code", "data_dir", "wire_timezone", "store_max", "retention",
+        "status_interval", "commit_interval", "queue_max", "log_level", "error, warn, info, debug",
+        "driver", "modbus-tcp, modbus-rtu", "host", "port", "serial", "baud", "parity", "data_bits",
+        "stop_bits", "unit_id", "interval", "10ms..1d", "timeout", "backoff_max", "max_registers",
+        "max_bits", "max_gap", "0..124", "points", "url", "profile", "generic, hazchem", "client_id",
+        "ca_file", "cert_file", "key_file", "username", "password", "qos", "topic_prefix",
+        "backfill_rate", "message_readings", "max_inflight", "keepalive", "reconnect_max",
+        "live_window", ">= 1MB", "2GB", "90d", "duration", "size", "timezone", "url list", "(required)",
+    };
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
+        if (!strstr(text, want[i])) {
+            printf("    schema text lacks '%s'\n", want[i]);
+            CHECK(strstr(text, want[i]));
+        }
+    /* one line per key: interval with type, default, range, meaning */
+    const char *line = strstr(text, "  interval ");
+    CHECK(line && strstr(line, "duration") && strstr(line, "1s") && strstr(line, "10ms..1d")
+          && strstr(line, "poll period") && strstr(line, "poll period") < strchr(line, '\n'));
+    free(text);
+}
+
+static void cleanup(void)
+{
+    reset();
+    for (size_t i = nwritten; i-- > 0; )
+        unlink(tpath(written[i]));
+    rmdir(tpath("points"));
+    rmdir(tpath("certs"));
+    rmdir(tmp);
+}
+
+int main(void)
+{
+    snprintf(tmp, sizeof tmp, "/tmp/unit_conf.XXXXXX");
+    if (!mkdtemp(tmp)) {
+        perror("mkdtemp");
+        return 2;
+    }
+    RUN(test_good_site);
+    RUN(test_defaults);
+    RUN(test_parse_duration);
+    RUN(test_parse_size);
+    RUN(test_parse_numbers);
+    RUN(test_ini_syntax);
+    RUN(test_unknown_keys);
+    RUN(test_missing_required);
+    RUN(test_bad_values);
+    RUN(test_driver_keys);
+    RUN(test_uplink_files);
+    RUN(test_no_agent_no_device);
+    RUN(test_csv_cells);
+    RUN(test_csv_format);
+    RUN(test_csv_header);
+    RUN(test_cross_refs);
+    RUN(test_many_errors);
+    RUN(test_utf8);
+    RUN(test_null_and_helpers);
+    RUN(test_schema_print);
+    cleanup();
+    return UNIT_END();
+}
