@@ -2,6 +2,7 @@
 #include "agent/uplink.h"
 #include "agent/log.h"
 #include "agent/store.h"
+#include "agent/tls_probe.h"
 #include "proto/profile_generic.h"
 #include <MQTTAsync.h>
 #include <errno.h>
@@ -44,6 +45,8 @@ struct uplink {
     size_t head, count;
     uint64_t acked;             /* every seq <= acked is acknowledged */
     int sending;                /* a send is between reservation and token */
+    int tls;                    /* some url is mqtts:// */
+    int diagnose;               /* a TLS connect failed: probe for the reason */
     MQTTAsync_token early[EARLY_MAX];
     size_t nearly;
     struct uplink_stats st;
@@ -101,8 +104,11 @@ static void on_connect_fail(void *ctx, MQTTAsync_failureData *resp)
     snprintf(msg, sizeof msg, "%s", u->st.last_error);
     uint64_t n = u->st.connect_failures;
     u->st.last_error[0] = 0;
+    int report = n <= 3 || n % 60 == 0;
+    /* paho says little about TLS failures: let the uplink thread find out why. */
+    u->diagnose = report && u->tls;
     pthread_mutex_unlock(&u->lock);
-    if (n <= 3 || n % 60 == 0)
+    if (report)
         log_warn("uplink", u->cu->name, "%s; %llu failed attempts", msg, (unsigned long long)n);
     writer_poke(u->writer);
 }
@@ -329,10 +335,7 @@ static void start_connect(struct uplink *u)
     co.username = cu->username;
     co.password = cu->password;
     co.maxInflight = (int)cu->max_inflight + 2;
-    int tls = 0;
-    for (size_t i = 0; i < cu->nurls; i++)
-        tls |= strncmp(u->uris[i], "ssl://", 6) == 0;
-    if (tls) {
+    if (u->tls) {
         so.trustStore = cu->ca_file;
         so.keyStore = cu->cert_file;
         so.privateKey = cu->key_file;
@@ -356,6 +359,34 @@ static void start_connect(struct uplink *u)
     }
 }
 
+/* Say in plain words why TLS to the first mqtts:// broker fails. */
+static void diagnose_tls(struct uplink *u)
+{
+    const struct conf_uplink *cu = u->cu;
+    for (size_t i = 0; i < cu->nurls; i++) {
+        if (strncmp(u->uris[i], "ssl://", 6) != 0)
+            continue;
+        char host[256], why[300];
+        snprintf(host, sizeof host, "%s", u->uris[i] + 6);
+        char *colon = strrchr(host, ':');
+        if (!colon)
+            return;
+        *colon = 0;
+        const char *port = colon + 1;
+        if (host[0] == '[') {       /* [v6]:port */
+            memmove(host, host + 1, strlen(host));
+            host[strcspn(host, "]")] = 0;
+        }
+        if (tls_probe(host, port, cu->ca_file, cu->cert_file, cu->key_file, 3000, why,
+                      sizeof why) != 0)
+            log_error("uplink", cu->name, "TLS to %s:%s: %s", host, port, why);
+        else
+            log_warn("uplink", cu->name, "TLS to %s:%s works (%s); the broker refused the MQTT "
+                     "connection itself (credentials? client id?)", host, port, why);
+        return;
+    }
+}
+
 static void persist_cursor(struct uplink *u, uint64_t acked)
 {
     if (acked == u->persisted)
@@ -375,7 +406,8 @@ static void *uplink_main(void *arg)
     for (;;) {
         pthread_mutex_lock(&u->lock);
         int stop = u->stop, connected = u->connected, connecting = u->connecting;
-        int rewind = u->rewind;
+        int rewind = u->rewind, diagnose = u->diagnose;
+        u->diagnose = 0;
         if (rewind) {
             /* Whatever was in flight may be lost: send again from the cursor. */
             u->rewind = 0;
@@ -386,6 +418,8 @@ static void *uplink_main(void *arg)
         pthread_mutex_unlock(&u->lock);
         if (stop)
             break;
+        if (diagnose)
+            diagnose_tls(u);
         int64_t now = mono_ms();
         if (!connected && !connecting && now >= next_connect) {
             start_connect(u);
@@ -450,9 +484,11 @@ struct uplink *uplink_start(const struct conf *c, const struct conf_uplink *cu,
     u->uris = calloc(cu->nurls + 1, sizeof *u->uris);
     if (!u->ring || !u->msg || !u->uris)
         goto oom;
-    for (size_t i = 0; i < cu->nurls; i++)
+    for (size_t i = 0; i < cu->nurls; i++) {
         if (!(u->uris[i] = paho_uri(cu->urls[i])))
             goto oom;
+        u->tls |= strncmp(u->uris[i], "ssl://", 6) == 0;
+    }
     u->store = store_open(c->agent.data_dir, STORE_READ, err, errlen);
     if (!u->store)
         goto fail;
