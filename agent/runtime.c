@@ -95,6 +95,7 @@ void runtime_stop(struct runtime *rt)
     writer_stop(rt->writer);
     for (size_t i = 0; i < rt->nuplinks; i++)
         uplink_stop(rt->uplinks[i]);
+    writer_free(rt->writer);
     store_close(rt->store);
     free(rt->uplinks);
     free(rt->uplink_names);

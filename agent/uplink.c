@@ -16,6 +16,8 @@
 #define CURSOR_PERSIST_MS 250
 /* Acks that may arrive while one send is under way. */
 #define EARLY_MAX 8
+/* How long a clean stop may spend delivering what is stored. */
+#define STOP_DRAIN_MS 2000
 
 struct flight {
     MQTTAsync_token token;
@@ -401,7 +403,7 @@ static void *uplink_main(void *arg)
 {
     struct uplink *u = arg;
     const struct conf_uplink *cu = u->cu;
-    int64_t next_connect = 0, backoff = 250, last_persist = 0;
+    int64_t next_connect = 0, backoff = 250, last_persist = 0, drain_until = 0;
     uint64_t next_seq = writer_wait(u->writer, 0, 0);
     for (;;) {
         pthread_mutex_lock(&u->lock);
@@ -415,9 +417,17 @@ static void *uplink_main(void *arg)
             u->send_pos = u->acked + 1;
         }
         uint64_t acked = u->acked;
+        size_t inflight = u->count;
         pthread_mutex_unlock(&u->lock);
-        if (stop)
-            break;
+        if (stop) {
+            /* On a clean stop, deliver what the store holds, for a short while. */
+            int64_t t = mono_ms();
+            if (!drain_until)
+                drain_until = t + STOP_DRAIN_MS;
+            next_seq = writer_wait(u->writer, 0, 0);
+            if (!connected || t >= drain_until || (u->send_pos >= next_seq && inflight == 0))
+                break;
+        }
         if (diagnose)
             diagnose_tls(u);
         int64_t now = mono_ms();

@@ -137,10 +137,19 @@ void writer_stop(struct writer *w)
     if (!w)
         return;
     pthread_mutex_lock(&w->lock);
+    int running = !w->stop;
     w->stop = 1;
     pthread_cond_broadcast(&w->work);
     pthread_mutex_unlock(&w->lock);
-    pthread_join(w->thread, NULL);
+    if (running)
+        pthread_join(w->thread, NULL);
+}
+
+void writer_free(struct writer *w)
+{
+    if (!w)
+        return;
+    writer_stop(w);
     for (size_t i = 0; i < w->qlen; i++)
         free(w->q[(w->qhead + i) % w->qcap]);
     pthread_mutex_destroy(&w->lock);

@@ -19,8 +19,10 @@ struct writer_stats {
 struct writer;
 
 struct writer *writer_start(struct store *s, unsigned queue_max, int64_t commit_interval_ms);
-/* Commit what is queued and stop. The store stays open (the caller closes it). */
+/* Commit what is queued and stop the thread. writer_wait() and writer_poke()
+ * still work until writer_free(); the store stays open (the caller closes it). */
 void writer_stop(struct writer *w);
+void writer_free(struct writer *w);
 
 /* Hand a batch (malloc'd) to the writer, which frees it. Returns -1 and frees it
  * when the queue is full (the readings are counted as dropped). */
