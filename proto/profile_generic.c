@@ -1,6 +1,8 @@
 /* profile_generic: realtime and status messages of the generic JSON profile. */
 #include "proto/profile_generic.h"
+#include "proto/json_out.h"
 #include <stdlib.h>
+#include <string.h>
 
 static cJSON *envelope(const struct wire_site *site)
 {
@@ -15,32 +17,51 @@ static cJSON *envelope(const struct wire_site *site)
 char *generic_realtime(const struct wire_site *site, const struct wire_reading *r, size_t n,
                        int resend)
 {
-    cJSON *o = envelope(site);
-    if (!o)
-        return NULL;
-    cJSON_AddBoolToObject(o, "resend", resend);
-    cJSON *arr = cJSON_AddArrayToObject(o, "readings");
+    struct json_out j;
+    json_init(&j);
+    json_lit(&j, "{\"enterprise\":");
+    json_str(&j, site->enterprise);
+    json_lit(&j, ",\"gateway\":");
+    json_str(&j, site->gateway);
+    if (resend)
+        json_lit(&j, ",\"resend\":true,\"readings\":[");
+    else
+        json_lit(&j, ",\"resend\":false,\"readings\":[");
+    /* The readings of one poll share a sample time: format it once. */
     char ts[32];
-    for (size_t i = 0; arr && i < n; i++) {
-        cJSON *x = cJSON_CreateObject();
-        if (!x)
-            break;
-        cJSON_AddItemToArray(arr, x);
-        cJSON_AddNumberToObject(x, "seq", (double)r[i].seq);
-        cJSON_AddStringToObject(x, "tag", r[i].tag);
-        cJSON_AddStringToObject(x, "device", r[i].device);
-        if (r[i].r.has_value)
-            cJSON_AddNumberToObject(x, "value", r[i].r.value);
+    int64_t ts_of = 0;
+    int have_ts = 0;
+    for (size_t i = 0; i < n; i++) {
+        const struct wire_reading *x = &r[i];
+        if (i)
+            json_lit(&j, ",");
+        json_lit(&j, "{\"seq\":");
+        json_u64(&j, x->seq);
+        json_lit(&j, ",\"tag\":");
+        json_str(&j, x->tag);
+        json_lit(&j, ",\"device\":");
+        json_str(&j, x->device);
+        json_lit(&j, ",\"value\":");
+        if (x->r.has_value)
+            json_num(&j, x->r.value);
         else
-            cJSON_AddNullToObject(x, "value");
-        cJSON_AddStringToObject(x, "unit", r[i].unit);
-        cJSON_AddStringToObject(x, "quality", quality_name((enum quality)r[i].r.quality));
-        wire_time_rfc3339(r[i].r.ts_ms, site->tz_minutes, ts);
-        cJSON_AddStringToObject(x, "ts", ts);
+            json_lit(&j, "null");
+        json_lit(&j, ",\"unit\":");
+        json_str(&j, x->unit);
+        json_lit(&j, ",\"quality\":\"");
+        const char *q = quality_name((enum quality)x->r.quality);
+        json_raw(&j, q, strlen(q));
+        json_lit(&j, "\",\"ts\":\"");
+        if (!have_ts || x->r.ts_ms != ts_of) {
+            wire_time_rfc3339(x->r.ts_ms, site->tz_minutes, ts);
+            ts_of = x->r.ts_ms;
+            have_ts = 1;
+        }
+        json_raw(&j, ts, strlen(ts));
+        json_lit(&j, "\"}");
     }
-    char *s = cJSON_PrintUnformatted(o);
-    cJSON_Delete(o);
-    return s;
+    json_lit(&j, "]}");
+    return json_take(&j);
 }
 
 char *generic_status(const struct wire_site *site, int64_t now_ms, const cJSON *body)

@@ -1,0 +1,99 @@
+/* unit_proto: the generic profile byte for byte, number formatting that always
+ * reads back exactly, and wire time in the configured zone. */
+#include "tests/unit.h"
+#include "proto/json_out.h"
+#include "proto/profile_generic.h"
+#include <stdlib.h>
+
+static void test_generic_golden(void)
+{
+    struct wire_site site = { "220102000001", "示例化工有限公司", "GW01", "220102", 480 };
+    /* 2026-11-29T02:30:00.000Z = 10:30 in Beijing */
+    int64_t t = 1795919400000LL;
+    struct wire_reading r[] = {
+        { 1207, "LT-101", "tank_plc", "m", { 1, Q_GOOD, 1, t, 3.215 } },
+        { 1208, "温度\"1\"", "tank\\plc", "℃", { 2, Q_COMM_FAIL, 0, t + 5, 0 } },
+    };
+    char *s = generic_realtime(&site, r, 2, 0);
+    CHECK_STR(s, "{\"enterprise\":\"220102000001\",\"gateway\":\"GW01\",\"resend\":false,"
+                 "\"readings\":[{\"seq\":1207,\"tag\":\"LT-101\",\"device\":\"tank_plc\","
+                 "\"value\":3.215,\"unit\":\"m\",\"quality\":\"good\","
+                 "\"ts\":\"2026-11-29T10:30:00.000+08:00\"},"
+                 "{\"seq\":1208,\"tag\":\"温度\\\"1\\\"\",\"device\":\"tank\\\\plc\","
+                 "\"value\":null,\"unit\":\"℃\",\"quality\":\"comm_fail\","
+                 "\"ts\":\"2026-11-29T10:30:00.005+08:00\"}]}");
+    free(s);
+    s = generic_realtime(&site, r, 1, 1);
+    CHECK(s && strstr(s, "\"resend\":true"));
+    free(s);
+    s = generic_realtime(&site, r, 0, 0);
+    CHECK_STR(s, "{\"enterprise\":\"220102000001\",\"gateway\":\"GW01\",\"resend\":false,"
+                 "\"readings\":[]}");
+    free(s);
+}
+
+static const char *num(double v)
+{
+    static char buf[64];
+    struct json_out j;
+    json_init(&j);
+    json_num(&j, v);
+    char *s = json_take(&j);
+    snprintf(buf, sizeof buf, "%s", s);
+    free(s);
+    return buf;
+}
+
+static void test_numbers(void)
+{
+    CHECK_STR(num(0), "0");
+    CHECK_STR(num(-0.5), "-0.5");
+    CHECK_STR(num(3.215), "3.215");
+    CHECK_STR(num(24.8), "24.8");
+    CHECK_STR(num(-1234567), "-1234567");
+    CHECK_STR(num(12345.678), "12345.678");
+    CHECK_STR(num(0.000001), "0.000001");
+    CHECK_STR(num(9007199254740991.0), "9007199254740991");
+    CHECK_STR(num(1.0 / 0.0), "null");
+    CHECK_STR(num(0.1 + 0.2), "0.30000000000000004");
+    CHECK_STR(num(1e300), "1e+300");
+    CHECK_STR(num((double)0.61f), "0.61000001430511475");
+    /* Every number reads back as exactly itself. */
+    srand(7);
+    for (int i = 0; i < 20000; i++) {
+        double v;
+        switch (i % 4) {
+        case 0: v = (rand() - RAND_MAX / 2) / 1000.0; break;
+        case 1: v = (double)rand() / RAND_MAX * pow(10, rand() % 30 - 15); break;
+        case 2: v = (rand() % 100000) / 10.0 - 5000; break;
+        default: v = (double)(float)((double)rand() / 7.0); break;
+        }
+        const char *s = num(v);
+        if (strtod(s, NULL) != v) {
+            CHECK(strtod(s, NULL) == v);
+            printf("  %.17g printed as %s\n", v, s);
+            break;
+        }
+    }
+}
+
+static void test_wire_time(void)
+{
+    char buf[32];
+    wire_time_rfc3339(0, 480, buf);
+    CHECK_STR(buf, "1970-01-01T08:00:00.000+08:00");
+    wire_time_rfc3339(1795919400123LL, 0, buf);
+    CHECK_STR(buf, "2026-11-29T02:30:00.123+00:00");
+    wire_time_rfc3339(1795919400123LL, -330, buf);
+    CHECK_STR(buf, "2026-11-28T21:00:00.123-05:30");
+    wire_time_rfc3339(-1, 0, buf);
+    CHECK_STR(buf, "1969-12-31T23:59:59.999+00:00");
+}
+
+int main(void)
+{
+    RUN(test_generic_golden);
+    RUN(test_numbers);
+    RUN(test_wire_time);
+    return UNIT_END();
+}
