@@ -25,6 +25,7 @@ struct dev_run {
     int64_t next_ms;        /* monotonic time of the next poll */
     unsigned failures;      /* consecutive polls without an answer */
     unsigned jitter_seed;
+    uint64_t drops, dropped;    /* polls and readings the full store queue refused */
 };
 
 struct bus {
@@ -97,8 +98,13 @@ static void submit(struct poller *pl, struct dev_run *dr)
             b->ts_ms = r->ts_ms;
         dr->ps[i] = (struct point_state){ r->value, r->ts_ms, r->quality };
     }
-    if (writer_submit(pl->writer, b) != 0)
-        log_warn("device", c->name, "store queue full: %zu readings dropped", n);
+    if (writer_submit(pl->writer, b) != 0) {
+        /* Rate-limited: at saturation this would be a line per poll. */
+        dr->dropped += n;
+        if (++dr->drops == 1 || dr->drops % 1000 == 0)
+            log_warn("device", c->name, "store queue full: %llu readings dropped so far",
+                     (unsigned long long)dr->dropped);
+    }
 }
 
 static void poll_one(struct poller *pl, struct dev_run *dr, int64_t now)
@@ -200,12 +206,16 @@ struct poller *poller_start(const struct conf *c, struct store *s, struct writer
         dr->scratch = calloc(cd->npoints, sizeof *dr->scratch);
         if (!dr->ps || !dr->scratch)
             goto oom;
-        for (size_t k = 0; k < cd->npoints; k++)
-            if (store_point_id(s, cd->points[k].tag, cd->name, cd->points[k].unit,
-                               &dr->dev.point_ids[k]) != 0) {
-                snprintf(err, errlen, "store: %s", store_errmsg(s));
-                goto fail;
-            }
+        /* One transaction for the whole table: one fsync, not one per point. */
+        int ok = store_begin(s) == 0;
+        for (size_t k = 0; ok && k < cd->npoints; k++)
+            ok = store_point_id(s, cd->points[k].tag, cd->name, cd->points[k].unit,
+                                &dr->dev.point_ids[k]) == 0;
+        if (!ok || store_commit(s) != 0) {
+            snprintf(err, errlen, "store: %s", store_errmsg(s));
+            store_rollback(s);
+            goto fail;
+        }
         dr->next_ms = now;
         dr->jitter_seed = (unsigned)(now + (int64_t)i * 7919);
         size_t b;

@@ -137,6 +137,22 @@ int store_point_id(struct store *s, const char *tag, const char *device, const c
     return 0;
 }
 
+int store_begin(struct store *s)
+{
+    return sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK ? 0 : -1;
+}
+
+int store_commit(struct store *s)
+{
+    return sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK ? 0 : -1;
+}
+
+void store_rollback(struct store *s)
+{
+    if (!sqlite3_get_autocommit(s->db))
+        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
 static void copy_col(sqlite3_stmt *st, int col, char *dst, size_t len)
 {
     const char *v = (const char *)sqlite3_column_text(st, col);

@@ -35,6 +35,11 @@ const char *store_errmsg(struct store *s);
 int store_point_id(struct store *s, const char *tag, const char *device, const char *unit,
                    uint32_t *id);
 
+/* Group several calls in one transaction (store_append makes its own). */
+int store_begin(struct store *s);
+int store_commit(struct store *s);
+void store_rollback(struct store *s);
+
 /* Identity of a point id as stored (for readings of points no longer configured).
  * Strings are copied into the caller's buffers. 0, or -1 if unknown. */
 int store_point_info(struct store *s, uint32_t id, char *tag, size_t taglen,

@@ -389,6 +389,23 @@ static void diagnose_tls(struct uplink *u)
     }
 }
 
+static int first_ts(void *arg, uint64_t seq, const struct reading *r)
+{
+    *(int64_t *)arg = r->ts_ms;
+    return 1;
+}
+
+/* Age of the oldest reading not yet acknowledged, for status; 0 when none. */
+static void measure_pending(struct uplink *u, uint64_t acked, uint64_t next_seq)
+{
+    int64_t ts = 0, age = 0;
+    if (next_seq > acked + 1 && store_scan(u->store, acked + 1, 1, first_ts, &ts) > 0)
+        age = wall_ms() - ts;
+    pthread_mutex_lock(&u->lock);
+    u->st.oldest_pending_ms = age > 0 ? age : 0;
+    pthread_mutex_unlock(&u->lock);
+}
+
 static void persist_cursor(struct uplink *u, uint64_t acked)
 {
     if (acked == u->persisted)
@@ -404,6 +421,7 @@ static void *uplink_main(void *arg)
     struct uplink *u = arg;
     const struct conf_uplink *cu = u->cu;
     int64_t next_connect = 0, backoff = 250, last_persist = 0, drain_until = 0;
+    int64_t last_measure = 0;
     uint64_t next_seq = writer_wait(u->writer, 0, 0);
     for (;;) {
         pthread_mutex_lock(&u->lock);
@@ -441,6 +459,10 @@ static void *uplink_main(void *arg)
         if (now - last_persist >= CURSOR_PERSIST_MS) {
             persist_cursor(u, acked);
             last_persist = now;
+        }
+        if (now - last_measure >= 1000) {
+            measure_pending(u, acked, next_seq);
+            last_measure = now;
         }
         int sent = 0;
         while (send_next(u, next_seq) > 0)

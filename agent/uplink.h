@@ -18,7 +18,7 @@ struct uplink_stats {
     int connected;
     uint64_t acked_seq;         /* every seq <= this is acknowledged */
     uint64_t backlog;           /* readings stored and not yet acknowledged */
-    int64_t oldest_pending_ms;  /* sample time of the oldest unacknowledged, 0: none */
+    int64_t oldest_pending_ms;  /* age of the oldest unacknowledged reading, 0: none */
     uint64_t messages_sent, messages_acked, send_failures, connects, connect_failures;
     uint64_t dropped;           /* readings evicted before they were sent (see store) */
     char server[160];           /* the broker it is connected to */

@@ -56,7 +56,9 @@ static void *writer_main(void *arg)
         if (!w->stop) {
             struct timespec until;
             deadline_after(&until, w->commit_interval_ms);
-            while (!w->stop && pthread_cond_timedwait(&w->work, &w->lock, &until) != ETIMEDOUT)
+            /* ...unless the queue is half full: then commit now rather than drop. */
+            while (!w->stop && w->st.queued_readings < w->st.queue_max / 2 &&
+                   pthread_cond_timedwait(&w->work, &w->lock, &until) != ETIMEDOUT)
                 ;
         }
         size_t n = w->qlen;
