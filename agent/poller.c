@@ -1,5 +1,6 @@
 /* poller: bus threads, poll scheduling, failure backoff, deadband and heartbeat. */
 #include "agent/poller.h"
+#include "agent/deadband.h"
 #include "agent/log.h"
 #include <errno.h>
 #include <math.h>
@@ -8,19 +9,9 @@
 #include <string.h>
 #include <time.h>
 
-/* A reading inside its deadband is still stored this often (x interval), so a
- * platform can tell a flat value from a dead link (CONTRACT.md). */
-#define HEARTBEAT_INTERVALS 60
-
-struct point_state {
-    double value;
-    int64_t stored_ms;  /* sample time of the last stored reading, 0: none yet */
-    uint8_t quality;
-};
-
 struct dev_run {
     struct device dev;
-    struct point_state *ps;
+    struct deadband_state *ps;
     struct reading *scratch;
     int64_t next_ms;        /* monotonic time of the next poll */
     unsigned failures;      /* consecutive polls without an answer */
@@ -56,28 +47,13 @@ static int64_t mono_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Whether a reading is worth storing: first one, quality changed, moved past the
- * deadband, or the heartbeat is due. */
-static int keep(struct point_state *ps, const struct conf_point *p, const struct reading *r,
-                int64_t heartbeat_ms)
-{
-    if (ps->stored_ms == 0 || ps->quality != r->quality ||
-        r->ts_ms - ps->stored_ms >= heartbeat_ms || r->ts_ms < ps->stored_ms)
-        return 1;
-    if (!r->has_value)
-        return 0;
-    if (p->deadband <= 0)
-        return 1;
-    return fabs(r->value - ps->value) > p->deadband;
-}
-
 static void submit(struct poller *pl, struct dev_run *dr)
 {
     const struct conf_device *c = dr->dev.conf;
-    int64_t heartbeat = c->interval_ms * HEARTBEAT_INTERVALS;
+    int64_t heartbeat = c->interval_ms * DEADBAND_HEARTBEAT_INTERVALS;
     size_t n = 0;
     for (size_t i = 0; i < c->npoints; i++)
-        n += keep(&dr->ps[i], &c->points[i], &dr->scratch[i], heartbeat);
+        n += deadband_keep(&dr->ps[i], c->points[i].deadband, &dr->scratch[i], heartbeat);
     if (n == 0)
         return;
     struct batch *b = malloc(sizeof *b + n * sizeof b->r[0]);
@@ -88,15 +64,15 @@ static void submit(struct poller *pl, struct dev_run *dr)
     b->seq0 = 0;
     b->n = 0;
     b->ts_ms = INT64_MAX;
-    /* keep() is evaluated again here in the same state, so the count matches. */
+    /* The same rule again, on the same state: the count matches. */
     for (size_t i = 0; i < c->npoints; i++) {
         const struct reading *r = &dr->scratch[i];
-        if (!keep(&dr->ps[i], &c->points[i], r, heartbeat))
+        if (!deadband_keep(&dr->ps[i], c->points[i].deadband, r, heartbeat))
             continue;
         b->r[b->n++] = *r;
         if (r->ts_ms < b->ts_ms)
             b->ts_ms = r->ts_ms;
-        dr->ps[i] = (struct point_state){ r->value, r->ts_ms, r->quality };
+        deadband_kept(&dr->ps[i], r);
     }
     if (writer_submit(pl->writer, b) != 0) {
         /* Rate-limited: at saturation this would be a line per poll. */
