@@ -1,0 +1,90 @@
+#!/bin/bash
+# The programs' command lines: --help and --version everywhere (exit 0), bad
+# usage exit 2, `ganzhi check` exit 0 on a good configuration and 2 with every
+# error as FILE:LINE: message on a bad one, `ganzhi read` on a device that does
+# not answer exits 1, and SIGHUP with a bad configuration keeps the agent running
+# on the old one while a good one is applied.
+source "$(dirname "$0")/lib.sh"
+
+for prog in ganzhi ganzhi-agent ganzhi-sim; do
+    "$BIN/$prog" --help > "$T/help" || fail "$prog --help exit $?"
+    grep -qi usage "$T/help" || fail "$prog --help says no usage"
+    "$BIN/$prog" --version | grep -q "$prog 0\." || fail "$prog --version"
+    "$BIN/$prog" --no-such-option > /dev/null 2>&1; rc=$?
+    [ "$rc" = 2 ] || fail "$prog with a bad option exits $rc, not 2"
+done
+
+"$BIN/ganzhi" check -c "$ROOT/conf/demo/agent.conf" || fail "demo configuration refused"
+
+log "a configuration with several mistakes: all reported, each with FILE:LINE"
+mkdir -p "$T/bad/points"
+cat > "$T/bad/points/p.csv" <<'CSV'
+tag,area,address,type
+LT-1,holding,0,uint16
+LT-1,holding,1,flaot32
+LT-3,coils,2,uint16
+CSV
+cat > "$T/bad/agent.conf" <<'INI'
+[agent]
+enterprise_code = 220102000001
+gateway_code = GW01
+data_dir = /tmp/x
+
+[device d1]
+driver = modbus-tcp
+host = 127.0.0.1
+port = 70000
+intervall = 1s
+points = points/p.csv
+
+[uplink u]
+url = http://example
+INI
+"$BIN/ganzhi" check -c "$T/bad/agent.conf" > "$T/check.out" 2>&1; rc=$?
+cat "$T/check.out"
+[ "$rc" = 2 ] || fail "check exit $rc on a bad configuration"
+for want in "agent.conf:9: " "agent.conf:10: " "agent.conf:14: " "p.csv:3: " "p.csv:4: "; do
+    grep -q "$want" "$T/check.out" || fail "no error at $want"
+done
+grep -q "did you mean 'interval'" "$T/check.out" || fail "no hint for the misspelt key"
+
+log "ganzhi read of a device that does not answer"
+CLOSED=$(free_port)
+mkdir -p "$T/dead/points"
+printf 'tag,area,address,type\nX-1,holding,0,uint16\n' > "$T/dead/points/p.csv"
+printf '[agent]\nenterprise_code = 1\ngateway_code = G\ndata_dir = %s\n[device d]\ndriver = modbus-tcp\nhost = 127.0.0.1\nport = %s\npoints = points/p.csv\n' \
+    "$T/dead/data" "$CLOSED" > "$T/dead/agent.conf"
+"$BIN/ganzhi" read -c "$T/dead/agent.conf" d > "$T/read.out" 2>&1; rc=$?
+cat "$T/read.out"
+[ "$rc" = 1 ] || fail "read of a dead device exits $rc, not 1"
+grep -q "X-1 - - comm_fail" "$T/read.out" || fail "no comm_fail line"
+"$BIN/ganzhi" read -c "$T/dead/agent.conf" nosuch > /dev/null 2>&1; rc=$?
+[ "$rc" = 2 ] || fail "read of an unknown device exits $rc, not 2"
+
+log "SIGHUP: a bad configuration is refused and the running one kept; a good one applied"
+SIM=$(free_port); MQ=$(free_port)
+start_sim "$SIM" --static
+start_broker one "$MQ"
+subscribe one "$MQ" 'ganzhi/220102000001/realtime'
+write_agent_conf "$T/agent.conf" "$SIM" "[uplink county]
+url = mqtt://127.0.0.1:$MQ"
+cp "$T/agent.conf" "$T/agent.conf.good"
+start_agent "$T/agent.conf"
+wait_for 10 test -s "$T/one.sub" || fail "nothing published"
+echo "nonsense line" >> "$T/agent.conf"
+kill -HUP "$AGENT_PID"
+sleep 1
+kill -0 "$AGENT_PID" || fail "agent died on a bad reload"
+grep -q "reload refused" "$T/agent.log" || fail "bad reload not reported"
+grep -q "agent.conf:[0-9]*: " "$T/agent.log" || fail "bad reload error has no FILE:LINE"
+n1=$(/usr/bin/python3 "$ROOT/tests/check_messages.py" count "$T/one.sub")
+sleep 1.5
+n2=$(/usr/bin/python3 "$ROOT/tests/check_messages.py" count "$T/one.sub")
+[ "$n2" -gt "$n1" ] || fail "publishing stopped after a refused reload"
+sed 's/^interval = .*/interval = 100ms/' "$T/agent.conf.good" > "$T/agent.conf"
+kill -HUP "$AGENT_PID"
+wait_for 10 grep -q "info agent: reloaded" "$T/agent.log" || fail "good reload not applied"
+sleep 2
+kill -TERM "$AGENT_PID"; wait "$AGENT_PID" || fail "agent exit status $?"
+check_seq "$T/one.sub" || fail "seqs across reloads"
+echo PASS
