@@ -3,6 +3,7 @@
 #include "agent/log.h"
 #include "agent/store.h"
 #include "agent/tls_probe.h"
+#include "proto/profile.h"
 #include "proto/profile_generic.h"
 #include <MQTTAsync.h>
 #include <errno.h>
@@ -505,6 +506,13 @@ struct uplink *uplink_start(const struct conf *c, const struct conf_uplink *cu,
     }
     pthread_mutex_init(&u->lock, NULL);
     u->cu = cu;
+    const struct profile_info *pi = profile_find(cu->profile);
+    if (!pi || !pi->implemented) {
+        /* Never send a regulator a format it did not ask for. */
+        snprintf(err, errlen, "profile '%s' is not available in this version of Ganzhi "
+                 "(available: generic)", cu->profile);
+        goto fail;
+    }
     u->writer = w;
     u->site = (struct wire_site){ c->agent.enterprise_code, c->agent.enterprise_name,
                                   c->agent.gateway_code, c->agent.district_code,

@@ -1,5 +1,6 @@
 /* cli_check: `ganzhi check -c FILE`, the configuration validator. */
 #include "tools/cli.h"
+#include "proto/profile.h"
 #include <stdio.h>
 #include <string.h>
 
@@ -32,6 +33,13 @@ int cli_check(int argc, char **argv)
     struct conf *c = cli_load(path);
     if (!c)
         return 2;
+    for (size_t i = 0; i < c->nuplinks; i++) {
+        const struct profile_info *pi = profile_find(c->uplinks[i].profile);
+        if (pi && !pi->implemented)
+            fprintf(stderr, "%s:%d: warning: profile '%s' of uplink '%s' is not available in "
+                    "this version; the agent will refuse to start it\n", c->uplinks[i].file,
+                    c->uplinks[i].line, c->uplinks[i].profile, c->uplinks[i].name);
+    }
     size_t points = 0;
     for (size_t i = 0; i < c->ndevices; i++)
         points += c->devices[i].npoints;
