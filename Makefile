@@ -35,11 +35,14 @@ TEST_SRC  := $(wildcard tests/unit_*.c)
 TEST_BIN  := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 BENCH_SRC := $(wildcard tests/bench_*.c)
 BENCH_BIN := $(BENCH_SRC:tests/%.c=$(BUILD)/tests/%)
+# Test peers written for the tests (e.g. a paced serial link).
+TOOL_SRC  := $(wildcard tests/tool_*.c)
+TOOL_BIN  := $(TOOL_SRC:tests/%.c=$(BUILD)/tests/%)
 
 PROGRAMS := $(BUILD)/ganzhi-agent $(BUILD)/ganzhi $(BUILD)/ganzhi-sim
 
 .PHONY: all test unit demo bench install clean deps
-all: $(PROGRAMS) $(TEST_BIN) $(BENCH_BIN)
+all: $(PROGRAMS) $(TEST_BIN) $(BENCH_BIN) $(TOOL_BIN)
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)

@@ -91,7 +91,8 @@ int cli_read(int argc, char **argv)
             cJSON *x = cJSON_CreateObject();
             cJSON_AddStringToObject(x, "tag", p->tag);
             if (out[i].has_value)
-                cJSON_AddNumberToObject(x, "value", out[i].value);
+                /* cJSON's printer rounds to 15 digits; print the exact value. */
+                cJSON_AddRawToObject(x, "value", cli_number(out[i].value, num));
             else
                 cJSON_AddNullToObject(x, "value");
             cJSON_AddStringToObject(x, "unit", p->unit);
