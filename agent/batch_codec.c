@@ -3,7 +3,7 @@
 #include <math.h>
 #include <string.h>
 
-enum { K_NONE = 0, K_F32 = 1, K_F64 = 2, K_DEC0 = 3, K_DEC_MAX = 9 };
+enum { K_NONE = 0, K_F32 = 1, K_F64 = 2, K_DEC0 = 3, K_DEC_MAX = 9, K_CODE = 10 };
 
 static const double pow10_tab[] = { 1, 10, 100, 1e3, 1e4, 1e5, 1e6 };
 
@@ -64,7 +64,10 @@ size_t batch_encode(const struct reading *r, uint32_t n, int64_t base_ts, uint8_
         int k;
         int64_t m;
         float f;
-        if (!x->has_value) {
+        if (!x->has_value && x->code) {
+            *kind = K_CODE;
+            *p++ = x->code;
+        } else if (!x->has_value) {
             *kind = K_NONE;
         } else if ((k = as_decimal(x->value, &m)) >= 0) {
             *kind = (uint8_t)(K_DEC0 + k);
@@ -99,8 +102,16 @@ int batch_decode_next(const uint8_t *blob, size_t len, size_t *pos, int64_t base
     out->ts_ms = base_ts + (int64_t)dt;
     out->has_value = kind != K_NONE;
     out->value = 0;
+    out->code = 0;
     if (out->quality >= Q_COUNT)
         return -1;
+    if (kind == K_CODE) {
+        if (*pos >= len)
+            return -1;
+        out->has_value = 0;
+        out->code = blob[(*pos)++];
+        return 0;
+    }
     if (kind == K_F32) {
         float f;
         if (len - *pos < 4)

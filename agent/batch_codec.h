@@ -6,7 +6,8 @@
  *   varint point id
  *   varint sample time - batch time, ms
  *   value  by kind: 0 none; 1 float32 (4 bytes LE); 2 float64 (8 bytes LE);
- *          3..9 decimal: zigzag varint m, value = m / 10^(kind-3)
+ *          3..9 decimal: zigzag varint m, value = m / 10^(kind-3);
+ *          10 none, with a Modbus exception code (one byte)
  *
  * Engineering values from scaled integer registers (3.215 m) are short decimals,
  * so most readings take 4-6 bytes instead of a 8-byte double.

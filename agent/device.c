@@ -32,15 +32,16 @@ static int pow10_of_inverse(double scale)
     return 0;
 }
 
-int device_init(struct device *d, const struct conf_device *c, char *err, size_t errlen)
+int device_init(struct device *d, const struct conf_device *c, struct mb_link *link,
+                char *err, size_t errlen)
 {
     memset(d, 0, sizeof *d);
     d->conf = c;
     const struct mb_addr **addrs = calloc(c->npoints ? c->npoints : 1, sizeof *addrs);
+    d->addrs = addrs;
     d->point_ids = calloc(c->npoints ? c->npoints : 1, sizeof *d->point_ids);
     d->scale_pow10 = calloc(c->npoints ? c->npoints : 1, sizeof *d->scale_pow10);
     if (!addrs || !d->point_ids || !d->scale_pow10) {
-        free(addrs);
         snprintf(err, errlen, "out of memory");
         goto fail;
     }
@@ -49,11 +50,13 @@ int device_init(struct device *d, const struct conf_device *c, char *err, size_t
         d->scale_pow10[i] = pow10_of_inverse(c->points[i].scale);
     }
     struct mb_limits lim = { c->max_registers, c->max_bits, c->max_gap };
-    int rc = mb_plan_build(&d->plan, addrs, c->npoints, &lim);
-    free(addrs);
-    if (rc) {
+    if (mb_plan_build(&d->plan, addrs, c->npoints, &lim)) {
         snprintf(err, errlen, "cannot plan reads (a point wider than max_registers?)");
         goto fail;
+    }
+    if (link) {
+        d->link = link;
+        return 0;
     }
     struct mb_link_params p = {
         .rtu = c->driver == CONF_MODBUS_RTU, .host = c->host, .port = c->port,
@@ -64,6 +67,7 @@ int device_init(struct device *d, const struct conf_device *c, char *err, size_t
     d->link = mb_link_new(&p, err, errlen);
     if (!d->link)
         goto fail;
+    d->owns_link = 1;
     return 0;
 fail:
     device_fini(d);
@@ -72,8 +76,11 @@ fail:
 
 void device_fini(struct device *d)
 {
-    mb_link_free(d->link);
+    if (d->owns_link)
+        mb_link_free(d->link);
     mb_plan_free(&d->plan);
+    free(d->addrs);
+    d->addrs = NULL;
     free(d->point_ids);
     free(d->scale_pow10);
     d->link = NULL;
@@ -119,6 +126,7 @@ int device_poll(struct device *d, struct reading *out)
     const struct conf_device *c = d->conf;
     int failed = 0;
     char err[120];
+    mb_link_target(d->link, c->unit_id, c->timeout_ms);
     for (size_t k = 0; k < d->plan.nreads; k++) {
         const struct mb_read *r = &d->plan.reads[k];
         int exc = 0;
@@ -143,6 +151,10 @@ int device_poll(struct device *d, struct reading *out)
                 snprintf(d->last_error, sizeof d->last_error, "%s %u@%u: %s",
                          mb_area_name(r->area), r->count, r->start, err);
         }
+        /* A fussy device refuses reads that span registers it does not have or
+         * are longer than it likes: split the read for the next polls, and remember. */
+        struct mb_read refused = *r;
+        int split = st == MB_ERR_EXCEPTION && (exc == 2 || exc == 3) && r->n > 1;
         if (st == MB_ERR_COMM || st == MB_ERR_REPLY)
             failed++;
         int64_t ts = wall_ms();
@@ -154,8 +166,10 @@ int device_poll(struct device *d, struct reading *out)
             o->ts_ms = ts;
             o->has_value = 0;
             o->value = 0;
+            o->code = 0;
             if (st == MB_ERR_EXCEPTION) {
                 o->quality = Q_EXCEPTION;
+                o->code = (uint8_t)exc;
                 continue;
             }
             if (st != MB_OK) {
@@ -172,6 +186,15 @@ int device_poll(struct device *d, struct reading *out)
             o->quality = bad ? Q_SENSOR_FAULT : Q_GOOD;
             o->has_value = !bad;
             o->value = bad ? 0 : device_engineering(d, i, raw);
+        }
+        if (split) {
+            size_t pieces = mb_plan_split(&d->plan, k, d->addrs);
+            atomic_fetch_add(&d->stats.splits, 1);
+            snprintf(d->last_error, sizeof d->last_error,
+                     "refused a read of %u %s at %u (exception %d); now %zu reads",
+                     refused.count, mb_is_bit_area(refused.area) ? "bits" : "registers",
+                     refused.start, exc, pieces);
+            k += pieces - 1;    /* the pieces are read from the next poll on */
         }
     }
     atomic_store(&d->stats.link_up, failed == 0);

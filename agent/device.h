@@ -16,11 +16,15 @@ struct device_stats {
     atomic_int_fast64_t last_rtt_us;
     atomic_int link_up;         /* the last poll got answers */
     atomic_int last_exception;  /* code of the last exception reply */
+    atomic_uint_fast64_t splits; /* merged reads the device refused and we split */
+    atomic_int quarantined;     /* not answering: polled only on backoff probes */
 };
 
 struct device {
     const struct conf_device *conf;
-    struct mb_link *link;
+    struct mb_link *link;       /* a serial bus's link is shared by its devices */
+    int owns_link;
+    const struct mb_addr **addrs;   /* the points' layouts, for re-planning */
     struct mb_plan plan;
     uint32_t *point_ids;        /* store ids, one per conf point (0 without a store) */
     int *scale_pow10;           /* k when scale == 10^-k exactly (k in 1..6), else 0 */
@@ -30,7 +34,9 @@ struct device {
     struct device_stats stats;
 };
 
-int device_init(struct device *d, const struct conf_device *c, char *err, size_t errlen);
+/* link: the serial bus's shared link, or NULL for a device with its own. */
+int device_init(struct device *d, const struct conf_device *c, struct mb_link *link,
+                char *err, size_t errlen);
 void device_fini(struct device *d);
 
 /* Read every point once. out[i] is conf->points[i]'s reading (point id from

@@ -24,6 +24,7 @@ struct bus {
     pthread_t thread;
     int started;
     const char *name;
+    struct mb_link *link;       /* a serial port's link, shared by its devices */
     struct dev_run **devs;
     size_t ndevs;
 };
@@ -86,7 +87,10 @@ static void submit(struct poller *pl, struct dev_run *dr)
 static void poll_one(struct poller *pl, struct dev_run *dr, int64_t now)
 {
     const struct conf_device *c = dr->dev.conf;
+    uint64_t splits = atomic_load(&dr->dev.stats.splits);
     int failed = device_poll(&dr->dev, dr->scratch);
+    if (atomic_load(&dr->dev.stats.splits) != splits)
+        log_info("device", c->name, "%s", dr->dev.last_error);
     submit(pl, dr);
     int64_t wait = c->interval_ms;
     if (failed) {
@@ -94,6 +98,8 @@ static void poll_one(struct poller *pl, struct dev_run *dr, int64_t now)
         if (dr->failures == 1 || dr->failures == 4 || dr->failures % 100 == 0)
             log_warn("device", c->name, "no answer (%s); %u failed polls", dr->dev.last_error,
                      dr->failures);
+        if (dr->failures == 2)
+            atomic_store(&dr->dev.stats.quarantined, 1);
         if (dr->failures > 1) {
             /* Capped exponential backoff with jitter, so a dead device costs
              * little and many of them do not retry in step. */
@@ -107,6 +113,7 @@ static void poll_one(struct poller *pl, struct dev_run *dr, int64_t now)
     } else if (dr->failures) {
         log_info("device", c->name, "answering again after %u failed polls", dr->failures);
         dr->failures = 0;
+        atomic_store(&dr->dev.stats.quarantined, 0);
     }
     /* Stay on the interval grid; after a stall skip missed slots, never burst. */
     if (!failed) {
@@ -172,7 +179,31 @@ struct poller *poller_start(const struct conf *c, struct store *s, struct writer
         const struct conf_device *cd = &c->devices[i];
         struct dev_run *dr = &pl->runs[i];
         char derr[200];
-        if (device_init(&dr->dev, cd, derr, sizeof derr) != 0) {
+        size_t b;
+        for (b = 0; b < pl->nbuses; b++)
+            if (same_bus(pl->buses[b].devs[0]->dev.conf, cd))
+                break;
+        if (b == pl->nbuses) {
+            pl->buses[b] = (struct bus){ .owner = pl, .name = cd->name };
+            pl->buses[b].devs = calloc(c->ndevices, sizeof(struct dev_run *));
+            if (!pl->buses[b].devs)
+                goto oom;
+            pl->nbuses++;
+            if (cd->driver == CONF_MODBUS_RTU) {
+                struct mb_link_params lp = {
+                    .rtu = 1, .serial = cd->serial, .baud = cd->baud, .parity = cd->parity,
+                    .data_bits = cd->data_bits, .stop_bits = cd->stop_bits,
+                    .unit_id = cd->unit_id, .timeout_ms = cd->timeout_ms,
+                };
+                pl->buses[b].name = cd->serial;
+                pl->buses[b].link = mb_link_new(&lp, derr, sizeof derr);
+                if (!pl->buses[b].link) {
+                    snprintf(err, errlen, "serial %s: %s", cd->serial, derr);
+                    goto fail;
+                }
+            }
+        }
+        if (device_init(&dr->dev, cd, pl->buses[b].link, derr, sizeof derr) != 0) {
             snprintf(err, errlen, "device %s: %s", cd->name, derr);
             goto fail;
         }
@@ -194,17 +225,6 @@ struct poller *poller_start(const struct conf *c, struct store *s, struct writer
         }
         dr->next_ms = now;
         dr->jitter_seed = (unsigned)(now + (int64_t)i * 7919);
-        size_t b;
-        for (b = 0; b < pl->nbuses; b++)
-            if (same_bus(pl->buses[b].devs[0]->dev.conf, cd))
-                break;
-        if (b == pl->nbuses) {
-            pl->buses[b] = (struct bus){ .owner = pl, .name = cd->name };
-            pl->buses[b].devs = calloc(c->ndevices, sizeof(struct dev_run *));
-            if (!pl->buses[b].devs)
-                goto oom;
-            pl->nbuses++;
-        }
         pl->buses[b].devs[pl->buses[b].ndevs++] = dr;
     }
     for (size_t b = 0; b < pl->nbuses; b++) {
@@ -240,6 +260,8 @@ void poller_stop(struct poller *pl)
         free(pl->runs[i].ps);
         free(pl->runs[i].scratch);
     }
+    for (size_t b = 0; b < pl->nbuses; b++)
+        mb_link_free(pl->buses[b].link);
     pthread_mutex_destroy(&pl->lock);
     pthread_cond_destroy(&pl->wake);
     free(pl->runs);

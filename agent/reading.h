@@ -16,6 +16,7 @@ struct reading {
     uint8_t has_value;  /* comm_fail and exception readings carry none */
     int64_t ts_ms;      /* sample time, Unix ms */
     double value;       /* engineering value */
+    uint8_t code;       /* for Q_EXCEPTION: the Modbus exception code, else 0 */
 };
 
 /* The readings of one device poll, in the order they were read. */

@@ -33,6 +33,10 @@ cJSON *status_build(int64_t uptime_ms, struct device *const *devs, size_t ndevs,
         add_u64(x, "errors_comm", atomic_load(&d->stats.err_comm));
         add_u64(x, "errors_exception", atomic_load(&d->stats.err_exception));
         add_u64(x, "errors_reply", atomic_load(&d->stats.err_reply));
+        cJSON_AddNumberToObject(x, "last_exception", atomic_load(&d->stats.last_exception));
+        add_u64(x, "reads_split", atomic_load(&d->stats.splits));
+        cJSON_AddBoolToObject(x, "quarantined", atomic_load(&d->stats.quarantined));
+        cJSON_AddNumberToObject(x, "reads_per_poll", (double)d->plan.nreads);
     }
     cJSON *ua = cJSON_AddArrayToObject(o, "uplinks");
     for (size_t i = 0; ua && i < nups; i++) {

@@ -3,6 +3,7 @@
  * max_gap unused registers, so a poll costs as few round trips as the device allows. */
 #include "drivers/mb_plan.h"
 #include <stdlib.h>
+#include <string.h>
 
 struct sort_item {
     const struct mb_addr *a;
@@ -76,4 +77,47 @@ void mb_plan_free(struct mb_plan *plan)
     plan->reads = NULL;
     plan->idx = NULL;
     plan->nreads = plan->npoints = 0;
+}
+
+size_t mb_plan_split(struct mb_plan *plan, size_t k, const struct mb_addr *const *points)
+{
+    struct mb_read r = plan->reads[k];
+    if (r.n < 2)
+        return 0;
+    /* Cut points: where the next point starts past the end of the ones before. */
+    size_t pieces = 1;
+    uint32_t end = (uint32_t)points[plan->idx[r.first]]->address + mb_width(points[plan->idx[r.first]]);
+    for (uint32_t j = r.first + 1; j < r.first + r.n; j++) {
+        const struct mb_addr *a = points[plan->idx[j]];
+        if (a->address > end)
+            pieces++;
+        uint32_t e = (uint32_t)a->address + mb_width(a);
+        if (e > end)
+            end = e;
+    }
+    int halve = pieces == 1;
+    if (halve)
+        pieces = 2;
+    /* Room: the reads array holds one read per point at most. */
+    memmove(&plan->reads[k + pieces], &plan->reads[k + 1],
+            (plan->nreads - k - 1) * sizeof plan->reads[0]);
+    plan->nreads += pieces - 1;
+    size_t out = k;
+    struct mb_read *cur = NULL;
+    end = 0;
+    for (uint32_t j = r.first; j < r.first + r.n; j++) {
+        const struct mb_addr *a = points[plan->idx[j]];
+        uint32_t e = (uint32_t)a->address + mb_width(a);
+        int start_new = !cur || (halve ? j == r.first + r.n / 2 : a->address > end);
+        if (start_new) {
+            cur = &plan->reads[out++];
+            *cur = (struct mb_read){ r.area, a->address, (uint16_t)(e - a->address), j, 0 };
+            end = e;
+        }
+        if (e > end)
+            end = e;
+        cur->count = (uint16_t)(end - cur->start);
+        cur->n++;
+    }
+    return pieces;
 }

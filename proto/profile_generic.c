@@ -51,7 +51,13 @@ char *generic_realtime(const struct wire_site *site, const struct wire_reading *
         json_lit(&j, ",\"quality\":\"");
         const char *q = quality_name((enum quality)x->r.quality);
         json_raw(&j, q, strlen(q));
-        json_lit(&j, "\",\"ts\":\"");
+        if (x->r.code) {
+            json_lit(&j, "\",\"exception\":");
+            json_u64(&j, x->r.code);
+            json_lit(&j, ",\"ts\":\"");
+        } else {
+            json_lit(&j, "\",\"ts\":\"");
+        }
         if (!have_ts || x->r.ts_ms != ts_of) {
             wire_time_rfc3339(x->r.ts_ms, site->tz_minutes, ts);
             ts_of = x->r.ts_ms;

@@ -4,7 +4,8 @@
  *    "readings":[{"seq":1207,"tag":"LT-101","device":"tank_plc","value":3.215,"unit":"m",
  *                 "quality":"good","ts":"2026-11-29T10:30:00.000+08:00"}]}
  *
- * A reading without a value (comm_fail, exception) has "value":null.
+ * A reading without a value (comm_fail, exception) has "value":null; an exception
+ * reading also carries the device's Modbus exception code, "exception":2, before "ts".
  */
 #ifndef GANZHI_PROFILE_GENERIC_H
 #define GANZHI_PROFILE_GENERIC_H

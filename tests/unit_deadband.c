@@ -5,7 +5,7 @@
 
 static struct reading rd(int64_t ts, double v, enum quality q)
 {
-    return (struct reading){ 1, (uint8_t)q, q == Q_GOOD, ts, v };
+    return (struct reading){ 1, (uint8_t)q, q == Q_GOOD, ts, v, 0 };
 }
 
 static int feed(struct deadband_state *st, double db, struct reading r)

@@ -224,6 +224,50 @@ static void test_plan_limits(void)
     mb_plan_free(&p);
 }
 
+static void test_plan_split(void)
+{
+    /* 0..1 (float32), 2, [gap 3..4], 5, 6..7 (uint32), [gap], 20: read through gaps. */
+    struct mb_addr pts[] = {
+        { MB_HOLDING, MB_FLOAT32, MB_ABCD, 0, 0 },
+        { MB_HOLDING, MB_UINT16, MB_ABCD, 2, 0 },
+        { MB_HOLDING, MB_UINT16, MB_ABCD, 5, 0 },
+        { MB_HOLDING, MB_UINT32, MB_ABCD, 6, 0 },
+        { MB_HOLDING, MB_UINT16, MB_ABCD, 20, 0 },
+        { MB_INPUT, MB_UINT16, MB_ABCD, 0, 0 },
+    };
+    const struct mb_addr *pp[6];
+    for (int i = 0; i < 6; i++)
+        pp[i] = &pts[i];
+    struct mb_limits lim = { 125, 2000, 20 };
+    struct mb_plan p;
+    CHECK(mb_plan_build(&p, pp, 6, &lim) == 0);
+    CHECK(p.nreads == 2);   /* input 0; holding 0..20 */
+    CHECK(p.reads[1].area == MB_HOLDING && p.reads[1].count == 21 && p.reads[1].n == 5);
+    /* Refused: cut at the gaps -> 0..2, 5..7, 20. */
+    CHECK(mb_plan_split(&p, 1, pp) == 3);
+    CHECK(p.nreads == 4);
+    CHECK(p.reads[1].start == 0 && p.reads[1].count == 3 && p.reads[1].n == 2);
+    CHECK(p.reads[2].start == 5 && p.reads[2].count == 3 && p.reads[2].n == 2);
+    CHECK(p.reads[3].start == 20 && p.reads[3].count == 1 && p.reads[3].n == 1);
+    CHECK(p.idx[p.reads[3].first] == 4);
+    /* Refused again, no gap left: halves. */
+    CHECK(mb_plan_split(&p, 2, pp) == 2);
+    CHECK(p.nreads == 5);
+    CHECK(p.reads[2].start == 5 && p.reads[2].count == 1);
+    CHECK(p.reads[3].start == 6 && p.reads[3].count == 2);
+    CHECK(p.reads[4].start == 20);
+    /* A single point cannot be split. */
+    CHECK(mb_plan_split(&p, 4, pp) == 0);
+    /* Every point is still read exactly once. */
+    int seen[6] = { 0 };
+    for (size_t k = 0; k < p.nreads; k++)
+        for (uint32_t j = p.reads[k].first; j < p.reads[k].first + p.reads[k].n; j++)
+            seen[p.idx[j]]++;
+    for (int i = 0; i < 6; i++)
+        CHECK(seen[i] == 1);
+    mb_plan_free(&p);
+}
+
 int main(void)
 {
     RUN(test_16bit);
@@ -234,5 +278,6 @@ int main(void)
     RUN(test_plan_adjacent);
     RUN(test_plan_gaps);
     RUN(test_plan_limits);
+    RUN(test_plan_split);
     return UNIT_END();
 }

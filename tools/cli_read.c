@@ -63,7 +63,7 @@ int cli_read(int argc, char **argv)
             fprintf(stderr, "ganzhi read: device '%s' has no point '%s'\n", devname, tags[t]);
             goto done;
         }
-    if (device_init(&dev, cd, err, sizeof err) != 0) {
+    if (device_init(&dev, cd, NULL, err, sizeof err) != 0) {
         fprintf(stderr, "ganzhi read: %s: %s\n", devname, err);
         rc = 1;
         goto done;
