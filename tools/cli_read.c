@@ -8,15 +8,17 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: ganzhi read -c FILE DEVICE [TAG...] [--json]\n"
+    fprintf(f, "usage: ganzhi read -c FILE DEVICE [TAG...] [--json] [--trace]\n"
                "Prints TAG VALUE UNIT QUALITY per point (--json: a JSON array).\n"
+               "--trace prints every frame sent (>) and received (<) in hex, with the time\n"
+               "since the start and each round trip, on stderr.\n"
                "Exit 1 if the device did not answer.\n");
 }
 
 int cli_read(int argc, char **argv)
 {
     const char *path = NULL, *devname = NULL;
-    int json = 0;
+    int json = 0, trace = 0;
     char **tags = calloc((size_t)argc, sizeof *tags);
     size_t ntags = 0;
     int rc = 2;
@@ -27,6 +29,8 @@ int cli_read(int argc, char **argv)
             path = argv[++i];
         else if (!strcmp(argv[i], "--json"))
             json = 1;
+        else if (!strcmp(argv[i], "--trace"))
+            trace = 1;
         else if (!strcmp(argv[i], "--help")) {
             usage(stdout);
             free(tags);
@@ -68,6 +72,8 @@ int cli_read(int argc, char **argv)
         rc = 1;
         goto done;
     }
+    if (trace)
+        mb_link_set_trace(dev.link, stderr);
     out = calloc(cd->npoints ? cd->npoints : 1, sizeof *out);
     if (!out) {
         device_fini(&dev);

@@ -9,8 +9,10 @@ static const struct {
     const char *help;
 } commands[] = {
     { "check",  cli_check,  "check -c FILE            validate the configuration and point tables" },
-    { "read",   cli_read,   "read -c FILE DEVICE [TAG...] [--json]  read points now, once" },
+    { "read",   cli_read,   "read -c FILE DEVICE [TAG...] [--json] [--trace]  read points now, once" },
     { "status", cli_status, "status -c FILE           what the running agent reports about itself" },
+    { "scan",   cli_scan,   "scan --serial PORT | --host HOST | -c FILE DEVICE   which unit ids answer" },
+    { "probe",  cli_probe,  "probe -c FILE DEVICE --address N --value V   which type and order give V" },
 };
 
 static void usage(FILE *f)

@@ -1,0 +1,192 @@
+/* cli_scan: `ganzhi scan`, which unit ids answer on a serial port or a TCP host. */
+#include "tools/cli.h"
+#include "drivers/mb_link.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+        "usage: ganzhi scan --serial PORT [--baud 9600] [--parity N|E|O] [--data-bits 8]\n"
+        "                   [--stop-bits 1] [OPTIONS]\n"
+        "       ganzhi scan --host HOST [--port 502] [OPTIONS]\n"
+        "       ganzhi scan -c FILE DEVICE [OPTIONS]   (the bus or host of a configured device)\n"
+        "Asks every unit id for one register and lists those that answer, with the\n"
+        "round trip; an exception reply counts as an answer (the unit is there).\n"
+        "  --units A-B        unit ids to try (default 1-247)\n"
+        "  --timeout T        how long to wait for each (default 200ms)\n"
+        "  --area holding|input|coil|discrete, --address N   what to ask for (holding 0)\n"
+        "  --trace            print every frame in hex with timing (stderr)\n"
+        "Exit 0 if some unit answered, 1 if none did, 2 on bad usage.\n");
+}
+
+static int64_t mono_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static int num(const char *opt, const char *s, long lo, long hi, long *out)
+{
+    char err[128];
+    if (conf_parse_long(s, lo, hi, out, err, sizeof err) == 0)
+        return 0;
+    fprintf(stderr, "ganzhi scan: %s: %s\n", opt, err);
+    return -1;
+}
+
+int cli_scan(int argc, char **argv)
+{
+    struct mb_link_params p = { .port = 502, .baud = 9600, .parity = 'N', .data_bits = 8,
+                                .stop_bits = 1, .unit_id = 1, .timeout_ms = 200 };
+    const char *conf_path = NULL, *devname = NULL;
+    long lo = 1, hi = 247, v;
+    struct mb_read rd = { MB_HOLDING, 0, 1, 0, 1 };
+    int trace = 0;
+    struct conf *c = NULL;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
+        int takes = 1;
+        if (!strcmp(a, "--help")) {
+            usage(stdout);
+            return 0;
+        } else if (!strcmp(a, "--trace")) {
+            trace = 1;
+            takes = 0;
+        } else if (!val && a[0] == '-') {
+            fprintf(stderr, "ganzhi scan: %s needs a value\n", a);
+            return 2;
+        } else if (!strcmp(a, "-c") || !strcmp(a, "--config")) {
+            conf_path = val;
+        } else if (!strcmp(a, "--serial")) {
+            p.rtu = 1;
+            p.serial = val;
+        } else if (!strcmp(a, "--host")) {
+            p.host = val;
+        } else if (!strcmp(a, "--port")) {
+            if (num(a, val, 1, 65535, &v)) return 2;
+            p.port = (int)v;
+        } else if (!strcmp(a, "--baud")) {
+            if (num(a, val, 300, 4000000, &v)) return 2;
+            p.baud = (int)v;
+        } else if (!strcmp(a, "--parity")) {
+            if (strcmp(val, "N") && strcmp(val, "E") && strcmp(val, "O")) {
+                fprintf(stderr, "ganzhi scan: --parity is N, E or O\n");
+                return 2;
+            }
+            p.parity = val[0];
+        } else if (!strcmp(a, "--data-bits")) {
+            if (num(a, val, 7, 8, &v)) return 2;
+            p.data_bits = (int)v;
+        } else if (!strcmp(a, "--stop-bits")) {
+            if (num(a, val, 1, 2, &v)) return 2;
+            p.stop_bits = (int)v;
+        } else if (!strcmp(a, "--units")) {
+            char first[16];
+            const char *dash = strchr(val, '-');
+            snprintf(first, sizeof first, "%.*s", dash ? (int)(dash - val) : (int)strlen(val), val);
+            if (num(a, first, 0, 255, &lo) || num(a, dash ? dash + 1 : val, lo, 255, &hi))
+                return 2;
+        } else if (!strcmp(a, "--timeout")) {
+            char err[128];
+            if (conf_parse_duration(val, &p.timeout_ms, err, sizeof err) || p.timeout_ms < 1) {
+                fprintf(stderr, "ganzhi scan: --timeout: %s\n", err);
+                return 2;
+            }
+        } else if (!strcmp(a, "--area")) {
+            if (mb_area_parse(val, &rd.area)) {
+                fprintf(stderr, "ganzhi scan: --area is holding, input, coil or discrete\n");
+                return 2;
+            }
+        } else if (!strcmp(a, "--address")) {
+            if (num(a, val, 0, 65535, &v)) return 2;
+            rd.start = (uint16_t)v;
+        } else if (a[0] != '-' && conf_path && !devname) {
+            devname = a;
+            takes = 0;
+        } else {
+            fprintf(stderr, "ganzhi scan: unexpected argument '%s'\n", a);
+            usage(stderr);
+            return 2;
+        }
+        i += takes;
+    }
+    if (conf_path) {
+        if (!devname) {
+            usage(stderr);
+            return 2;
+        }
+        if (!(c = cli_load(conf_path)))
+            return 2;
+        const struct conf_device *d = conf_device_find(c, devname);
+        if (!d) {
+            fprintf(stderr, "ganzhi scan: no device '%s' in %s\n", devname, conf_path);
+            conf_free(c);
+            return 2;
+        }
+        p.rtu = d->driver == CONF_MODBUS_RTU;
+        p.host = d->host;
+        p.port = d->port;
+        p.serial = d->serial;
+        p.baud = d->baud;
+        p.parity = d->parity;
+        p.data_bits = d->data_bits;
+        p.stop_bits = d->stop_bits;
+    }
+    if (!p.rtu && !p.host) {
+        usage(stderr);
+        conf_free(c);
+        return 2;
+    }
+    char err[200];
+    struct mb_link *l = mb_link_new(&p, err, sizeof err);
+    if (!l) {
+        fprintf(stderr, "ganzhi scan: %s\n", err);
+        conf_free(c);
+        return 1;
+    }
+    if (trace)
+        mb_link_set_trace(l, stderr);
+    char where[300];
+    if (p.rtu)
+        snprintf(where, sizeof where, "%s at %d %d%c%d", p.serial, p.baud, p.data_bits,
+                 p.parity, p.stop_bits);
+    else
+        snprintf(where, sizeof where, "%s:%d", p.host, p.port);
+    printf("scanning unit ids %ld-%ld on %s, asking %s %u, timeout %lld ms\n", lo, hi, where,
+           mb_area_name(rd.area), rd.start, (long long)p.timeout_ms);
+    uint16_t regs[1];
+    uint8_t bits[1];
+    int found = 0, rc = 1;
+    for (long unit = lo; unit <= hi; unit++) {
+        mb_link_target(l, (int)unit, p.timeout_ms);
+        int exc;
+        char why[160];
+        int64_t t0 = mono_us();
+        enum mb_status st = mb_link_read(l, &rd, regs, bits, &exc, why, sizeof why);
+        double ms = (double)(mono_us() - t0) / 1000.0;
+        if (st == MB_OK) {
+            printf("unit %3ld: answers, %.1f ms (%s %u = %u)\n", unit, ms, mb_area_name(rd.area),
+                   rd.start, mb_is_bit_area(rd.area) ? bits[0] : regs[0]);
+            found++;
+        } else if (st == MB_ERR_EXCEPTION) {
+            printf("unit %3ld: answers with exception %d (%s), %.1f ms\n", unit, exc, why, ms);
+            found++;
+        } else if (st == MB_ERR_REPLY) {
+            printf("unit %3ld: garbled reply (%s): a unit may be there\n", unit, why);
+        } else if (!p.rtu && strstr(why, "refused")) {
+            printf("%s:%d refuses connections: %s\n", p.host, p.port, why);
+            goto out;
+        }
+        fflush(stdout);
+    }
+    printf("%d of %ld unit ids answer\n", found, hi - lo + 1);
+    rc = found ? 0 : 1;
+out:
+    mb_link_free(l);
+    conf_free(c);
+    return rc;
+}
