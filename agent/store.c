@@ -9,7 +9,7 @@
 struct store {
     sqlite3 *db;
     sqlite3_stmt *ins_batch, *sel_from, *sel_containing, *get_point, *ins_point, *upd_point,
-                 *info_point, *get_cursor, *set_cursor;
+                 *info_point, *get_cursor, *set_cursor, *seq_since;
     uint64_t next_seq;
     uint8_t *buf;
     size_t bufcap;
@@ -20,7 +20,8 @@ static const char schema[] =
     " device TEXT NOT NULL, unit TEXT NOT NULL);"
     "CREATE TABLE IF NOT EXISTS batch(seq0 INTEGER PRIMARY KEY, ts INTEGER NOT NULL,"
     " n INTEGER NOT NULL, data BLOB NOT NULL);"
-    "CREATE TABLE IF NOT EXISTS cursor(uplink TEXT PRIMARY KEY, acked INTEGER NOT NULL);";
+    "CREATE TABLE IF NOT EXISTS cursor(uplink TEXT PRIMARY KEY, acked INTEGER NOT NULL,"
+    " delivered TEXT NOT NULL DEFAULT '', lost INTEGER NOT NULL DEFAULT 0);";
 
 const char *store_errmsg(struct store *s) { return sqlite3_errmsg(s->db); }
 
@@ -67,6 +68,12 @@ struct store *store_open(const char *dir, enum store_mode mode, char *err, size_
         sqlite3_free(msg);
         goto fail;
     }
+    /* Stores made before the cursor kept its delivered set: add the columns. */
+    if (mode == STORE_WRITE &&
+        sqlite3_exec(s->db, "SELECT delivered, lost FROM cursor LIMIT 0", NULL, NULL, NULL) != SQLITE_OK)
+        sqlite3_exec(s->db, "ALTER TABLE cursor ADD COLUMN delivered TEXT NOT NULL DEFAULT '';"
+                     "ALTER TABLE cursor ADD COLUMN lost INTEGER NOT NULL DEFAULT 0;",
+                     NULL, NULL, NULL);
     if (prepare(s, &s->ins_batch, "INSERT INTO batch(seq0, ts, n, data) VALUES(?,?,?,?)") ||
         prepare(s, &s->sel_containing,
                 "SELECT seq0, ts, n, data FROM batch WHERE seq0 <= ? ORDER BY seq0 DESC LIMIT 1") ||
@@ -75,10 +82,14 @@ struct store *store_open(const char *dir, enum store_mode mode, char *err, size_
         prepare(s, &s->ins_point, "INSERT INTO point(tag, device, unit) VALUES(?,?,?)") ||
         prepare(s, &s->upd_point, "UPDATE point SET device = ?, unit = ? WHERE id = ?") ||
         prepare(s, &s->info_point, "SELECT tag, device, unit FROM point WHERE id = ?") ||
-        prepare(s, &s->get_cursor, "SELECT acked FROM cursor WHERE uplink = ?") ||
+        prepare(s, &s->get_cursor,
+                "SELECT acked, delivered, lost FROM cursor WHERE uplink = ?") ||
         prepare(s, &s->set_cursor,
-                "INSERT INTO cursor(uplink, acked) VALUES(?1, ?2) ON CONFLICT(uplink)"
-                " DO UPDATE SET acked = max(acked, ?2)")) {
+                "INSERT INTO cursor(uplink, acked, delivered, lost) VALUES(?1, ?2, ?3, ?4)"
+                " ON CONFLICT(uplink) DO UPDATE SET acked = max(acked, ?2), delivered = ?3,"
+                " lost = ?4") ||
+        prepare(s, &s->seq_since,
+                "SELECT seq0 FROM batch WHERE seq0 >= ?1 AND ts >= ?2 ORDER BY seq0 LIMIT 1")) {
         snprintf(err, errlen, "%s: %s", path, sqlite3_errmsg(s->db));
         goto fail;
     }
@@ -95,7 +106,7 @@ void store_close(struct store *s)
         return;
     sqlite3_stmt *all[] = { s->ins_batch, s->sel_from, s->sel_containing, s->get_point,
                             s->ins_point, s->upd_point, s->info_point, s->get_cursor,
-                            s->set_cursor };
+                            s->set_cursor, s->seq_since };
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         sqlite3_finalize(all[i]);
     sqlite3_close(s->db);
@@ -280,19 +291,38 @@ long store_scan(struct store *s, uint64_t from, size_t max, store_visit_fn fn, v
     return rc < 0 ? -1 : count;
 }
 
-int store_cursor_get(struct store *s, const char *uplink, uint64_t *acked)
+int store_cursor_get(struct store *s, const char *uplink, struct store_cursor *c)
 {
     sqlite3_stmt *st = s->get_cursor;
+    memset(c, 0, sizeof *c);
     sqlite3_bind_text(st, 1, uplink, -1, SQLITE_STATIC);
     int rc = sqlite3_step(st);
-    *acked = rc == SQLITE_ROW ? (uint64_t)sqlite3_column_int64(st, 0) : 0;
+    if (rc == SQLITE_ROW) {
+        c->acked = (uint64_t)sqlite3_column_int64(st, 0);
+        copy_col(st, 1, c->delivered, sizeof c->delivered);
+        c->lost = (uint64_t)sqlite3_column_int64(st, 2);
+    }
     sqlite3_reset(st);
     return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
 }
 
-int store_cursor_set(struct store *s, const char *uplink, uint64_t acked)
+int store_cursor_set(struct store *s, const char *uplink, const struct store_cursor *c)
 {
     sqlite3_bind_text(s->set_cursor, 1, uplink, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(s->set_cursor, 2, (sqlite3_int64)acked);
+    sqlite3_bind_int64(s->set_cursor, 2, (sqlite3_int64)c->acked);
+    sqlite3_bind_text(s->set_cursor, 3, c->delivered, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s->set_cursor, 4, (sqlite3_int64)c->lost);
     return step_done(s->set_cursor);
+}
+
+uint64_t store_seq_since(struct store *s, uint64_t from, int64_t ts_ms)
+{
+    sqlite3_stmt *st = s->seq_since;
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)from);
+    sqlite3_bind_int64(st, 2, ts_ms);
+    uint64_t v = 0;
+    if (sqlite3_step(st) == SQLITE_ROW)
+        v = (uint64_t)sqlite3_column_int64(st, 0);
+    sqlite3_reset(st);
+    return v ? v : store_next_seq(s);
 }

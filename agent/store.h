@@ -6,8 +6,10 @@
  *   batch(seq0 INTEGER PRIMARY KEY, ts INTEGER, n INTEGER, data BLOB)
  *       one row per poll batch; its readings are seq0 .. seq0+n-1 in blob order;
  *       ts is the earliest sample time (Unix ms); data is batch_codec's form
- *   cursor(uplink TEXT PRIMARY KEY, acked INTEGER)
- *       every seq <= acked has been acknowledged by that uplink's broker
+ *   cursor(uplink TEXT PRIMARY KEY, acked INTEGER, delivered TEXT, lost INTEGER)
+ *       every seq <= acked has been acknowledged by that uplink's broker;
+ *       delivered lists every acknowledged seq as "lo-hi,lo-hi" (the live lane
+ *       runs ahead of a backlog); lost counts readings evicted before delivery
  *
  * seq is never reused: the next seq is one past the last batch, and the newest
  * batch is never evicted. One writer connection (the agent's store thread);
@@ -59,7 +61,17 @@ uint64_t store_first_seq(struct store *s);
 typedef int (*store_visit_fn)(void *arg, uint64_t seq, const struct reading *r);
 long store_scan(struct store *s, uint64_t from, size_t max, store_visit_fn fn, void *arg);
 
-int store_cursor_get(struct store *s, const char *uplink, uint64_t *acked);
-int store_cursor_set(struct store *s, const char *uplink, uint64_t acked);
+struct store_cursor {
+    uint64_t acked;
+    char delivered[1024];
+    uint64_t lost;
+};
+/* A missing cursor reads as nothing delivered. */
+int store_cursor_get(struct store *s, const char *uplink, struct store_cursor *c);
+int store_cursor_set(struct store *s, const char *uplink, const struct store_cursor *c);
+
+/* The first seq >= from whose batch was sampled at or after ts_ms, or
+ * store_next_seq() if none: where the live window begins. */
+uint64_t store_seq_since(struct store *s, uint64_t from, int64_t ts_ms);
 
 #endif

@@ -1,5 +1,6 @@
 /* uplink: cursor, in-flight window, reconnects and TLS over paho MQTTAsync. */
 #include "agent/uplink.h"
+#include "agent/lanes.h"
 #include "agent/log.h"
 #include "agent/store.h"
 #include "agent/tls_probe.h"
@@ -20,10 +21,12 @@
 /* How long a clean stop may spend delivering what is stored. */
 #define STOP_DRAIN_MS 2000
 
+/* A message awaiting its PUBACK. */
 struct flight {
-    MQTTAsync_token token;
+    MQTTAsync_token token;  /* 0 while being handed to paho */
     uint64_t first, last;   /* seq range the message carries */
-    int done;
+    int used;
+    enum lane lane;
 };
 
 struct point_name {
@@ -44,10 +47,11 @@ struct uplink {
     pthread_mutex_t lock;       /* guards everything below; paho callbacks take it */
     int stop;
     int connected, connecting, rewind;
-    struct flight *ring;        /* max_inflight messages awaiting PUBACK, in send order */
-    size_t head, count;
-    uint64_t acked;             /* every seq <= acked is acknowledged */
-    int sending;                /* a send is between reservation and token */
+    struct flight *slots;       /* max_inflight messages awaiting PUBACK */
+    size_t inflight[2];         /* per lane */
+    struct lanes lanes;         /* what is delivered, what to send next */
+    int fresh_connect;          /* connected since the last rewind */
+    struct flight *sending;     /* a send between reservation and token */
     int tls;                    /* some url is mqtts:// */
     int diagnose;               /* a TLS connect failed: probe for the reason */
     MQTTAsync_token early[EARLY_MAX];
@@ -55,8 +59,9 @@ struct uplink {
     struct uplink_stats st;
 
     /* uplink thread only */
-    uint64_t send_pos;          /* next seq to send */
-    uint64_t persisted;
+    char persisted[sizeof(((struct store_cursor *)0)->delivered)];
+    uint64_t persisted_lost;
+    double tokens;              /* backfill messages the rate allows now */
     struct point_name *names;
     size_t nnames;
     struct wire_reading *msg;
@@ -85,6 +90,7 @@ static void on_connect_ok(void *ctx, MQTTAsync_successData *resp)
     u->connected = 1;
     u->connecting = 0;
     u->rewind = 1;
+    u->fresh_connect = 1;
     u->st.connects++;
     snprintf(u->st.server, sizeof u->st.server, "%s",
              resp && resp->alt.connect.serverURI ? resp->alt.connect.serverURI : "?");
@@ -149,23 +155,20 @@ static int on_tls_error(const char *str, size_t len, void *ctx)
 
 static struct flight *find_flight(struct uplink *u, MQTTAsync_token token)
 {
-    size_t cap = u->cu->max_inflight;
-    for (size_t i = 0; i < u->count; i++) {
-        struct flight *f = &u->ring[(u->head + i) % cap];
-        if (f->token == token && token != 0 && !f->done)
-            return f;
-    }
+    for (size_t i = 0; token != 0 && i < u->cu->max_inflight; i++)
+        if (u->slots[i].used && u->slots[i].token == token)
+            return &u->slots[i];
     return NULL;
 }
 
-/* Acks may come out of order; the cursor moves over the done prefix only. */
-static void advance(struct uplink *u)
+static void settle(struct uplink *u, struct flight *f)
 {
-    while (u->count && u->ring[u->head].done) {
-        u->acked = u->ring[u->head].last;
-        u->head = (u->head + 1) % u->cu->max_inflight;
-        u->count--;
-    }
+    /* Acks may come in any order, from either lane: the set takes them all. */
+    if (lanes_acked(&u->lanes, f->first, f->last) != 0)
+        u->rewind = 1;  /* out of memory: send again rather than lose track */
+    u->st.messages_acked++;
+    u->inflight[f->lane]--;
+    f->used = 0;
 }
 
 static void on_send_ok(void *ctx, MQTTAsync_successData *resp)
@@ -173,13 +176,10 @@ static void on_send_ok(void *ctx, MQTTAsync_successData *resp)
     struct uplink *u = ctx;
     pthread_mutex_lock(&u->lock);
     struct flight *f = find_flight(u, resp->token);
-    if (f) {
-        f->done = 1;
-        u->st.messages_acked++;
-        advance(u);
-    } else if (u->sending && u->nearly < EARLY_MAX) {
+    if (f)
+        settle(u, f);
+    else if (u->sending && u->nearly < EARLY_MAX)
         u->early[u->nearly++] = resp->token;
-    }
     pthread_mutex_unlock(&u->lock);
     writer_poke(u->writer);
 }
@@ -229,11 +229,14 @@ static const struct point_name *point_name(struct uplink *u, uint32_t id)
 struct gather {
     struct uplink *u;
     size_t n;
+    uint64_t limit;     /* stop before this seq (already delivered, or the other lane's) */
 };
 
 static int gather_one(void *arg, uint64_t seq, const struct reading *r)
 {
     struct gather *g = arg;
+    if (seq >= g->limit)
+        return 1;
     const struct point_name *pn = point_name(g->u, r->point);
     if (!pn)
         return 1;
@@ -241,35 +244,35 @@ static int gather_one(void *arg, uint64_t seq, const struct reading *r)
     return 0;
 }
 
-/* Publish one message from send_pos if the window has room. 1 sent, 0 nothing to
- * do, -1 failed (rewind set). */
-static int send_next(struct uplink *u, uint64_t next_seq)
+/* Publish one message on a lane if it has readings and the window room. 1 sent,
+ * 0 nothing to do, -1 failed (rewind set). */
+static int send_next(struct uplink *u, enum lane lane, uint64_t next_seq, size_t max_inflight)
 {
     const struct conf_uplink *cu = u->cu;
+    uint64_t from, limit;
     pthread_mutex_lock(&u->lock);
-    int room = u->connected && !u->rewind && u->count < cu->max_inflight;
+    int room = u->connected && !u->rewind && u->inflight[LANE_LIVE] + u->inflight[LANE_BACKFILL] <
+               max_inflight;
+    int some = room && lanes_next(&u->lanes, lane, next_seq, &from, &limit);
     pthread_mutex_unlock(&u->lock);
-    if (!room || u->send_pos >= next_seq)
+    if (!some)
         return 0;
-    struct gather g = { u, 0 };
-    if (store_scan(u->store, u->send_pos, cu->message_readings, gather_one, &g) < 0 || g.n == 0) {
-        if (g.n == 0) {
-            /* Readings below the oldest stored batch are gone (evicted): skip. */
-            uint64_t first = store_first_seq(u->store);
-            if (first > u->send_pos) {
-                u->send_pos = first;
-                return 0;
-            }
-        }
+    struct gather g = { u, 0, limit };
+    if (store_scan(u->store, from, cu->message_readings, gather_one, &g) < 0 || g.n == 0) {
+        if (g.n == 0 && store_first_seq(u->store) > from)
+            return 0;   /* evicted meanwhile: the eviction check skips it */
         log_error("uplink", cu->name, "store read at seq %llu failed: %s",
-                  (unsigned long long)u->send_pos, store_errmsg(u->store));
+                  (unsigned long long)from, store_errmsg(u->store));
         return 0;
     }
-    int64_t oldest = u->msg[0].r.ts_ms;
-    for (size_t i = 1; i < g.n; i++)
-        if (u->msg[i].r.ts_ms < oldest)
-            oldest = u->msg[i].r.ts_ms;
-    int resend = wall_ms() - oldest > cu->live_window_ms;
+    int resend = lane == LANE_BACKFILL;
+    if (!resend) {
+        int64_t oldest = u->msg[0].r.ts_ms;
+        for (size_t i = 1; i < g.n; i++)
+            if (u->msg[i].r.ts_ms < oldest)
+                oldest = u->msg[i].r.ts_ms;
+        resend = wall_ms() - oldest > cu->live_window_ms;
+    }
     char *body = generic_realtime(&u->site, u->msg, g.n, resend);
     if (!body)
         return 0;
@@ -288,31 +291,32 @@ static int send_next(struct uplink *u, uint64_t next_seq)
      * MQTTAsync_sendMessage could deadlock. An ack that beats the token into the
      * flight is parked in `early`. */
     pthread_mutex_lock(&u->lock);
-    struct flight *f = &u->ring[(u->head + u->count) % cu->max_inflight];
-    *f = (struct flight){ 0, first, last, 0 };
-    u->count++;
-    u->sending = 1;
+    struct flight *f = NULL;
+    for (size_t i = 0; !f && i < cu->max_inflight; i++)
+        if (!u->slots[i].used)
+            f = &u->slots[i];
+    *f = (struct flight){ 0, first, last, 1, lane };
+    u->inflight[lane]++;
+    u->sending = f;
     u->nearly = 0;
     pthread_mutex_unlock(&u->lock);
 
     int rc = MQTTAsync_sendMessage(u->client, u->topic_realtime, &m, &ro);
 
     pthread_mutex_lock(&u->lock);
-    u->sending = 0;
+    u->sending = NULL;
     if (rc == MQTTASYNC_SUCCESS) {
         f->token = ro.token;
         u->st.messages_sent++;
-        u->send_pos = last + 1;
+        lanes_sent(&u->lanes, lane, last);
+        int done = cu->qos == 0;    /* QoS 0: handed over is all the ack there is */
         for (size_t i = 0; i < u->nearly; i++)
-            if (u->early[i] == ro.token)
-                f->done = 1;
-        /* QoS 0 is acknowledged by being handed over: nothing will come back. */
-        if (cu->qos == 0)
-            f->done = 1;
-        if (f->done)
-            u->st.messages_acked++;
-        advance(u);
+            done |= u->early[i] == ro.token;
+        if (done)
+            settle(u, f);
     } else {
+        f->used = 0;
+        u->inflight[lane]--;
         u->rewind = 1;
         u->st.send_failures++;
     }
@@ -396,25 +400,74 @@ static int first_ts(void *arg, uint64_t seq, const struct reading *r)
     return 1;
 }
 
-/* Age of the oldest reading not yet acknowledged, for status; 0 when none. */
-static void measure_pending(struct uplink *u, uint64_t acked, uint64_t next_seq)
+/* Once a second: readings evicted before delivery (counted as lost), the
+ * backlog, and the age of the oldest reading not yet delivered, for status. */
+static void account(struct uplink *u, uint64_t next_seq)
 {
+    uint64_t first = store_first_seq(u->store);
+    pthread_mutex_lock(&u->lock);
+    uint64_t lost = lanes_evicted(&u->lanes, first);
+    uint64_t oldest = ranges_next_gap(&u->lanes.delivered, first);
+    u->st.backlog = lanes_waiting(&u->lanes, first, next_seq);
+    u->st.dropped = u->lanes.lost;
+    pthread_mutex_unlock(&u->lock);
+    if (lost)
+        log_warn("uplink", u->cu->name, "%llu readings were evicted from the store before they "
+                 "were delivered (%llu lost in all)", (unsigned long long)lost,
+                 (unsigned long long)u->st.dropped);
     int64_t ts = 0, age = 0;
-    if (next_seq > acked + 1 && store_scan(u->store, acked + 1, 1, first_ts, &ts) > 0)
+    if (oldest < next_seq && store_scan(u->store, oldest, 1, first_ts, &ts) > 0)
         age = wall_ms() - ts;
     pthread_mutex_lock(&u->lock);
     u->st.oldest_pending_ms = age > 0 ? age : 0;
     pthread_mutex_unlock(&u->lock);
 }
 
-static void persist_cursor(struct uplink *u, uint64_t acked)
+static void persist_cursor(struct uplink *u)
 {
-    if (acked == u->persisted)
+    struct store_cursor c;
+    pthread_mutex_lock(&u->lock);
+    c.acked = lanes_cursor(&u->lanes);
+    c.lost = u->lanes.lost;
+    int fits = ranges_format(&u->lanes.delivered, c.delivered, sizeof c.delivered) == 0;
+    pthread_mutex_unlock(&u->lock);
+    if (!fits)
+        /* Too many islands to record (should not happen): keep the plain cursor; a
+         * crash then costs repeats of what lies beyond it, never losses. */
+        c.delivered[0] = 0;
+    if (!strcmp(c.delivered, u->persisted) && c.lost == u->persisted_lost)
         return;
-    if (store_cursor_set(u->store, u->cu->name, acked) == 0)
-        u->persisted = acked;
-    else
+    if (store_cursor_set(u->store, u->cu->name, &c) == 0) {
+        snprintf(u->persisted, sizeof u->persisted, "%s", c.delivered);
+        u->persisted_lost = c.lost;
+    } else {
         log_error("uplink", u->cu->name, "cannot save cursor: %s", store_errmsg(u->store));
+    }
+}
+
+/* Where the live lane starts after a (re)connect: at the first reading sampled
+ * within the live window; what is older and undelivered is the backlog. */
+static uint64_t live_start_now(struct uplink *u)
+{
+    uint64_t first = store_first_seq(u->store);
+    pthread_mutex_lock(&u->lock);
+    uint64_t lowest = ranges_next_gap(&u->lanes.delivered, first);
+    pthread_mutex_unlock(&u->lock);
+    return store_seq_since(u->store, lowest, wall_ms() - u->cu->live_window_ms);
+}
+
+/* How many backfill messages the rate allows now (backfill_rate 0: no limit). */
+static size_t backfill_allowance(struct uplink *u, int64_t now, int64_t *last)
+{
+    double rate = u->cu->backfill_rate;
+    if (rate <= 0)
+        return SIZE_MAX;
+    u->tokens += rate * (double)(now - *last) / 1000.0;
+    *last = now;
+    double cap = rate < 1 ? 1 : rate;
+    if (u->tokens > cap)
+        u->tokens = cap;
+    return u->tokens >= 1 ? (size_t)u->tokens : 0;
 }
 
 static void *uplink_main(void *arg)
@@ -422,29 +475,49 @@ static void *uplink_main(void *arg)
     struct uplink *u = arg;
     const struct conf_uplink *cu = u->cu;
     int64_t next_connect = 0, backoff = 250, last_persist = 0, drain_until = 0;
-    int64_t last_measure = 0;
+    int64_t last_account = 0, last_tokens = mono_ms();
+    /* The live lane always keeps some of the window: a backlog never starves it. */
+    size_t live_reserve = cu->max_inflight >= 4 ? cu->max_inflight / 4 : 1;
+    size_t backfill_window = cu->max_inflight > live_reserve ? cu->max_inflight - live_reserve : 1;
     uint64_t next_seq = writer_wait(u->writer, 0, 0);
     for (;;) {
         pthread_mutex_lock(&u->lock);
         int stop = u->stop, connected = u->connected, connecting = u->connecting;
-        int rewind = u->rewind, diagnose = u->diagnose;
+        int rewind = u->rewind, fresh = u->fresh_connect, diagnose = u->diagnose;
         u->diagnose = 0;
-        if (rewind) {
-            /* Whatever was in flight may be lost: send again from the cursor. */
-            u->rewind = 0;
-            u->head = u->count = 0;
-            u->send_pos = u->acked + 1;
-        }
-        uint64_t acked = u->acked;
-        size_t inflight = u->count;
+        u->rewind = 0;
+        u->fresh_connect = 0;
+        size_t inflight = u->inflight[LANE_LIVE] + u->inflight[LANE_BACKFILL];
         pthread_mutex_unlock(&u->lock);
+        if (rewind) {
+            /* Whatever was in flight may be lost: send again what is not acked. */
+            uint64_t live_start = fresh ? live_start_now(u) : 0;
+            uint64_t first = store_first_seq(u->store);
+            pthread_mutex_lock(&u->lock);
+            for (size_t i = 0; i < cu->max_inflight; i++)
+                u->slots[i].used = 0;
+            u->inflight[LANE_LIVE] = u->inflight[LANE_BACKFILL] = 0;
+            inflight = 0;
+            lanes_rewind(&u->lanes, first, live_start);
+            uint64_t backlog = live_start > u->lanes.pos[LANE_BACKFILL]
+                             ? u->lanes.live_start - u->lanes.pos[LANE_BACKFILL] : 0;
+            pthread_mutex_unlock(&u->lock);
+            if (fresh && backlog)
+                log_info("uplink", cu->name, "re-uploading a backlog of up to %llu readings "
+                         "behind live data", (unsigned long long)backlog);
+        }
+        uint64_t from, limit;
         if (stop) {
             /* On a clean stop, deliver what the store holds, for a short while. */
             int64_t t = mono_ms();
             if (!drain_until)
                 drain_until = t + STOP_DRAIN_MS;
             next_seq = writer_wait(u->writer, 0, 0);
-            if (!connected || t >= drain_until || (u->send_pos >= next_seq && inflight == 0))
+            pthread_mutex_lock(&u->lock);
+            int more = lanes_next(&u->lanes, LANE_LIVE, next_seq, &from, &limit) ||
+                       lanes_next(&u->lanes, LANE_BACKFILL, next_seq, &from, &limit);
+            pthread_mutex_unlock(&u->lock);
+            if (!connected || t >= drain_until || (!more && inflight == 0))
                 break;
         }
         if (diagnose)
@@ -458,26 +531,33 @@ static void *uplink_main(void *arg)
         if (connected)
             backoff = 250;
         if (now - last_persist >= CURSOR_PERSIST_MS) {
-            persist_cursor(u, acked);
+            persist_cursor(u);
             last_persist = now;
         }
-        if (now - last_measure >= 1000) {
-            measure_pending(u, acked, next_seq);
-            last_measure = now;
+        if (now - last_account >= 1000) {
+            account(u, next_seq);
+            last_account = now;
         }
+        /* Live readings first, then the backlog within its rate and its share. */
         int sent = 0;
-        while (send_next(u, next_seq) > 0)
+        while (send_next(u, LANE_LIVE, next_seq, cu->max_inflight) > 0)
             sent++;
-        if (!sent)
-            next_seq = writer_wait(u->writer, u->send_pos > next_seq ? u->send_pos : next_seq,
-                                   100);
-        else
+        size_t allowance = backfill_allowance(u, now, &last_tokens);
+        while (allowance > 0 && send_next(u, LANE_BACKFILL, next_seq, backfill_window) > 0) {
+            sent++;
+            allowance--;
+            if (cu->backfill_rate > 0)
+                u->tokens -= 1;
+        }
+        if (!sent) {
+            /* Wait for new readings or an ack; a rate-limited backlog wakes soon. */
+            int wait = cu->backfill_rate > 0 ? 20 : 100;
+            next_seq = writer_wait(u->writer, next_seq, wait);
+        } else {
             next_seq = writer_wait(u->writer, 0, 0);
+        }
     }
-    pthread_mutex_lock(&u->lock);
-    uint64_t acked = u->acked;
-    pthread_mutex_unlock(&u->lock);
-    persist_cursor(u, acked);
+    persist_cursor(u);
     return NULL;
 }
 
@@ -519,10 +599,11 @@ struct uplink *uplink_start(const struct conf *c, const struct conf_uplink *cu,
                                   c->agent.wire_tz_minutes };
     snprintf(u->topic_realtime, sizeof u->topic_realtime, "%s/realtime", cu->topic_prefix);
     snprintf(u->topic_status, sizeof u->topic_status, "%s/status", cu->topic_prefix);
-    u->ring = calloc(cu->max_inflight, sizeof *u->ring);
+    lanes_init(&u->lanes);
+    u->slots = calloc(cu->max_inflight, sizeof *u->slots);
     u->msg = calloc(cu->message_readings, sizeof *u->msg);
     u->uris = calloc(cu->nurls + 1, sizeof *u->uris);
-    if (!u->ring || !u->msg || !u->uris)
+    if (!u->slots || !u->msg || !u->uris)
         goto oom;
     for (size_t i = 0; i < cu->nurls; i++) {
         if (!(u->uris[i] = paho_uri(cu->urls[i])))
@@ -532,12 +613,20 @@ struct uplink *uplink_start(const struct conf *c, const struct conf_uplink *cu,
     u->store = store_open(c->agent.data_dir, STORE_READ, err, errlen);
     if (!u->store)
         goto fail;
-    if (store_cursor_get(u->store, cu->name, &u->acked) != 0) {
+    struct store_cursor cur;
+    if (store_cursor_get(u->store, cu->name, &cur) != 0) {
         snprintf(err, errlen, "cannot read cursor: %s", store_errmsg(u->store));
         goto fail;
     }
-    u->persisted = u->acked;
-    u->send_pos = u->acked + 1;
+    if (ranges_parse(&u->lanes.delivered, cur.delivered) != 0 ||
+        (cur.acked && ranges_add(&u->lanes.delivered, 1, cur.acked) != 0)) {
+        snprintf(err, errlen, "cursor of uplink %s is unreadable: '%s'", cu->name, cur.delivered);
+        goto fail;
+    }
+    u->lanes.lost = cur.lost;
+    snprintf(u->persisted, sizeof u->persisted, "%s", cur.delivered);
+    u->persisted_lost = cur.lost;
+    lanes_rewind(&u->lanes, 1, 0);
     MQTTAsync_createOptions opts = MQTTAsync_createOptions_initializer;
     opts.MQTTVersion = MQTTVERSION_3_1_1;
     int rc = MQTTAsync_createWithOptions(&u->client, u->uris[0], cu->client_id,
@@ -552,8 +641,8 @@ struct uplink *uplink_start(const struct conf *c, const struct conf_uplink *cu,
         goto fail;
     }
     u->started = 1;
-    log_info("uplink", cu->name, "sending from seq %llu to %s",
-             (unsigned long long)u->send_pos, cu->urls[0]);
+    log_info("uplink", cu->name, "delivered up to seq %llu; sending to %s",
+             (unsigned long long)lanes_cursor(&u->lanes), cu->urls[0]);
     return u;
 oom:
     snprintf(err, errlen, "out of memory");
@@ -596,7 +685,8 @@ void uplink_stop(struct uplink *u)
             free(u->uris[i]);
     free(u->uris);
     free(u->names);
-    free(u->ring);
+    free(u->slots);
+    lanes_free(&u->lanes);
     free(u->msg);
     pthread_mutex_destroy(&u->lock);
     free(u);
@@ -607,10 +697,11 @@ void uplink_get_stats(struct uplink *u, struct uplink_stats *out)
     pthread_mutex_lock(&u->lock);
     *out = u->st;
     out->connected = u->connected;
-    out->acked_seq = u->acked;
+    out->acked_seq = lanes_cursor(&u->lanes);
+    out->dropped = u->lanes.lost;
+    out->inflight = u->inflight[LANE_LIVE] + u->inflight[LANE_BACKFILL];
+    out->backfilling = u->lanes.pos[LANE_BACKFILL] < u->lanes.live_start;
     pthread_mutex_unlock(&u->lock);
-    uint64_t next = writer_wait(u->writer, 0, 0);
-    out->backlog = next > out->acked_seq + 1 ? next - 1 - out->acked_seq : 0;
 }
 
 void uplink_publish_status(struct uplink *u, const cJSON *body)

@@ -110,11 +110,16 @@ static void test_store(void)
     CHECK(c.seq[0] == 5 && c.v[0] == 21 && c.seq[2] == 7 && c.v[2] == 31);
     c.n = 0;
     CHECK(store_scan(s, 10, 3, collect, &c) == 0);
-    uint64_t acked;
-    CHECK(store_cursor_get(s, "county", &acked) == 0 && acked == 0);
-    CHECK(store_cursor_set(s, "county", 5) == 0);
-    CHECK(store_cursor_set(s, "county", 3) == 0);   /* never moves back */
-    CHECK(store_cursor_get(s, "county", &acked) == 0 && acked == 5);
+    struct store_cursor cur;
+    CHECK(store_cursor_get(s, "county", &cur) == 0 && cur.acked == 0 && cur.delivered[0] == 0);
+    struct store_cursor c5 = { 5, "1-5,8-9", 2 }, c3 = { 3, "1-5,8-9", 2 };
+    CHECK(store_cursor_set(s, "county", &c5) == 0);
+    CHECK(store_cursor_set(s, "county", &c3) == 0);   /* acked never moves back */
+    CHECK(store_cursor_get(s, "county", &cur) == 0 && cur.acked == 5 && cur.lost == 2);
+    CHECK_STR(cur.delivered, "1-5,8-9");
+    CHECK(store_seq_since(s, 1, 2000) == 4);
+    CHECK(store_seq_since(s, 5, 2500) == 6);
+    CHECK(store_seq_since(s, 1, 99999) == 10);
     store_close(s);
 
     /* Reopened: seq continues, ids and cursors stay. */
@@ -126,7 +131,7 @@ static void test_store(void)
     CHECK(store_point_info(s, id2, tag, sizeof tag, dev, sizeof dev, unit, sizeof unit) == 0);
     CHECK_STR(tag, "TE-101");
     CHECK_STR(unit, "℃");
-    CHECK(store_cursor_get(s, "county", &acked) == 0 && acked == 5);
+    CHECK(store_cursor_get(s, "county", &cur) == 0 && cur.acked == 5);
     struct batch *b4 = mk(1, 4000, 40);
     CHECK(store_append(s, &b4, 1) == 0 && b4->seq0 == 10);
     struct store *r = store_open(dir, STORE_READ, err, sizeof err);
