@@ -20,6 +20,7 @@ struct runtime {
     struct uplink **uplinks;
     const char **uplink_names;
     size_t nuplinks;
+    uint64_t status_failures;
 };
 
 /* mkdir -p */
@@ -54,7 +55,9 @@ struct runtime *runtime_start(struct conf *c, char *err, size_t errlen)
     rt->store = store_open(c->agent.data_dir, STORE_WRITE, err, errlen);
     if (!rt->store)
         goto fail;
-    rt->writer = writer_start(rt->store, c->agent.queue_max, c->agent.commit_interval_ms);
+    struct writer_limits lim = { c->agent.data_dir, c->agent.store_max_bytes,
+                                 c->agent.retention_ms };
+    rt->writer = writer_start(rt->store, c->agent.queue_max, c->agent.commit_interval_ms, &lim);
     if (!rt->writer) {
         snprintf(err, errlen, "cannot start the store writer");
         goto fail;
@@ -113,9 +116,14 @@ void runtime_report(struct runtime *rt, int64_t uptime_ms)
         return;
     for (size_t i = 0; i < rt->nuplinks; i++)
         uplink_publish_status(rt->uplinks[i], st);
-    if (status_write_file(rt->conf->agent.data_dir, st) != 0)
-        log_warn("status", NULL, "cannot write %s/status.json: %s", rt->conf->agent.data_dir,
-                 strerror(errno));
+    if (status_write_file(rt->conf->agent.data_dir, st) != 0) {
+        if (rt->status_failures++ % 60 == 0)
+            log_warn("status", NULL, "cannot write %s/status.json: %s (%llu times)",
+                     rt->conf->agent.data_dir, strerror(errno),
+                     (unsigned long long)rt->status_failures);
+    } else {
+        rt->status_failures = 0;
+    }
     cJSON_Delete(st);
 }
 

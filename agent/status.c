@@ -1,5 +1,6 @@
 /* status: the agent's self-report as JSON. */
 #include "agent/status.h"
+#include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -70,6 +71,10 @@ cJSON *status_build(int64_t uptime_ms, struct device *const *devs, size_t ndevs,
         add_u64(s, "committed", ws.committed_readings);
         add_u64(s, "commits", ws.commits);
         add_u64(s, "commit_failures", ws.commit_failures);
+        add_u64(s, "evicted", ws.evicted_readings);
+        add_u64(s, "disk_full", ws.disk_full);
+        add_u64(s, "bytes", (uint64_t)ws.store_bytes);
+        add_u64(s, "store_max", (uint64_t)ws.store_max);
         cJSON_AddNumberToObject(s, "last_commit_ms", (double)ws.last_commit_us / 1000.0);
         add_u64(s, "next_seq", writer_wait(w, 0, 0));
     }
@@ -93,6 +98,11 @@ int status_write_file(const char *dir, const cJSON *status)
         close(fd);
         if (rc == 0)
             rc = rename(tmp, path);
+        if (rc != 0) {
+            int e = errno;
+            unlink(tmp);    /* no half-written leftovers on a full disk */
+            errno = e;
+        }
     }
     free(s);
     return rc;

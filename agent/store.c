@@ -5,9 +5,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 struct store {
     sqlite3 *db;
+    int last_err;   /* extended code of the last failed write, kept across ROLLBACK */
+    char last_msg[200];
     sqlite3_stmt *ins_batch, *sel_from, *sel_containing, *get_point, *ins_point, *upd_point,
                  *info_point, *get_cursor, *set_cursor, *seq_since;
     uint64_t next_seq;
@@ -23,7 +26,26 @@ static const char schema[] =
     "CREATE TABLE IF NOT EXISTS cursor(uplink TEXT PRIMARY KEY, acked INTEGER NOT NULL,"
     " delivered TEXT NOT NULL DEFAULT '', lost INTEGER NOT NULL DEFAULT 0);";
 
-const char *store_errmsg(struct store *s) { return sqlite3_errmsg(s->db); }
+const char *store_errmsg(struct store *s)
+{
+    return s->last_err ? s->last_msg : sqlite3_errmsg(s->db);
+}
+
+int store_disk_full(struct store *s)
+{
+    return (s->last_err & 0xff) == SQLITE_FULL || s->last_err == SQLITE_IOERR_WRITE ||
+           s->last_err == SQLITE_IOERR_FSYNC || s->last_err == SQLITE_IOERR_SHMSIZE;
+}
+
+/* Remember why a write failed before ROLLBACK replaces the error, and roll back
+ * only if SQLite has not already (it does on a full disk). */
+static void fail_tx(struct store *s)
+{
+    s->last_err = sqlite3_extended_errcode(s->db);
+    snprintf(s->last_msg, sizeof s->last_msg, "%s", sqlite3_errmsg(s->db));
+    if (!sqlite3_get_autocommit(s->db))
+        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+}
 
 static int prepare(struct store *s, sqlite3_stmt **st, const char *sql)
 {
@@ -61,8 +83,12 @@ struct store *store_open(const char *dir, enum store_mode mode, char *err, size_
     }
     sqlite3_busy_timeout(s->db, 5000);
     char *msg = NULL;
-    if (sqlite3_exec(s->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;", NULL, NULL,
-                     &msg) != SQLITE_OK ||
+    /* secure_delete: Debian builds SQLite with it on, which writes every freed page
+     * again (zeros) when old readings are deleted: twice the flash wear, and a
+     * DELETE that cannot fit in the WAL on a full disk. FAST zeroes only what is
+     * written anyway. */
+    if (sqlite3_exec(s->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
+                     " PRAGMA secure_delete=FAST;", NULL, NULL, &msg) != SQLITE_OK ||
         (mode == STORE_WRITE && sqlite3_exec(s->db, schema, NULL, NULL, &msg) != SQLITE_OK)) {
         snprintf(err, errlen, "%s: %s", path, msg ? msg : sqlite3_errmsg(s->db));
         sqlite3_free(msg);
@@ -188,8 +214,11 @@ int store_point_info(struct store *s, uint32_t id, char *tag, size_t taglen,
 
 int store_append(struct store *s, struct batch *const *b, size_t n)
 {
-    if (sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+    s->last_err = 0;
+    if (sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
+        fail_tx(s);
         return -1;
+    }
     uint64_t seq = s->next_seq;
     for (size_t i = 0; i < n; i++) {
         if (b[i]->n == 0)
@@ -221,7 +250,7 @@ int store_append(struct store *s, struct batch *const *b, size_t n)
     s->next_seq = seq;
     return 0;
 fail:
-    sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    fail_tx(s);
     return -1;
 }
 
@@ -325,4 +354,93 @@ uint64_t store_seq_since(struct store *s, uint64_t from, int64_t ts_ms)
         v = (uint64_t)sqlite3_column_int64(st, 0);
     sqlite3_reset(st);
     return v ? v : store_next_seq(s);
+}
+
+int store_usage(struct store *s, const char *dir, struct store_usage *out)
+{
+    uint64_t pages = query_u64(s->db, "PRAGMA page_count", 0);
+    uint64_t free_pages = query_u64(s->db, "PRAGMA freelist_count", 0);
+    uint64_t size = query_u64(s->db, "PRAGMA page_size", 4096);
+    out->used = (int64_t)((pages - (free_pages < pages ? free_pages : pages)) * size);
+    out->file = (int64_t)(pages * size);
+    char path[4096];
+    struct stat st;
+    snprintf(path, sizeof path, "%s/store.db-wal", dir);
+    out->wal = stat(path, &st) == 0 ? (int64_t)st.st_size : 0;
+    return 0;
+}
+
+static int64_t evict_below(struct store *s, uint64_t cutoff)
+{
+    /* Never the newest batch: it carries the next seq across restarts. */
+    uint64_t newest = query_u64(s->db, "SELECT max(seq0) FROM batch", 0);
+    if (cutoff > newest)
+        cutoff = newest;
+    sqlite3_stmt *st;
+    int64_t n = -1;
+    if (sqlite3_prepare_v2(s->db, "SELECT coalesce(sum(n), 0) FROM batch WHERE seq0 < ?", -1, &st,
+                           NULL) != SQLITE_OK)
+        return -1;
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)cutoff);
+    if (sqlite3_step(st) == SQLITE_ROW)
+        n = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    if (n <= 0)
+        return n;
+    if (sqlite3_prepare_v2(s->db, "DELETE FROM batch WHERE seq0 < ?", -1, &st, NULL) != SQLITE_OK)
+        return -1;
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)cutoff);
+    int rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? n : -1;
+}
+
+int64_t store_evict_before(struct store *s, int64_t ts_ms)
+{
+    /* Batches are stored in sample order, near enough: find the first one young
+     * enough and delete everything below it. */
+    sqlite3_stmt *st;
+    uint64_t cutoff = 0;
+    if (sqlite3_prepare_v2(s->db, "SELECT seq0 FROM batch WHERE ts >= ? ORDER BY seq0 LIMIT 1", -1,
+                           &st, NULL) != SQLITE_OK)
+        return -1;
+    sqlite3_bind_int64(st, 1, ts_ms);
+    if (sqlite3_step(st) == SQLITE_ROW)
+        cutoff = (uint64_t)sqlite3_column_int64(st, 0);
+    else
+        cutoff = UINT64_MAX;    /* all older: evict_below keeps the newest */
+    sqlite3_finalize(st);
+    return evict_below(s, cutoff);
+}
+
+int64_t store_evict_bytes(struct store *s, int64_t bytes)
+{
+    /* Rows are about the same size: take the share of the seq range that the
+     * bytes are of the data, plus a little, in one statement. */
+    uint64_t first = query_u64(s->db, "SELECT min(seq0) FROM batch", 0);
+    uint64_t next = query_u64(s->db, "SELECT max(seq0 + n) FROM batch", 1);
+    uint64_t pages = query_u64(s->db, "PRAGMA page_count", 1);
+    uint64_t free_pages = query_u64(s->db, "PRAGMA freelist_count", 0);
+    uint64_t size = query_u64(s->db, "PRAGMA page_size", 4096);
+    double used = (double)(pages - (free_pages < pages ? free_pages : pages)) * (double)size;
+    if (!first || next <= first || used <= 0)
+        return 0;
+    double share = (double)bytes / used * 1.1;
+    if (share > 1)
+        share = 1;
+    uint64_t cutoff = first + (uint64_t)((double)(next - first) * share) + 1;
+    return evict_below(s, cutoff);
+}
+
+void store_checkpoint(struct store *s)
+{
+    sqlite3_exec(s->db, "PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL, NULL);
+}
+
+void store_limit_wal(struct store *s, int pages, int64_t limit_bytes)
+{
+    char sql[128];
+    snprintf(sql, sizeof sql, "PRAGMA wal_autocheckpoint=%d; PRAGMA journal_size_limit=%lld;",
+             pages, (long long)limit_bytes);
+    sqlite3_exec(s->db, sql, NULL, NULL, NULL);
 }

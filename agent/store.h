@@ -32,6 +32,8 @@ enum store_mode { STORE_WRITE, STORE_READ };
 struct store *store_open(const char *dir, enum store_mode mode, char *err, size_t errlen);
 void store_close(struct store *s);
 const char *store_errmsg(struct store *s);
+/* The last failure was a full disk (SQLITE_FULL or ENOSPC). */
+int store_disk_full(struct store *s);
 
 /* The stable id of a tag, created or updated as needed. 0 on success. */
 int store_point_id(struct store *s, const char *tag, const char *device, const char *unit,
@@ -69,6 +71,26 @@ struct store_cursor {
 /* A missing cursor reads as nothing delivered. */
 int store_cursor_get(struct store *s, const char *uplink, struct store_cursor *c);
 int store_cursor_set(struct store *s, const char *uplink, const struct store_cursor *c);
+
+/* Bytes the store occupies: pages in use (data), the database file and its WAL. */
+struct store_usage {
+    int64_t used, file, wal;
+};
+int store_usage(struct store *s, const char *dir, struct store_usage *out);
+
+/* Delete whole batches, oldest first: those sampled before ts_ms (retention),
+ * or enough of the oldest to free about `bytes` (the disk budget). The newest
+ * batch always stays, so seq is never reused. Returns readings deleted, or -1. */
+int64_t store_evict_before(struct store *s, int64_t ts_ms);
+int64_t store_evict_bytes(struct store *s, int64_t bytes);
+
+/* Keep the WAL small: checkpoint after `pages` pages and truncate it to
+ * `limit_bytes` (part of the disk budget). */
+void store_limit_wal(struct store *s, int pages, int64_t limit_bytes);
+/* Move the whole WAL into the database and truncate it, waiting (busy timeout)
+ * for readers to let go. SQLite's own checkpoints are passive: with uplinks
+ * reading all the time they rarely finish, and the WAL grows without bound. */
+void store_checkpoint(struct store *s);
 
 /* The first seq >= from whose batch was sampled at or after ts_ms, or
  * store_next_seq() if none: where the live window begins. */

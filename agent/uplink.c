@@ -62,6 +62,7 @@ struct uplink {
     char persisted[sizeof(((struct store_cursor *)0)->delivered)];
     uint64_t persisted_lost;
     double tokens;              /* backfill messages the rate allows now */
+    uint64_t cursor_failures;
     struct point_name *names;
     size_t nnames;
     struct wire_reading *msg;
@@ -440,8 +441,11 @@ static void persist_cursor(struct uplink *u)
     if (store_cursor_set(u->store, u->cu->name, &c) == 0) {
         snprintf(u->persisted, sizeof u->persisted, "%s", c.delivered);
         u->persisted_lost = c.lost;
-    } else {
-        log_error("uplink", u->cu->name, "cannot save cursor: %s", store_errmsg(u->store));
+        u->cursor_failures = 0;
+    } else if (u->cursor_failures++ % 100 == 0) {
+        /* A crash meanwhile costs repeats of what was delivered, not losses. */
+        log_error("uplink", u->cu->name, "cannot save cursor: %s (%llu times)",
+                  store_errmsg(u->store), (unsigned long long)u->cursor_failures);
     }
 }
 

@@ -2,6 +2,10 @@
 #include "agent/writer.h"
 #include "agent/log.h"
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +22,12 @@ struct writer {
     uint64_t poke_gen;
     int stop;
     int64_t commit_interval_ms;
+    struct writer_limits limits;
+    int64_t last_budget_check, last_retention;
+    int64_t reserve_bytes;      /* see reserve_make() */
+    uint64_t max_tx_readings;
+    int backlogged;             /* the last commit left batches queued */
+    int have_reserve;
     uint64_t next_seq;
     struct writer_stats st;
 };
@@ -40,6 +50,121 @@ static int64_t mono_us(void)
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
+/*
+ * A full disk stalls SQLite in WAL mode: deleting old rows must itself be written
+ * to the WAL, and folding the WAL back into the database may need the database
+ * to grow first. So the writer keeps a reserve file of the WAL's size in
+ * data_dir; when the disk fills, the reserve is given up, the WAL folded back,
+ * the oldest readings deleted, and the freed pages take the new ones. The
+ * reserve is made again once the disk has room.
+ */
+static void reserve_path(const struct writer *w, char *buf, size_t len)
+{
+    snprintf(buf, len, "%s/store.reserve", w->limits.dir);
+}
+
+/* room: how much free space the disk must have beyond the reserve (at start:
+ * little; after a full disk: enough not to give it up again at once). */
+static void reserve_make(struct writer *w, int64_t room)
+{
+    char path[4096];
+    reserve_path(w, path, sizeof path);
+    struct statvfs vfs;
+    if (statvfs(w->limits.dir, &vfs) == 0 &&
+        (int64_t)vfs.f_bavail * (int64_t)vfs.f_frsize < w->reserve_bytes + room)
+        return;     /* not now: the disk is nearly full */
+    int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return;
+    if (posix_fallocate(fd, 0, w->reserve_bytes) == 0 && fsync(fd) == 0)
+        w->have_reserve = 1;
+    else
+        unlink(path);
+    close(fd);
+    if (w->have_reserve && room > 0)
+        log_info("store", NULL, "disk space is back: reserve for a full disk made again");
+}
+
+static void reserve_release(struct writer *w)
+{
+    char path[4096];
+    reserve_path(w, path, sizeof path);
+    if (w->have_reserve)
+        log_warn("store", NULL, "the disk is full: giving up the reserve to make room");
+    unlink(path);
+    w->have_reserve = 0;
+}
+
+/* Keep the store within store_max and retention. Called by the writer thread
+ * between commits (the lock not held). */
+static void keep_budget(struct writer *w, int force)
+{
+    int64_t now = mono_us() / 1000;
+    if (!force && now - w->last_budget_check < 1000)
+        return;
+    w->last_budget_check = now;
+    int64_t evicted = 0;
+    if (w->limits.retention_ms > 0 && now - w->last_retention >= 60000) {
+        w->last_retention = now;
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        int64_t wall = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+        int64_t n = store_evict_before(w->store, wall - w->limits.retention_ms);
+        if (n > 0) {
+            evicted += n;
+            log_info("store", NULL, "retention: deleted %lld readings older than %lld s",
+                     (long long)n, (long long)(w->limits.retention_ms / 1000));
+        }
+    }
+    struct store_usage u;
+    if (force) {
+        reserve_release(w);
+        store_checkpoint(w->store);
+    } else if (!w->have_reserve) {
+        reserve_make(w, 3 * w->reserve_bytes);
+    }
+    store_usage(w->store, w->limits.dir, &u);
+    if (!force && u.wal > w->reserve_bytes) {
+        store_checkpoint(w->store);
+        store_usage(w->store, w->limits.dir, &u);
+    }
+    int64_t total = u.used + u.wal, budget = w->limits.store_max;
+    /* The disk may be shared and smaller than the budget: when its free space
+     * runs low, stop the database growing (freed pages are reused) before
+     * SQLite meets a full disk, which is much harder to get out of. */
+    struct statvfs vfs;
+    int64_t low_water = 4 * w->reserve_bytes, short_by = 0;
+    if (statvfs(w->limits.dir, &vfs) == 0) {
+        int64_t avail = (int64_t)vfs.f_bavail * (int64_t)vfs.f_frsize;
+        if (avail < low_water)
+            short_by = low_water - avail + u.used / 20;
+    }
+    /* Evict down to 80 % when past 90 %: a margin for the next commits. */
+    if (force || short_by > 0 || total > budget / 10 * 9) {
+        int64_t excess = total - budget / 10 * 8;
+        if (excess < short_by)
+            excess = short_by;
+        if (force && excess < u.used / 10)
+            excess = u.used / 10;
+        int64_t n = excess > 0 ? store_evict_bytes(w->store, excess) : 0;
+        if (n < 0)
+            log_error("store", NULL, "cannot delete old readings: %s", store_errmsg(w->store));
+        if (n > 0) {
+            evicted += n;
+            log_warn("store", NULL, "%s: deleted the oldest %lld readings (store %lld of %lld bytes)",
+                     force ? "disk full" : short_by > 0 ? "disk nearly full" : "disk budget",
+                     (long long)n, (long long)total, (long long)budget);
+        }
+        if (force)
+            store_checkpoint(w->store);
+        store_usage(w->store, w->limits.dir, &u);
+    }
+    pthread_mutex_lock(&w->lock);
+    w->st.evicted_readings += (uint64_t)evicted;
+    w->st.store_bytes = u.used + u.wal;
+    pthread_mutex_unlock(&w->lock);
+}
+
 static void *writer_main(void *arg)
 {
     struct writer *w = arg;
@@ -52,8 +177,9 @@ static void *writer_main(void *arg)
         if (w->qlen == 0 && w->stop)
             break;
         /* Gather for one commit interval: one transaction (one fsync) carries every
-         * batch polled meanwhile, which is what keeps flash writes few. */
-        if (!w->stop) {
+         * batch polled meanwhile, which is what keeps flash writes few. A queue
+         * left over from a capped commit goes on at once. */
+        if (!w->stop && !w->backlogged) {
             struct timespec until;
             deadline_after(&until, w->commit_interval_ms);
             /* ...unless the queue is half full: then commit now rather than drop. */
@@ -61,7 +187,13 @@ static void *writer_main(void *arg)
                    pthread_cond_timedwait(&w->work, &w->lock, &until) != ETIMEDOUT)
                 ;
         }
-        size_t n = w->qlen;
+        /* One transaction takes at most a WAL's worth of readings (~8 bytes each):
+         * after a stall, the queue drains in several commits rather than one
+         * that outgrows the WAL and the reserve kept for a full disk. */
+        size_t n = 0;
+        uint64_t readings = 0;
+        while (n < w->qlen && (n == 0 || readings < w->max_tx_readings))
+            readings += w->q[(w->qhead + n++) % w->qcap]->n;
         if (n > take_cap) {
             struct batch **nt = realloc(take, n * sizeof *take);
             if (!nt)
@@ -79,11 +211,8 @@ static void *writer_main(void *arg)
 
         pthread_mutex_lock(&w->lock);
         if (rc == 0) {
-            uint64_t readings = 0;
-            for (size_t i = 0; i < n; i++) {
-                readings += take[i]->n;
+            for (size_t i = 0; i < n; i++)
                 free(take[i]);
-            }
             w->qhead = (w->qhead + n) % w->qcap;
             w->qlen -= n;
             w->st.queued_readings -= readings;
@@ -91,15 +220,29 @@ static void *writer_main(void *arg)
             w->st.commits++;
             w->st.last_commit_us = took;
             w->next_seq = store_next_seq(w->store);
+            w->backlogged = w->qlen > 0;
             pthread_cond_broadcast(&w->committed);
+            pthread_mutex_unlock(&w->lock);
+            keep_budget(w, 0);
+            pthread_mutex_lock(&w->lock);
         } else {
+            int full = store_disk_full(w->store);
             w->st.commit_failures++;
-            log_error("store", NULL, "commit of %zu batches failed: %s; retrying", n,
-                      store_errmsg(w->store));
+            w->st.disk_full += full;
+            /* Rate-limited: a full disk fails every commit until space returns. */
+            if (w->st.commit_failures <= 3 || w->st.commit_failures % 100 == 0)
+                log_error("store", NULL, "commit of %zu batches failed: %s%s (%llu failures); "
+                          "retrying", n, store_errmsg(w->store),
+                          full ? ": the disk is full, deleting the oldest readings" : "",
+                          (unsigned long long)w->st.commit_failures);
             if (w->stop)
                 break;  /* what is still queued is lost with the process anyway */
+            pthread_mutex_unlock(&w->lock);
+            if (full)
+                keep_budget(w, 1);
+            pthread_mutex_lock(&w->lock);
             struct timespec until;
-            deadline_after(&until, 1000);
+            deadline_after(&until, full ? 200 : 1000);
             pthread_cond_timedwait(&w->work, &w->lock, &until);
         }
     }
@@ -108,12 +251,32 @@ static void *writer_main(void *arg)
     return NULL;
 }
 
-struct writer *writer_start(struct store *s, unsigned queue_max, int64_t commit_interval_ms)
+struct writer *writer_start(struct store *s, unsigned queue_max, int64_t commit_interval_ms,
+                            const struct writer_limits *limits)
 {
     struct writer *w = calloc(1, sizeof *w);
     if (!w)
         return NULL;
     w->store = s;
+    w->limits = *limits;
+    w->st.store_max = limits->store_max;
+    /* The WAL is part of the budget: checkpoint often enough to keep it to a
+     * sixty-fourth of the budget or of the disk (64 KB .. 4 MB), and keep a
+     * reserve of that size. */
+    int64_t wal_bytes = limits->store_max / 64;
+    struct statvfs vfs;
+    if (statvfs(limits->dir, &vfs) == 0 &&
+        (int64_t)vfs.f_blocks * (int64_t)vfs.f_frsize / 64 < wal_bytes)
+        wal_bytes = (int64_t)vfs.f_blocks * (int64_t)vfs.f_frsize / 64;
+    if (wal_bytes < 64 * 1024)
+        wal_bytes = 64 * 1024;
+    if (wal_bytes > 4 * 1024 * 1024)
+        wal_bytes = 4 * 1024 * 1024;
+    w->reserve_bytes = 2 * wal_bytes;   /* a WAL may overshoot its limit by a commit */
+    w->max_tx_readings = (uint64_t)wal_bytes / 8;
+    store_limit_wal(s, (int)(wal_bytes / 4096 / 2), wal_bytes);
+    reserve_make(w, 0);
+    w->last_retention = mono_us() / 1000 - 59000;   /* first retention pass after ~1 s */
     w->qcap = 1024;
     w->q = calloc(w->qcap, sizeof *w->q);
     w->st.queue_max = queue_max;

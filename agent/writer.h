@@ -8,17 +8,29 @@
 #include "agent/reading.h"
 #include "agent/store.h"
 
+/* The disk budget the writer keeps the store within. */
+struct writer_limits {
+    const char *dir;        /* data_dir */
+    int64_t store_max;      /* bytes: database pages in use plus the WAL */
+    int64_t retention_ms;   /* readings older than this are deleted */
+};
+
 struct writer_stats {
     uint64_t queued_readings;   /* waiting in memory now */
     uint64_t queue_max;         /* the bound, in readings */
     uint64_t dropped_readings;  /* refused because the queue was full */
     uint64_t committed_readings, commits, commit_failures;
     int64_t last_commit_us;     /* how long the last transaction took */
+    uint64_t evicted_readings;  /* deleted for the budget or retention */
+    uint64_t disk_full;         /* commits refused by a full disk */
+    int64_t store_bytes;        /* in use now (pages + WAL) */
+    int64_t store_max;
 };
 
 struct writer;
 
-struct writer *writer_start(struct store *s, unsigned queue_max, int64_t commit_interval_ms);
+struct writer *writer_start(struct store *s, unsigned queue_max, int64_t commit_interval_ms,
+                            const struct writer_limits *limits);
 /* Commit what is queued and stop the thread. writer_wait() and writer_poke()
  * still work until writer_free(); the store stays open (the caller closes it). */
 void writer_stop(struct writer *w);

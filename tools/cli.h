@@ -10,6 +10,8 @@ int cli_read(int argc, char **argv);
 int cli_status(int argc, char **argv);
 int cli_scan(int argc, char **argv);
 int cli_probe(int argc, char **argv);
+int cli_queue(int argc, char **argv);
+int cli_uplink(int argc, char **argv);
 
 /* Load a configuration for a subcommand, printing every error to stderr. */
 struct conf *cli_load(const char *path);

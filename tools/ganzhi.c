@@ -12,6 +12,8 @@ static const struct {
     { "read",   cli_read,   "read -c FILE DEVICE [TAG...] [--json] [--trace]  read points now, once" },
     { "status", cli_status, "status -c FILE           what the running agent reports about itself" },
     { "scan",   cli_scan,   "scan --serial PORT | --host HOST | -c FILE DEVICE   which unit ids answer" },
+    { "queue",  cli_queue,  "queue -c FILE [--watch [S]] [--json]  per uplink: waiting, oldest, rate, drain time, lost" },
+    { "uplink", cli_uplink, "uplink -c FILE NAME      connect to one uplink, show TLS and certificates, test message" },
     { "probe",  cli_probe,  "probe -c FILE DEVICE --address N --value V   which type and order give V" },
 };
 

@@ -155,6 +155,10 @@ struct sim_farm {
     double esd_hold, next_spurious;
     uint16_t bench_count;       /* advances every tick: the bench registers move */
     double sig[S_COUNT];
+    /* Per area, 1 for each address a point (or a bench register) occupies: what a fussy
+     * device will serve, where a merged read across gaps is refused. */
+    uint8_t *used[4];
+    unsigned nused[4];
 };
 
 /* xorshift64*: our own generator, so a seed replays the same events and nothing else in
@@ -459,6 +463,16 @@ int sim_farm_create(const struct sim_farm_options *opt, struct sim_farm **out)
                                 (int)n[MB_HOLDING], (int)n[MB_INPUT]);
     if (!f->map)
         goto out_free;
+    for (int a = 0; a < 4; a++) {
+        f->used[a] = calloc(n[a] ? n[a] : 1, 1);
+        if (!f->used[a])
+            goto out_free;
+        f->nused[a] = n[a];
+    }
+    for (size_t i = 0; i < NPOINTS; i++)
+        memset(f->used[f->addr[i].area] + f->addr[i].address, 1, mb_width(&f->addr[i]));
+    if (opt->bench)
+        memset(f->used[MB_HOLDING] + SIM_BENCH_BASE, 1, opt->bench);
 
     initial_state(f);
     observe(f);
@@ -467,7 +481,7 @@ int sim_farm_create(const struct sim_farm_options *opt, struct sim_farm **out)
     return 0;
 
 out_free:
-    free(f);
+    sim_farm_destroy(f);
     return -1;
 }
 
@@ -475,9 +489,24 @@ void sim_farm_destroy(struct sim_farm *f)
 {
     if (!f)
         return;
+    int saved = errno;
     if (f->map)
         modbus_mapping_free(f->map);
+    for (int a = 0; a < 4; a++)
+        free(f->used[a]);
     free(f);
+    errno = saved;
+}
+
+int sim_farm_occupied(const struct sim_farm *f, enum mb_area area, unsigned address,
+                      unsigned count)
+{
+    if ((unsigned)area >= 4 || count == 0 || address + count > f->nused[area])
+        return 0;
+    for (unsigned i = 0; i < count; i++)
+        if (!f->used[area][address + i])
+            return 0;
+    return 1;
 }
 
 modbus_mapping_t *sim_farm_mapping(struct sim_farm *f)

@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <modbus.h>
+#include "drivers/mb_point.h"
 
 /* The extra benchmark registers (--bench N): uint16 holding registers from here. */
 #define SIM_BENCH_BASE 10000u
@@ -30,6 +31,11 @@ modbus_mapping_t *sim_farm_mapping(struct sim_farm *f);
 /* Advance the plant by dt seconds of real time and refresh the register image.
  * Coils written by clients since the last tick are taken as operator commands. */
 void sim_farm_tick(struct sim_farm *f, double dt);
+
+/* 1 when every address of [address, address + count) in the area is occupied by a point
+ * of the table (or a --bench register), else 0: a read a fussy device accepts. */
+int sim_farm_occupied(const struct sim_farm *f, enum mb_area area, unsigned address,
+                      unsigned count);
 
 /* Points in the table (the --bench registers are not points). */
 unsigned sim_farm_point_count(void);

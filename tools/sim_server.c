@@ -1,16 +1,13 @@
 /* sim_server: the simulator's Modbus TCP server: one select() loop over the listening
- * socket and every client, with libmodbus building the replies.
+ * socket and every client; sim_reply decides and builds the answers.
  *
  * libmodbus's own modbus_receive() is not used to read requests: once it has the first
  * byte of a frame it waits (up to the byte timeout) for the rest, so one client that
  * sends half a frame would stall every other. Instead each client has a buffer filled by
  * non-blocking reads, requests are cut from it by their MBAP header, and only a complete,
- * checked request reaches modbus_reply(). A client that breaks the framing is dropped
- * alone; nothing a client does can block the loop.
- *
- * Only TCP for now. An RTU mode (one serial line, one master) and misbehaviour on demand
- * (slow replies, exceptions, silence, garbage) belong here later; serve_request() is where
- * a reply is decided and sent, so that is where they will hook in.
+ * checked request reaches sim_reply. A client that breaks the framing is dropped alone;
+ * nothing a client does can block the loop. A reply that a `slow` directive delays waits
+ * in a queue, and the loop goes on serving the others meanwhile.
  */
 #include "tools/sim_server.h"
 #include <arpa/inet.h>
@@ -35,17 +32,30 @@
  */
 #define MBAP_LEN 7
 #define ADU_MAX  MODBUS_TCP_MAX_ADU_LENGTH
+#define MAX_LATE 256            /* delayed replies waiting at once; more are lost */
 
 struct client {
     int fd;
+    unsigned gen;               /* which connection: a late reply goes to its own only */
     size_t len;                 /* bytes buffered, not yet a whole request */
     uint8_t buf[ADU_MAX];
 };
 
+/* A reply held back by a `slow` directive. */
+struct late {
+    double due;
+    unsigned slot, gen;
+    size_t len;
+    uint8_t adu[SIM_ADU_MAX];
+};
+
 struct sim_server {
     struct sim_server_options opt;
-    modbus_t *ctx;              /* builds and sends replies; its socket is set per client */
+    modbus_t *ctx;              /* only to listen */
     int listen_fd;
+    unsigned next_gen;
+    struct late late[MAX_LATE];
+    unsigned nlate;
     struct client *clients;     /* opt.max_clients slots, fd -1 when free */
     unsigned nclients;
     int accept_paused;          /* out of descriptors: retry at the next tick */
@@ -122,8 +132,6 @@ void sim_server_close(struct sim_server *s)
             client_drop(s, &s->clients[i]);
     if (s->listen_fd >= 0)
         close(s->listen_fd);
-    /* modbus_free, not modbus_close: the context's socket is whichever client was served
-     * last, already closed above. */
     if (s->ctx)
         modbus_free(s->ctx);
     free(s->clients);
@@ -158,95 +166,74 @@ static void accept_clients(struct sim_server *s)
             continue;
         }
         c->fd = fd;
+        c->gen = ++s->next_gen;
         c->len = 0;
         s->nclients++;
         s->stats.accepted++;
     }
 }
 
-/* Length the PDU of a request must have, judged from its first bytes; 0 when the
- * function is unknown (libmodbus answers it with an exception) or when it cannot be
- * told yet. Checked so that modbus_reply() never reads past what the client sent. */
-static size_t pdu_expected(const uint8_t *pdu, size_t len)
+/* Send a whole reply at once, or give up the client: a reply that cannot be sent whole
+ * (the client stopped reading and its socket buffer is full, or it is gone) leaves the
+ * stream unusable. Returns -1 when the client must be dropped. */
+static int send_whole(int fd, const uint8_t *buf, size_t len)
 {
-    switch (pdu[0]) {
-    case MODBUS_FC_READ_COILS: case MODBUS_FC_READ_DISCRETE_INPUTS:
-    case MODBUS_FC_READ_HOLDING_REGISTERS: case MODBUS_FC_READ_INPUT_REGISTERS:
-    case MODBUS_FC_WRITE_SINGLE_COIL: case MODBUS_FC_WRITE_SINGLE_REGISTER:
-        return 5;
-    case MODBUS_FC_WRITE_MULTIPLE_COILS: case MODBUS_FC_WRITE_MULTIPLE_REGISTERS:
-        return len >= 6 ? 6u + pdu[5] : 6;
-    case MODBUS_FC_MASK_WRITE_REGISTER:
-        return 7;
-    case MODBUS_FC_WRITE_AND_READ_REGISTERS:
-        return len >= 10 ? 10u + pdu[9] : 10;
-    case MODBUS_FC_READ_EXCEPTION_STATUS: case MODBUS_FC_REPORT_SLAVE_ID:
-        return 1;
-    default:
-        return 0;
-    }
+    ssize_t n = send(fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+    return n == (ssize_t)len ? 0 : -1;
 }
 
-/* Quantities within the protocol's limits, and byte counts that match them. libmodbus
- * checks most of this too, but answers some by flushing the socket, which would throw
- * away the client's next requests along with the bad one. */
-static int pdu_quantities_ok(const uint8_t *pdu)
-{
-    unsigned n = (unsigned)pdu[3] << 8 | pdu[4];
-    switch (pdu[0]) {
-    case MODBUS_FC_READ_COILS: case MODBUS_FC_READ_DISCRETE_INPUTS:
-        return n >= 1 && n <= MODBUS_MAX_READ_BITS;
-    case MODBUS_FC_READ_HOLDING_REGISTERS: case MODBUS_FC_READ_INPUT_REGISTERS:
-        return n >= 1 && n <= MODBUS_MAX_READ_REGISTERS;
-    case MODBUS_FC_WRITE_MULTIPLE_COILS:
-        return n >= 1 && n <= MODBUS_MAX_WRITE_BITS && pdu[5] == (n + 7) / 8;
-    case MODBUS_FC_WRITE_MULTIPLE_REGISTERS:
-        return n >= 1 && n <= MODBUS_MAX_WRITE_REGISTERS && pdu[5] == n * 2;
-    case MODBUS_FC_WRITE_AND_READ_REGISTERS: {
-        unsigned nw = (unsigned)pdu[7] << 8 | pdu[8];
-        return n >= 1 && n <= MODBUS_MAX_WR_READ_REGISTERS &&
-               nw >= 1 && nw <= MODBUS_MAX_WR_WRITE_REGISTERS && pdu[9] == nw * 2;
-    }
-    default:
-        return 1;
-    }
-}
-
-/* One complete request: answer it, or stay silent if it is for another unit (a gateway in
- * front of a dead serial slave is silent too, and the client's timeout is what we test).
- * Returns -1 when the client must be dropped. */
+/* One complete request: answer it now, later, or never (another unit id, or silent on
+ * demand: a gateway in front of a dead serial slave is silent too, and the client's
+ * timeout is what we test). Returns -1 when the client must be dropped. */
 static int serve_request(struct sim_server *s, struct client *c, const uint8_t *adu,
-                         size_t len, modbus_mapping_t *map)
+                         size_t len, struct sim_reply *rep)
 {
-    /* libmodbus reads a request's address bytes whatever its function: give it a zeroed
-     * copy with room past the end, never the client's buffer. */
-    uint8_t req[ADU_MAX + 16];
-    memset(req, 0, sizeof req);
-    memcpy(req, adu, len);
-
-    int unit = req[6];
-    if (unit != s->opt.unit && unit != 0 && unit != 255) {
-        s->stats.ignored++;
+    struct sim_answer a;
+    if (sim_reply_answer(rep, adu, len, &a) < 0 || a.len == 0)
+        return 0;
+    if (a.delay_s <= 0)
+        return send_whole(c->fd, a.adu, a.len);
+    if (s->nlate == MAX_LATE) {
+        sim_reply_stats(rep)->bus.tx_lost++;
         return 0;
     }
-    s->stats.requests++;
-    modbus_set_socket(s->ctx, c->fd);
-    const uint8_t *pdu = req + MBAP_LEN;
-    size_t want = pdu_expected(pdu, len - MBAP_LEN);
-    int rc;
-    if ((want && want != len - MBAP_LEN) || !pdu_quantities_ok(pdu))
-        rc = modbus_reply_exception(s->ctx, req, MODBUS_EXCEPTION_ILLEGAL_DATA_VALUE);
-    else
-        rc = modbus_reply(s->ctx, req, (int)len, map);
-    /* A reply that cannot be sent whole (the client stopped reading and its socket buffer
-     * is full, or it is gone) leaves the stream unusable. */
-    return rc < 0 ? -1 : 0;
+    struct late *l = &s->late[s->nlate++];
+    l->due = now_s() + a.delay_s;
+    l->slot = (unsigned)(c - s->clients);
+    l->gen = c->gen;
+    l->len = a.len;
+    memcpy(l->adu, a.adu, a.len);
+    return 0;
+}
+
+/* Send the late replies that are due, to their connection if it is still there. Returns
+ * the time the next one is due, or `until` if none is sooner. */
+static double send_late(struct sim_server *s, double until)
+{
+    double t = now_s(), next = until;
+    unsigned keep = 0;
+    for (unsigned i = 0; i < s->nlate; i++) {
+        struct late *l = &s->late[i];
+        if (l->due > t) {
+            if (l->due < next)
+                next = l->due;
+            s->late[keep++] = *l;
+            continue;
+        }
+        struct client *c = &s->clients[l->slot];
+        if (c->fd >= 0 && c->gen == l->gen && send_whole(c->fd, l->adu, l->len) < 0) {
+            client_drop(s, c);
+            s->stats.dropped++;
+        }
+    }
+    s->nlate = keep;
+    return next;
 }
 
 /* Read what the client has sent (one read, so a flood from one client cannot starve the
  * others) and answer every complete request in it. Returns 1 when the client has closed
  * the connection, -1 when it must be dropped, else 0. */
-static int client_service(struct sim_server *s, struct client *c, modbus_mapping_t *map)
+static int client_service(struct sim_server *s, struct client *c, struct sim_reply *rep)
 {
     ssize_t n = recv(c->fd, c->buf + c->len, sizeof c->buf - c->len, 0);
     if (n == 0)
@@ -266,7 +253,8 @@ static int client_service(struct sim_server *s, struct client *c, modbus_mapping
         size_t total = 6 + (size_t)len;
         if (c->len - off < total)
             break;
-        if (serve_request(s, c, h, total, map) < 0)
+        s->stats.requests++;
+        if (serve_request(s, c, h, total, rep) < 0)
             return -1;
         off += total;
     }
@@ -275,7 +263,7 @@ static int client_service(struct sim_server *s, struct client *c, modbus_mapping
     return 0;
 }
 
-int sim_server_run(struct sim_server *s, modbus_mapping_t *map, sim_tick_fn *tick, void *arg,
+int sim_server_run(struct sim_server *s, struct sim_reply *rep, sim_tick_fn *tick, void *arg,
                    volatile sig_atomic_t *stop)
 {
     const double period = s->opt.tick_ms / 1000.0;
@@ -307,7 +295,9 @@ int sim_server_run(struct sim_server *s, modbus_mapping_t *map, sim_tick_fn *tic
                     maxfd = fd;
             }
         }
-        double wait = next - t;
+        double wait = send_late(s, next) - now_s();
+        if (wait < 0)
+            wait = 0;
         struct timeval tv = { .tv_sec = (time_t)wait,
                               .tv_usec = (suseconds_t)((wait - (double)(time_t)wait) * 1e6) };
         int rc = select(maxfd + 1, &rd, NULL, NULL, &tv);
@@ -324,7 +314,7 @@ int sim_server_run(struct sim_server *s, modbus_mapping_t *map, sim_tick_fn *tic
             struct client *c = &s->clients[i];
             if (c->fd < 0 || !FD_ISSET(c->fd, &rd))
                 continue;
-            rc = client_service(s, c, map);
+            rc = client_service(s, c, rep);
             if (rc != 0) {
                 client_drop(s, c);
                 if (rc < 0)

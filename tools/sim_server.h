@@ -3,12 +3,12 @@
 #define GANZHI_SIM_SERVER_H
 
 #include <signal.h>
+#include "tools/sim_reply.h"
 #include <modbus.h>
 
 struct sim_server_options {
     const char *address;    /* IPv4 address to listen on, "0.0.0.0" for all */
     int port;               /* 1..65535 */
-    int unit;               /* unit id answered, 1..247; 0 and 255 are answered too */
     unsigned max_clients;   /* connections served at once; more are accepted and closed */
     unsigned tick_ms;       /* period of the tick callback */
 };
@@ -19,7 +19,7 @@ typedef void sim_tick_fn(void *arg, double dt);
 
 struct sim_server_stats {
     unsigned long accepted, refused, dropped;   /* dropped: closed by us, for garbage or errors */
-    unsigned long requests, ignored;            /* ignored: for another unit id */
+    unsigned long requests;                     /* whole ADUs received, any unit id */
 };
 
 struct sim_server;
@@ -27,9 +27,9 @@ struct sim_server;
 /* Listen. Returns 0, or -1 with errno set (EINVAL for a bad address, EADDRINUSE, ...). */
 int sim_server_open(const struct sim_server_options *opt, struct sim_server **out);
 
-/* Serve `map` until *stop becomes non-zero (a signal handler sets it; the loop wakes at
+/* Serve the farm behind `rep` until *stop becomes non-zero (a signal handler sets it; the loop wakes at
  * least every tick). Returns 0 when stopped, or -1 with errno on a fatal error. */
-int sim_server_run(struct sim_server *s, modbus_mapping_t *map, sim_tick_fn *tick, void *arg,
+int sim_server_run(struct sim_server *s, struct sim_reply *rep, sim_tick_fn *tick, void *arg,
                    volatile sig_atomic_t *stop);
 
 void sim_server_stats(const struct sim_server *s, struct sim_server_stats *out);
