@@ -124,7 +124,7 @@ double device_engineering(const struct device *d, size_t i, double raw)
 int device_poll(struct device *d, struct reading *out)
 {
     const struct conf_device *c = d->conf;
-    int failed = 0;
+    int silent = 0, answered = 0, garbled = 0;
     char err[120];
     mb_link_target(d->link, c->unit_id, c->timeout_ms);
     for (size_t k = 0; k < d->plan.nreads; k++) {
@@ -132,9 +132,10 @@ int device_poll(struct device *d, struct reading *out)
         int exc = 0;
         enum mb_status st = MB_ERR_COMM;
         int64_t t0 = now_us();
-        /* After one communication failure in this poll, the rest of it would only
-         * wait out more timeouts: mark its points comm_fail without asking. */
-        if (!failed) {
+        /* After a request went unanswered, the rest of this poll would only wait
+         * out more timeouts: mark its points comm_fail without asking. A garbled
+         * reply (noise on the line) is no reason to stop: the device is there. */
+        if (!silent) {
             atomic_fetch_add(&d->stats.requests, 1);
             st = mb_link_read(d->link, r, d->regs, d->bits, &exc, err, sizeof err);
             atomic_store(&d->stats.last_rtt_us, now_us() - t0);
@@ -155,8 +156,9 @@ int device_poll(struct device *d, struct reading *out)
          * are longer than it likes: split the read for the next polls, and remember. */
         struct mb_read refused = *r;
         int split = st == MB_ERR_EXCEPTION && (exc == 2 || exc == 3) && r->n > 1;
-        if (st == MB_ERR_COMM || st == MB_ERR_REPLY)
-            failed++;
+        silent |= st == MB_ERR_COMM;
+        garbled += st == MB_ERR_REPLY;
+        answered += st == MB_OK || st == MB_ERR_EXCEPTION;
         int64_t ts = wall_ms();
         for (uint32_t j = r->first; j < r->first + r->n; j++) {
             uint32_t i = d->plan.idx[j];
@@ -197,6 +199,7 @@ int device_poll(struct device *d, struct reading *out)
             k += pieces - 1;    /* the pieces are read from the next poll on */
         }
     }
-    atomic_store(&d->stats.link_up, failed == 0);
-    return failed;
+    atomic_store(&d->stats.link_up, answered > 0);
+    /* Only a device that answered nothing at all is failing (and backs off). */
+    return answered == 0 && (silent || garbled) ? 1 : 0;
 }

@@ -40,8 +40,8 @@ int device_init(struct device *d, const struct conf_device *c, struct mb_link *l
 void device_fini(struct device *d);
 
 /* Read every point once. out[i] is conf->points[i]'s reading (point id from
- * point_ids); sample times are taken as each request is answered. Returns the
- * number of requests that failed to communicate (0: all answered). */
+ * point_ids); sample times are taken as each request is answered. Returns 1 if
+ * the device answered nothing (it is failing: back off), else 0. */
 int device_poll(struct device *d, struct reading *out);
 
 /* Engineering value of a raw value for point i: raw * scale + offset, computed so
