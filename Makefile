@@ -74,6 +74,7 @@ demo: deps all
 
 bench: deps all
 	@BUILD=$(BUILD) bash tests/bench.sh
+	@BUILD=$(BUILD) bash tests/bench_rtu.sh
 
 install: $(PROGRAMS)
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/sbin

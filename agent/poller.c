@@ -3,6 +3,7 @@
 #include "agent/deadband.h"
 #include "agent/log.h"
 #include <errno.h>
+#include <stdatomic.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -31,6 +32,10 @@ struct bus {
 
 struct poller {
     struct writer *writer;
+    /* The latest sample time seen (stored or polled): a clock behind it has been
+     * stepped back, and what it stamps cannot be trusted until it catches up. */
+    _Atomic int64_t clock_floor_ms;
+    atomic_int clock_behind;
     pthread_mutex_t lock;
     pthread_cond_t wake;
     int stop;
@@ -46,6 +51,39 @@ static int64_t mono_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Flag the readings of a poll taken while the clock is behind the latest sample
+ * time already seen (stepped back, or not yet set after a boot). seq keeps the
+ * true order whatever the clock says. */
+static void check_clock(struct poller *pl, struct dev_run *dr)
+{
+    const struct conf_device *c = dr->dev.conf;
+    int64_t floor = atomic_load(&pl->clock_floor_ms), newest = 0;
+    int behind = 0;
+    for (size_t i = 0; i < c->npoints; i++) {
+        struct reading *r = &dr->scratch[i];
+        /* A second of slack: NTP slews and threads race. */
+        if (r->ts_ms < floor - 1000) {
+            behind = 1;
+            if (r->quality == Q_GOOD)
+                r->quality = Q_CLOCK_UNTRUSTED;
+        }
+        if (r->ts_ms > newest)
+            newest = r->ts_ms;
+    }
+    if (!behind) {
+        while (newest > floor &&
+               !atomic_compare_exchange_weak(&pl->clock_floor_ms, &floor, newest))
+            ;
+    }
+    int was = atomic_exchange(&pl->clock_behind, behind);
+    if (behind && !was)
+        log_warn("agent", NULL, "the clock is %lld ms behind readings already taken (stepped "
+                 "back?): readings are flagged clock_untrusted until it catches up",
+                 (long long)(floor - newest));
+    else if (!behind && was)
+        log_info("agent", NULL, "the clock has caught up: readings are trusted again");
 }
 
 static void submit(struct poller *pl, struct dev_run *dr)
@@ -89,6 +127,7 @@ static void poll_one(struct poller *pl, struct dev_run *dr, int64_t now)
     const struct conf_device *c = dr->dev.conf;
     uint64_t splits = atomic_load(&dr->dev.stats.splits);
     int failed = device_poll(&dr->dev, dr->scratch);
+    check_clock(pl, dr);
     if (atomic_load(&dr->dev.stats.splits) != splits)
         log_info("device", c->name, "%s", dr->dev.last_error);
     submit(pl, dr);
@@ -163,6 +202,7 @@ struct poller *poller_start(const struct conf *c, struct store *s, struct writer
     if (!pl)
         goto oom;
     pl->writer = w;
+    atomic_store(&pl->clock_floor_ms, store_last_ts(s));
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 struct runtime {
     struct conf *conf;
@@ -52,9 +53,28 @@ struct runtime *runtime_start(struct conf *c, char *err, size_t errlen)
         snprintf(err, errlen, "data_dir %s: %s", c->agent.data_dir, strerror(errno));
         goto fail;
     }
+    /* A store that is not a database any more (a torn write on a cheap SD card,
+     * a stray file) is moved aside, never fatal: a gateway must not crash-loop. */
+    uint64_t floor = 0;
+    if (store_is_corrupt(c->agent.data_dir)) {
+        char moved[4200];
+        if (store_move_aside(c->agent.data_dir, moved, sizeof moved) != 0) {
+            snprintf(err, errlen, "the store in %s is corrupt and cannot be moved aside: %s",
+                     c->agent.data_dir, strerror(errno));
+            goto fail;
+        }
+        struct timespec now;
+        clock_gettime(CLOCK_REALTIME, &now);
+        floor = ((uint64_t)now.tv_sec * 1000 + (uint64_t)now.tv_nsec / 1000000) * 1024;
+        log_error("store", NULL, "%s/store.db is not a readable database: moved to %s; starting "
+                  "a fresh store with seqs from %llu", c->agent.data_dir, moved,
+                  (unsigned long long)floor);
+    }
     rt->store = store_open(c->agent.data_dir, STORE_WRITE, err, errlen);
     if (!rt->store)
         goto fail;
+    if (floor)
+        store_seq_floor(rt->store, floor);
     struct writer_limits lim = { c->agent.data_dir, c->agent.store_max_bytes,
                                  c->agent.retention_ms };
     rt->writer = writer_start(rt->store, c->agent.queue_max, c->agent.commit_interval_ms, &lim);

@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <errno.h>
+#include <time.h>
 
 struct store {
     sqlite3 *db;
@@ -263,6 +265,11 @@ uint64_t store_next_seq(struct store *s)
     return s->next_seq;
 }
 
+int64_t store_last_ts(struct store *s)
+{
+    return (int64_t)query_u64(s->db, "SELECT ts FROM batch ORDER BY seq0 DESC LIMIT 1", 0);
+}
+
 uint64_t store_first_seq(struct store *s)
 {
     uint64_t v = query_u64(s->db, "SELECT min(seq0) FROM batch", 0);
@@ -443,4 +450,47 @@ void store_limit_wal(struct store *s, int pages, int64_t limit_bytes)
     snprintf(sql, sizeof sql, "PRAGMA wal_autocheckpoint=%d; PRAGMA journal_size_limit=%lld;",
              pages, (long long)limit_bytes);
     sqlite3_exec(s->db, sql, NULL, NULL, NULL);
+}
+
+int store_is_corrupt(const char *dir)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/store.db", dir);
+    struct stat st;
+    if (stat(path, &st) != 0)
+        return 0;
+    sqlite3 *db = NULL;
+    int rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_exec(db, "SELECT count(*) FROM sqlite_master; SELECT max(seq0) FROM batch",
+                          NULL, NULL, NULL);
+    int corrupt = rc == SQLITE_NOTADB || rc == SQLITE_CORRUPT ||
+                  (rc == SQLITE_ERROR && db && sqlite3_errcode(db) == SQLITE_CORRUPT);
+    sqlite3_close(db);
+    return corrupt;
+}
+
+int store_move_aside(const char *dir, char *moved_to, size_t len)
+{
+    time_t now = time(NULL);
+    struct tm tm;
+    localtime_r(&now, &tm);
+    char stamp[32], from[4096], to[4200];
+    strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", &tm);
+    static const char *const suffix[] = { "", "-wal", "-shm" };
+    for (int i = 0; i < 3; i++) {
+        snprintf(from, sizeof from, "%s/store.db%s", dir, suffix[i]);
+        snprintf(to, sizeof to, "%s/store.db.corrupt-%s%s", dir, stamp, suffix[i]);
+        if (rename(from, to) != 0 && errno != ENOENT)
+            return -1;
+        if (i == 0)
+            snprintf(moved_to, len, "%s", to);
+    }
+    return 0;
+}
+
+void store_seq_floor(struct store *s, uint64_t floor)
+{
+    if (s->next_seq < floor)
+        s->next_seq = floor;
 }

@@ -30,6 +30,18 @@ enum store_mode { STORE_WRITE, STORE_READ };
 
 /* Open (creating when writing) data_dir/store.db. NULL with a reason in err. */
 struct store *store_open(const char *dir, enum store_mode mode, char *err, size_t errlen);
+
+/* Whether dir/store.db exists but is not a readable database (garbage, a torn
+ * header, a corrupt schema). The agent then moves it aside and starts afresh. */
+int store_is_corrupt(const char *dir);
+/* Rename store.db (and its -wal, -shm) to store.db.corrupt-YYYYmmdd-HHMMSS.
+ * 0, or -1 with errno. moved_to gets the new name. */
+int store_move_aside(const char *dir, char *moved_to, size_t len);
+/* Seqs of this store start at least at floor. A store started afresh after a
+ * corrupt one takes floor = wall-clock ms x 1024: above every seq the lost store
+ * can have handed out (it would have needed more than a million readings a
+ * second since it began), so an upstream never sees a seq twice. */
+void store_seq_floor(struct store *s, uint64_t floor);
 void store_close(struct store *s);
 const char *store_errmsg(struct store *s);
 /* The last failure was a full disk (SQLITE_FULL or ENOSPC). */
@@ -55,6 +67,8 @@ int store_append(struct store *s, struct batch *const *b, size_t n);
 
 /* One past the highest seq stored (1 for an empty store). */
 uint64_t store_next_seq(struct store *s);
+/* Sample time of the newest batch (Unix ms), 0 if none. */
+int64_t store_last_ts(struct store *s);
 /* Lowest seq still stored, or store_next_seq() when empty. */
 uint64_t store_first_seq(struct store *s);
 
