@@ -1,5 +1,6 @@
 /* poller: bus threads, poll scheduling, failure backoff, deadband and heartbeat. */
 #include "agent/poller.h"
+#include "agent/alarm.h"
 #include "agent/deadband.h"
 #include "agent/log.h"
 #include <errno.h>
@@ -13,6 +14,7 @@
 struct dev_run {
     struct device dev;
     struct deadband_state *ps;
+    struct alarm_point *alarms;     /* per point */
     struct reading *scratch;
     int64_t next_ms;        /* monotonic time of the next poll */
     unsigned failures;      /* consecutive polls without an answer */
@@ -86,6 +88,25 @@ static void check_clock(struct poller *pl, struct dev_run *dr)
         log_info("agent", NULL, "the clock has caught up: readings are trusted again");
 }
 
+/* Alarm evaluation sees every poll, not only the readings the deadband keeps. */
+static void eval_alarms(struct poller *pl, struct dev_run *dr)
+{
+    const struct conf_device *c = dr->dev.conf;
+    struct alarm_event ev[ALARM_LEVELS];
+    for (size_t i = 0; i < c->npoints; i++) {
+        int n = alarm_eval(&dr->alarms[i], &c->points[i], &dr->scratch[i], ev);
+        for (int k = 0; k < n; k++) {
+            char num[32];
+            snprintf(num, sizeof num, "%.6g", ev[k].value);
+            log_info("alarm", c->points[i].tag, "%s %s%s%s", alarm_level_name(ev[k].level),
+                     ev[k].raised ? "raised" : "cleared", ev[k].level == ALARM_COMM ? "" : " at ",
+                     ev[k].level == ALARM_COMM ? "" : num);
+        }
+        if (n && writer_submit_alarms(pl->writer, ev, (size_t)n) != 0)
+            log_error("alarm", c->points[i].tag, "out of memory: alarm events lost");
+    }
+}
+
 static void submit(struct poller *pl, struct dev_run *dr)
 {
     const struct conf_device *c = dr->dev.conf;
@@ -128,6 +149,7 @@ static void poll_one(struct poller *pl, struct dev_run *dr, int64_t now)
     uint64_t splits = atomic_load(&dr->dev.stats.splits);
     int failed = device_poll(&dr->dev, dr->scratch);
     check_clock(pl, dr);
+    eval_alarms(pl, dr);
     if (atomic_load(&dr->dev.stats.splits) != splits)
         log_info("device", c->name, "%s", dr->dev.last_error);
     submit(pl, dr);
@@ -186,6 +208,22 @@ static void *bus_main(void *arg)
     }
     pthread_mutex_unlock(&pl->lock);
     return NULL;
+}
+
+/* An alarm that was active when the agent stopped is active again: no second
+ * "raised" for it, and its clear is not lost. */
+static void restore_alarm(void *arg, uint32_t point, int level, int64_t since)
+{
+    struct poller *pl = arg;
+    if (level < 0 || level >= ALARM_LEVELS)
+        return;
+    for (size_t i = 0; i < pl->nruns; i++) {
+        struct dev_run *dr = &pl->runs[i];
+        for (size_t k = 0; k < dr->dev.conf->npoints; k++)
+            if (dr->dev.point_ids[k] == point)
+                dr->alarms[k].level[level].active = 1;
+    }
+    (void)since;
 }
 
 /* Devices on the same serial port share a bus; each TCP device is its own. */
@@ -251,7 +289,8 @@ struct poller *poller_start(const struct conf *c, struct store *s, struct writer
         pl->devices[i] = &dr->dev;
         dr->ps = calloc(cd->npoints, sizeof *dr->ps);
         dr->scratch = calloc(cd->npoints, sizeof *dr->scratch);
-        if (!dr->ps || !dr->scratch)
+        dr->alarms = calloc(cd->npoints ? cd->npoints : 1, sizeof *dr->alarms);
+        if (!dr->ps || !dr->scratch || !dr->alarms)
             goto oom;
         /* One transaction for the whole table: one fsync, not one per point. */
         int ok = store_begin(s) == 0;
@@ -267,6 +306,7 @@ struct poller *poller_start(const struct conf *c, struct store *s, struct writer
         dr->jitter_seed = (unsigned)(now + (int64_t)i * 7919);
         pl->buses[b].devs[pl->buses[b].ndevs++] = dr;
     }
+    store_alarm_active(s, restore_alarm, pl);
     for (size_t b = 0; b < pl->nbuses; b++) {
         if (pthread_create(&pl->buses[b].thread, NULL, bus_main, &pl->buses[b]) != 0) {
             snprintf(err, errlen, "cannot start a thread: %s", strerror(errno));
@@ -299,6 +339,7 @@ void poller_stop(struct poller *pl)
         device_fini(&pl->runs[i].dev);
         free(pl->runs[i].ps);
         free(pl->runs[i].scratch);
+        free(pl->runs[i].alarms);
     }
     for (size_t b = 0; b < pl->nbuses; b++)
         mb_link_free(pl->buses[b].link);

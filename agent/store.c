@@ -14,7 +14,8 @@ struct store {
     int last_err;   /* extended code of the last failed write, kept across ROLLBACK */
     char last_msg[200];
     sqlite3_stmt *ins_batch, *sel_from, *sel_containing, *get_point, *ins_point, *upd_point,
-                 *info_point, *get_cursor, *set_cursor, *seq_since;
+                 *info_point, *get_cursor, *set_cursor, *seq_since, *ins_alarm,
+                 *set_alarm_state, *del_alarm_state, *sel_alarms;
     uint64_t next_seq;
     uint8_t *buf;
     size_t bufcap;
@@ -26,7 +27,13 @@ static const char schema[] =
     "CREATE TABLE IF NOT EXISTS batch(seq0 INTEGER PRIMARY KEY, ts INTEGER NOT NULL,"
     " n INTEGER NOT NULL, data BLOB NOT NULL);"
     "CREATE TABLE IF NOT EXISTS cursor(uplink TEXT PRIMARY KEY, acked INTEGER NOT NULL,"
-    " delivered TEXT NOT NULL DEFAULT '', lost INTEGER NOT NULL DEFAULT 0);";
+    " delivered TEXT NOT NULL DEFAULT '', lost INTEGER NOT NULL DEFAULT 0,"
+    " alarm_acked INTEGER NOT NULL DEFAULT 0);"
+    "CREATE TABLE IF NOT EXISTS alarm(id INTEGER PRIMARY KEY, ts INTEGER NOT NULL,"
+    " point INTEGER NOT NULL, level INTEGER NOT NULL, raised INTEGER NOT NULL,"
+    " value REAL NOT NULL, threshold REAL NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS alarm_state(point INTEGER NOT NULL, level INTEGER NOT NULL,"
+    " since INTEGER NOT NULL, PRIMARY KEY(point, level)) WITHOUT ROWID;";
 
 const char *store_errmsg(struct store *s)
 {
@@ -96,11 +103,16 @@ struct store *store_open(const char *dir, enum store_mode mode, char *err, size_
         sqlite3_free(msg);
         goto fail;
     }
-    /* Stores made before the cursor kept its delivered set: add the columns. */
+    /* Stores made before the cursor kept its delivered set and alarms: add the
+     * columns. */
     if (mode == STORE_WRITE &&
         sqlite3_exec(s->db, "SELECT delivered, lost FROM cursor LIMIT 0", NULL, NULL, NULL) != SQLITE_OK)
         sqlite3_exec(s->db, "ALTER TABLE cursor ADD COLUMN delivered TEXT NOT NULL DEFAULT '';"
                      "ALTER TABLE cursor ADD COLUMN lost INTEGER NOT NULL DEFAULT 0;",
+                     NULL, NULL, NULL);
+    if (mode == STORE_WRITE &&
+        sqlite3_exec(s->db, "SELECT alarm_acked FROM cursor LIMIT 0", NULL, NULL, NULL) != SQLITE_OK)
+        sqlite3_exec(s->db, "ALTER TABLE cursor ADD COLUMN alarm_acked INTEGER NOT NULL DEFAULT 0;",
                      NULL, NULL, NULL);
     if (prepare(s, &s->ins_batch, "INSERT INTO batch(seq0, ts, n, data) VALUES(?,?,?,?)") ||
         prepare(s, &s->sel_containing,
@@ -111,11 +123,21 @@ struct store *store_open(const char *dir, enum store_mode mode, char *err, size_
         prepare(s, &s->upd_point, "UPDATE point SET device = ?, unit = ? WHERE id = ?") ||
         prepare(s, &s->info_point, "SELECT tag, device, unit FROM point WHERE id = ?") ||
         prepare(s, &s->get_cursor,
-                "SELECT acked, delivered, lost FROM cursor WHERE uplink = ?") ||
+                "SELECT acked, delivered, lost, alarm_acked FROM cursor WHERE uplink = ?") ||
         prepare(s, &s->set_cursor,
-                "INSERT INTO cursor(uplink, acked, delivered, lost) VALUES(?1, ?2, ?3, ?4)"
-                " ON CONFLICT(uplink) DO UPDATE SET acked = max(acked, ?2), delivered = ?3,"
-                " lost = ?4") ||
+                "INSERT INTO cursor(uplink, acked, delivered, lost, alarm_acked)"
+                " VALUES(?1, ?2, ?3, ?4, ?5) ON CONFLICT(uplink) DO UPDATE SET"
+                " acked = max(acked, ?2), delivered = ?3, lost = ?4,"
+                " alarm_acked = max(alarm_acked, ?5)") ||
+        prepare(s, &s->ins_alarm,
+                "INSERT INTO alarm(ts, point, level, raised, value, threshold)"
+                " VALUES(?,?,?,?,?,?)") ||
+        prepare(s, &s->set_alarm_state,
+                "INSERT OR REPLACE INTO alarm_state(point, level, since) VALUES(?,?,?)") ||
+        prepare(s, &s->del_alarm_state, "DELETE FROM alarm_state WHERE point = ? AND level = ?") ||
+        prepare(s, &s->sel_alarms,
+                "SELECT id, ts, point, level, raised, value, threshold FROM alarm WHERE id > ?"
+                " ORDER BY id LIMIT ?") ||
         prepare(s, &s->seq_since,
                 "SELECT seq0 FROM batch WHERE seq0 >= ?1 AND ts >= ?2 ORDER BY seq0 LIMIT 1")) {
         snprintf(err, errlen, "%s: %s", path, sqlite3_errmsg(s->db));
@@ -134,7 +156,8 @@ void store_close(struct store *s)
         return;
     sqlite3_stmt *all[] = { s->ins_batch, s->sel_from, s->sel_containing, s->get_point,
                             s->ins_point, s->upd_point, s->info_point, s->get_cursor,
-                            s->set_cursor, s->seq_since };
+                            s->set_cursor, s->seq_since, s->ins_alarm, s->set_alarm_state,
+                            s->del_alarm_state, s->sel_alarms };
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         sqlite3_finalize(all[i]);
     sqlite3_close(s->db);
@@ -214,7 +237,32 @@ int store_point_info(struct store *s, uint32_t id, char *tag, size_t taglen,
     return rc;
 }
 
-int store_append(struct store *s, struct batch *const *b, size_t n)
+static int append_alarms(struct store *s, struct alarm_event *ev, size_t nev)
+{
+    for (size_t i = 0; i < nev; i++) {
+        sqlite3_stmt *st = s->ins_alarm;
+        sqlite3_bind_int64(st, 1, ev[i].ts_ms);
+        sqlite3_bind_int64(st, 2, ev[i].point);
+        sqlite3_bind_int(st, 3, ev[i].level);
+        sqlite3_bind_int(st, 4, ev[i].raised);
+        sqlite3_bind_double(st, 5, ev[i].value);
+        sqlite3_bind_double(st, 6, ev[i].threshold);
+        if (step_done(st))
+            return -1;
+        ev[i].id = (uint64_t)sqlite3_last_insert_rowid(s->db);
+        st = ev[i].raised ? s->set_alarm_state : s->del_alarm_state;
+        sqlite3_bind_int64(st, 1, ev[i].point);
+        sqlite3_bind_int(st, 2, ev[i].level);
+        if (ev[i].raised)
+            sqlite3_bind_int64(st, 3, ev[i].ts_ms);
+        if (step_done(st))
+            return -1;
+    }
+    return 0;
+}
+
+int store_append(struct store *s, struct batch *const *b, size_t n, struct alarm_event *ev,
+                 size_t nev)
 {
     s->last_err = 0;
     if (sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
@@ -242,6 +290,8 @@ int store_append(struct store *s, struct batch *const *b, size_t n)
             goto fail;
         seq += b[i]->n;
     }
+    if (append_alarms(s, ev, nev))
+        goto fail;
     if (sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
         goto fail;
     seq = s->next_seq;
@@ -337,6 +387,7 @@ int store_cursor_get(struct store *s, const char *uplink, struct store_cursor *c
         c->acked = (uint64_t)sqlite3_column_int64(st, 0);
         copy_col(st, 1, c->delivered, sizeof c->delivered);
         c->lost = (uint64_t)sqlite3_column_int64(st, 2);
+        c->alarm_acked = (uint64_t)sqlite3_column_int64(st, 3);
     }
     sqlite3_reset(st);
     return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
@@ -348,6 +399,7 @@ int store_cursor_set(struct store *s, const char *uplink, const struct store_cur
     sqlite3_bind_int64(s->set_cursor, 2, (sqlite3_int64)c->acked);
     sqlite3_bind_text(s->set_cursor, 3, c->delivered, -1, SQLITE_STATIC);
     sqlite3_bind_int64(s->set_cursor, 4, (sqlite3_int64)c->lost);
+    sqlite3_bind_int64(s->set_cursor, 5, (sqlite3_int64)c->alarm_acked);
     return step_done(s->set_cursor);
 }
 
@@ -493,4 +545,36 @@ void store_seq_floor(struct store *s, uint64_t floor)
 {
     if (s->next_seq < floor)
         s->next_seq = floor;
+}
+
+int store_alarm_active(struct store *s,
+                       void (*fn)(void *arg, uint32_t point, int level, int64_t since), void *arg)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(s->db, "SELECT point, level, since FROM alarm_state", -1, &st, NULL))
+        return -1;
+    while (sqlite3_step(st) == SQLITE_ROW)
+        fn(arg, (uint32_t)sqlite3_column_int64(st, 0), sqlite3_column_int(st, 1),
+           sqlite3_column_int64(st, 2));
+    sqlite3_finalize(st);
+    return 0;
+}
+
+long store_alarms_after(struct store *s, uint64_t after, struct alarm_event *out, size_t max)
+{
+    sqlite3_stmt *st = s->sel_alarms;
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)after);
+    sqlite3_bind_int64(st, 2, (sqlite3_int64)max);
+    long n = 0;
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW && (size_t)n < max) {
+        out[n] = (struct alarm_event){
+            (uint64_t)sqlite3_column_int64(st, 0), (uint32_t)sqlite3_column_int64(st, 2),
+            (uint8_t)sqlite3_column_int(st, 3), (uint8_t)sqlite3_column_int(st, 4),
+            sqlite3_column_int64(st, 1), sqlite3_column_double(st, 5),
+            sqlite3_column_double(st, 6) };
+        n++;
+    }
+    sqlite3_reset(st);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? n : -1;
 }

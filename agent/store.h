@@ -6,7 +6,12 @@
  *   batch(seq0 INTEGER PRIMARY KEY, ts INTEGER, n INTEGER, data BLOB)
  *       one row per poll batch; its readings are seq0 .. seq0+n-1 in blob order;
  *       ts is the earliest sample time (Unix ms); data is batch_codec's form
- *   cursor(uplink TEXT PRIMARY KEY, acked INTEGER, delivered TEXT, lost INTEGER)
+ *   alarm(id INTEGER PRIMARY KEY, ts, point, level, raised, value, threshold)
+ *       alarm events, sent ahead of readings and never evicted
+ *   alarm_state(point, level, active, since)
+ *       the raised alarms, so a restart neither raises them again nor loses a clear
+ *   cursor(uplink TEXT PRIMARY KEY, acked INTEGER, delivered TEXT, lost INTEGER,
+ *          alarm_acked INTEGER)
  *       every seq <= acked has been acknowledged by that uplink's broker;
  *       delivered lists every acknowledged seq as "lo-hi,lo-hi" (the live lane
  *       runs ahead of a backlog); lost counts readings evicted before delivery
@@ -22,6 +27,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include "agent/alarm.h"
 #include "agent/reading.h"
 
 struct store;
@@ -61,9 +67,17 @@ void store_rollback(struct store *s);
 int store_point_info(struct store *s, uint32_t id, char *tag, size_t taglen,
                      char *device, size_t devlen, char *unit, size_t unitlen);
 
-/* Append batches in one transaction, assigning their seq0. 0 on success; on
- * failure nothing is stored and the batches keep seq0 = 0. */
-int store_append(struct store *s, struct batch *const *b, size_t n);
+/* Append batches and alarm events in one transaction, assigning the batches'
+ * seq0 and the events' ids, and recording the alarm state the events leave.
+ * 0 on success; on failure nothing is stored. */
+int store_append(struct store *s, struct batch *const *b, size_t n, struct alarm_event *ev,
+                 size_t nev);
+
+/* The active alarms, for the engine's state at start: fn(arg, point, level, since). */
+int store_alarm_active(struct store *s,
+                       void (*fn)(void *arg, uint32_t point, int level, int64_t since), void *arg);
+/* Up to max alarm events with id > after, in id order. Returns how many, or -1. */
+long store_alarms_after(struct store *s, uint64_t after, struct alarm_event *out, size_t max);
 
 /* One past the highest seq stored (1 for an empty store). */
 uint64_t store_next_seq(struct store *s);
@@ -81,6 +95,7 @@ struct store_cursor {
     uint64_t acked;
     char delivered[1024];
     uint64_t lost;
+    uint64_t alarm_acked;       /* every alarm event id <= this is delivered */
 };
 /* A missing cursor reads as nothing delivered. */
 int store_cursor_get(struct store *s, const char *uplink, struct store_cursor *c);

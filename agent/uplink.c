@@ -1,5 +1,6 @@
 /* uplink: cursor, in-flight window, reconnects and TLS over paho MQTTAsync. */
 #include "agent/uplink.h"
+#include "agent/alarm.h"
 #include "agent/lanes.h"
 #include "agent/log.h"
 #include "agent/store.h"
@@ -27,6 +28,7 @@ struct flight {
     uint64_t first, last;   /* seq range the message carries */
     int used;
     enum lane lane;
+    int alarm;              /* carries alarm events first..last, not readings */
 };
 
 struct point_name {
@@ -40,7 +42,7 @@ struct uplink {
     struct store *store;        /* this uplink's own connection */
     MQTTAsync client;
     char **uris;                /* paho form: tcp:// or ssl:// */
-    char topic_realtime[256], topic_status[256];
+    char topic_realtime[256], topic_status[256], topic_alarm[256];
     pthread_t thread;
     int started;
 
@@ -50,6 +52,9 @@ struct uplink {
     struct flight *slots;       /* max_inflight messages awaiting PUBACK */
     size_t inflight[2];         /* per lane */
     struct lanes lanes;         /* what is delivered, what to send next */
+    uint64_t alarm_acked;       /* alarm events delivered up to this id */
+    uint64_t alarm_pos;         /* next alarm event id to send */
+    int alarm_inflight;         /* one alarm message at a time keeps them in order */
     int fresh_connect;          /* connected since the last rewind */
     struct flight *sending;     /* a send between reservation and token */
     int tls;                    /* some url is mqtts:// */
@@ -60,7 +65,7 @@ struct uplink {
 
     /* uplink thread only */
     char persisted[sizeof(((struct store_cursor *)0)->delivered)];
-    uint64_t persisted_lost;
+    uint64_t persisted_lost, persisted_alarm;
     double tokens;              /* backfill messages the rate allows now */
     uint64_t cursor_failures;
     struct point_name *names;
@@ -164,12 +169,18 @@ static struct flight *find_flight(struct uplink *u, MQTTAsync_token token)
 
 static void settle(struct uplink *u, struct flight *f)
 {
+    u->st.messages_acked++;
+    f->used = 0;
+    if (f->alarm) {
+        if (f->last > u->alarm_acked)
+            u->alarm_acked = f->last;
+        u->alarm_inflight = 0;
+        return;
+    }
     /* Acks may come in any order, from either lane: the set takes them all. */
     if (lanes_acked(&u->lanes, f->first, f->last) != 0)
         u->rewind = 1;  /* out of memory: send again rather than lose track */
-    u->st.messages_acked++;
     u->inflight[f->lane]--;
-    f->used = 0;
 }
 
 static void on_send_ok(void *ctx, MQTTAsync_successData *resp)
@@ -296,7 +307,7 @@ static int send_next(struct uplink *u, enum lane lane, uint64_t next_seq, size_t
     for (size_t i = 0; !f && i < cu->max_inflight; i++)
         if (!u->slots[i].used)
             f = &u->slots[i];
-    *f = (struct flight){ 0, first, last, 1, lane };
+    *f = (struct flight){ 0, first, last, 1, lane, 0 };
     u->inflight[lane]++;
     u->sending = f;
     u->nearly = 0;
@@ -324,6 +335,82 @@ static int send_next(struct uplink *u, enum lane lane, uint64_t next_seq, size_t
     pthread_mutex_unlock(&u->lock);
     free(body);
     return rc == MQTTASYNC_SUCCESS ? 1 : -1;
+}
+
+/* Alarm events go ahead of every reading, live or backlog: one message of the
+ * next undelivered events, acknowledged before the next. 1 sent, 0 nothing. */
+#define ALARMS_PER_MESSAGE 50
+static int send_alarms(struct uplink *u)
+{
+    const struct conf_uplink *cu = u->cu;
+    pthread_mutex_lock(&u->lock);
+    int ready = u->connected && !u->rewind && !u->alarm_inflight;
+    uint64_t pos = u->alarm_pos;
+    pthread_mutex_unlock(&u->lock);
+    if (!ready)
+        return 0;
+    struct alarm_event ev[ALARMS_PER_MESSAGE];
+    struct wire_alarm wa[ALARMS_PER_MESSAGE];
+    long n = store_alarms_after(u->store, pos - 1, ev, ALARMS_PER_MESSAGE);
+    if (n <= 0)
+        return 0;
+    for (long i = 0; i < n; i++) {
+        const struct point_name *pn = point_name(u, ev[i].point);
+        if (!pn)
+            return 0;
+        wa[i] = (struct wire_alarm){ ev[i].id, pn->tag, pn->device, pn->unit,
+                                     alarm_level_name(ev[i].level), ev[i].raised, ev[i].value,
+                                     ev[i].threshold, ev[i].ts_ms };
+    }
+    char *body = generic_alarm(&u->site, wa, (size_t)n);
+    if (!body)
+        return 0;
+    MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
+    ro.onSuccess = on_send_ok;
+    ro.onFailure = on_send_fail;
+    ro.context = u;
+    MQTTAsync_message m = MQTTAsync_message_initializer;
+    m.payload = body;
+    m.payloadlen = (int)strlen(body);
+    m.qos = 1;      /* an alarm is never fire-and-forget, whatever the uplink's qos */
+    pthread_mutex_lock(&u->lock);
+    struct flight *f = NULL;
+    for (size_t i = 0; !f && i < cu->max_inflight; i++)
+        if (!u->slots[i].used)
+            f = &u->slots[i];
+    if (!f) {
+        pthread_mutex_unlock(&u->lock);
+        free(body);
+        return 0;
+    }
+    *f = (struct flight){ 0, ev[0].id, ev[n - 1].id, 1, LANE_LIVE, 1 };
+    u->alarm_inflight = 1;
+    u->sending = f;
+    u->nearly = 0;
+    pthread_mutex_unlock(&u->lock);
+
+    int rc = MQTTAsync_sendMessage(u->client, u->topic_alarm, &m, &ro);
+
+    pthread_mutex_lock(&u->lock);
+    u->sending = NULL;
+    if (rc == MQTTASYNC_SUCCESS) {
+        f->token = ro.token;
+        u->st.messages_sent++;
+        u->alarm_pos = ev[n - 1].id + 1;
+        int done = 0;
+        for (size_t i = 0; i < u->nearly; i++)
+            done |= u->early[i] == ro.token;
+        if (done)
+            settle(u, f);
+    } else {
+        f->used = 0;
+        u->alarm_inflight = 0;
+        u->rewind = 1;
+        u->st.send_failures++;
+    }
+    pthread_mutex_unlock(&u->lock);
+    free(body);
+    return rc == MQTTASYNC_SUCCESS ? 1 : 0;
 }
 
 static void start_connect(struct uplink *u)
@@ -430,17 +517,20 @@ static void persist_cursor(struct uplink *u)
     pthread_mutex_lock(&u->lock);
     c.acked = lanes_cursor(&u->lanes);
     c.lost = u->lanes.lost;
+    c.alarm_acked = u->alarm_acked;
     int fits = ranges_format(&u->lanes.delivered, c.delivered, sizeof c.delivered) == 0;
     pthread_mutex_unlock(&u->lock);
     if (!fits)
         /* Too many islands to record (should not happen): keep the plain cursor; a
          * crash then costs repeats of what lies beyond it, never losses. */
         c.delivered[0] = 0;
-    if (!strcmp(c.delivered, u->persisted) && c.lost == u->persisted_lost)
+    if (!strcmp(c.delivered, u->persisted) && c.lost == u->persisted_lost &&
+        c.alarm_acked == u->persisted_alarm)
         return;
     if (store_cursor_set(u->store, u->cu->name, &c) == 0) {
         snprintf(u->persisted, sizeof u->persisted, "%s", c.delivered);
         u->persisted_lost = c.lost;
+        u->persisted_alarm = c.alarm_acked;
         u->cursor_failures = 0;
     } else if (u->cursor_failures++ % 100 == 0) {
         /* A crash meanwhile costs repeats of what was delivered, not losses. */
@@ -501,6 +591,8 @@ static void *uplink_main(void *arg)
             for (size_t i = 0; i < cu->max_inflight; i++)
                 u->slots[i].used = 0;
             u->inflight[LANE_LIVE] = u->inflight[LANE_BACKFILL] = 0;
+            u->alarm_inflight = 0;
+            u->alarm_pos = u->alarm_acked + 1;
             inflight = 0;
             lanes_rewind(&u->lanes, first, live_start);
             uint64_t backlog = live_start > u->lanes.pos[LANE_BACKFILL]
@@ -519,8 +611,12 @@ static void *uplink_main(void *arg)
             next_seq = writer_wait(u->writer, 0, 0);
             pthread_mutex_lock(&u->lock);
             int more = lanes_next(&u->lanes, LANE_LIVE, next_seq, &from, &limit) ||
-                       lanes_next(&u->lanes, LANE_BACKFILL, next_seq, &from, &limit);
+                       lanes_next(&u->lanes, LANE_BACKFILL, next_seq, &from, &limit) ||
+                       u->alarm_inflight;
+            uint64_t apos = u->alarm_pos;
             pthread_mutex_unlock(&u->lock);
+            struct alarm_event one;
+            more |= store_alarms_after(u->store, apos - 1, &one, 1) > 0;
             if (!connected || t >= drain_until || (!more && inflight == 0))
                 break;
         }
@@ -542,8 +638,9 @@ static void *uplink_main(void *arg)
             account(u, next_seq);
             last_account = now;
         }
-        /* Live readings first, then the backlog within its rate and its share. */
-        int sent = 0;
+        /* Alarms first, then live readings, then the backlog within its rate and
+         * its share of the window. */
+        int sent = send_alarms(u);
         while (send_next(u, LANE_LIVE, next_seq, cu->max_inflight) > 0)
             sent++;
         size_t allowance = backfill_allowance(u, now, &last_tokens);
@@ -603,6 +700,7 @@ struct uplink *uplink_start(const struct conf *c, const struct conf_uplink *cu,
                                   c->agent.wire_tz_minutes };
     snprintf(u->topic_realtime, sizeof u->topic_realtime, "%s/realtime", cu->topic_prefix);
     snprintf(u->topic_status, sizeof u->topic_status, "%s/status", cu->topic_prefix);
+    snprintf(u->topic_alarm, sizeof u->topic_alarm, "%s/alarm", cu->topic_prefix);
     lanes_init(&u->lanes);
     u->slots = calloc(cu->max_inflight, sizeof *u->slots);
     u->msg = calloc(cu->message_readings, sizeof *u->msg);
@@ -628,6 +726,8 @@ struct uplink *uplink_start(const struct conf *c, const struct conf_uplink *cu,
         goto fail;
     }
     u->lanes.lost = cur.lost;
+    u->alarm_acked = u->persisted_alarm = cur.alarm_acked;
+    u->alarm_pos = cur.alarm_acked + 1;
     snprintf(u->persisted, sizeof u->persisted, "%s", cur.delivered);
     u->persisted_lost = cur.lost;
     lanes_rewind(&u->lanes, 1, 0);

@@ -20,6 +20,8 @@ struct writer {
     struct batch **q;           /* FIFO ring */
     size_t qcap, qhead, qlen;
     uint64_t poke_gen;
+    struct alarm_event *alarms; /* events waiting for the next commit */
+    size_t nalarms, alarms_cap;
     int stop;
     int64_t commit_interval_ms;
     struct writer_limits limits;
@@ -172,14 +174,14 @@ static void *writer_main(void *arg)
     size_t take_cap = 0;
     pthread_mutex_lock(&w->lock);
     for (;;) {
-        while (w->qlen == 0 && !w->stop)
+        while (w->qlen == 0 && w->nalarms == 0 && !w->stop)
             pthread_cond_wait(&w->work, &w->lock);
-        if (w->qlen == 0 && w->stop)
+        if (w->qlen == 0 && w->nalarms == 0 && w->stop)
             break;
         /* Gather for one commit interval: one transaction (one fsync) carries every
          * batch polled meanwhile, which is what keeps flash writes few. A queue
          * left over from a capped commit goes on at once. */
-        if (!w->stop && !w->backlogged) {
+        if (!w->stop && !w->backlogged && w->nalarms == 0) {
             struct timespec until;
             deadline_after(&until, w->commit_interval_ms);
             /* ...unless the queue is half full: then commit now rather than drop. */
@@ -203,10 +205,15 @@ static void *writer_main(void *arg)
         }
         for (size_t i = 0; i < n; i++)
             take[i] = w->q[(w->qhead + i) % w->qcap];
+        /* Alarm events ride with the readings of the same polls. */
+        struct alarm_event *ev = w->alarms;
+        size_t nev = w->nalarms;
+        w->alarms = NULL;
+        w->nalarms = w->alarms_cap = 0;
         pthread_mutex_unlock(&w->lock);
 
         int64_t t0 = mono_us();
-        int rc = store_append(w->store, take, n);
+        int rc = store_append(w->store, take, n, ev, nev);
         int64_t took = mono_us() - t0;
 
         pthread_mutex_lock(&w->lock);
@@ -221,11 +228,29 @@ static void *writer_main(void *arg)
             w->st.last_commit_us = took;
             w->next_seq = store_next_seq(w->store);
             w->backlogged = w->qlen > 0;
+            if (nev) {
+                w->st.alarms += nev;
+                w->poke_gen++;      /* wake the uplinks for the alarm lane */
+            }
+            free(ev);
             pthread_cond_broadcast(&w->committed);
             pthread_mutex_unlock(&w->lock);
             keep_budget(w, 0);
             pthread_mutex_lock(&w->lock);
         } else {
+            /* Put the events back in front of any that came meanwhile. */
+            struct alarm_event *merged = realloc(ev, (nev + w->nalarms) * sizeof *ev);
+            if (merged || nev + w->nalarms == 0) {
+                if (w->nalarms)
+                    memcpy(merged + nev, w->alarms, w->nalarms * sizeof *ev);
+                free(w->alarms);
+                w->alarms = merged;
+                w->nalarms += nev;
+                w->alarms_cap = w->nalarms;
+            } else {
+                w->st.alarms_dropped += nev;
+                free(ev);
+            }
             int full = store_disk_full(w->store);
             w->st.commit_failures++;
             w->st.disk_full += full;
@@ -317,11 +342,35 @@ void writer_free(struct writer *w)
     writer_stop(w);
     for (size_t i = 0; i < w->qlen; i++)
         free(w->q[(w->qhead + i) % w->qcap]);
+    free(w->alarms);
     pthread_mutex_destroy(&w->lock);
     pthread_cond_destroy(&w->work);
     pthread_cond_destroy(&w->committed);
     free(w->q);
     free(w);
+}
+
+int writer_submit_alarms(struct writer *w, const struct alarm_event *ev, size_t n)
+{
+    if (n == 0)
+        return 0;
+    pthread_mutex_lock(&w->lock);
+    if (w->nalarms + n > w->alarms_cap) {
+        size_t cap = (w->nalarms + n) * 2;
+        struct alarm_event *a = realloc(w->alarms, cap * sizeof *a);
+        if (!a) {
+            w->st.alarms_dropped += n;
+            pthread_mutex_unlock(&w->lock);
+            return -1;
+        }
+        w->alarms = a;
+        w->alarms_cap = cap;
+    }
+    memcpy(w->alarms + w->nalarms, ev, n * sizeof *ev);
+    w->nalarms += n;
+    pthread_cond_signal(&w->work);
+    pthread_mutex_unlock(&w->lock);
+    return 0;
 }
 
 int writer_submit(struct writer *w, struct batch *b)

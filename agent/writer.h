@@ -5,6 +5,7 @@
 #define GANZHI_WRITER_H
 
 #include <stdint.h>
+#include "agent/alarm.h"
 #include "agent/reading.h"
 #include "agent/store.h"
 
@@ -25,6 +26,7 @@ struct writer_stats {
     uint64_t disk_full;         /* commits refused by a full disk */
     int64_t store_bytes;        /* in use now (pages + WAL) */
     int64_t store_max;
+    uint64_t alarms, alarms_dropped;    /* events stored; refused for lack of memory */
 };
 
 struct writer;
@@ -39,6 +41,10 @@ void writer_free(struct writer *w);
 /* Hand a batch (malloc'd) to the writer, which frees it. Returns -1 and frees it
  * when the queue is full (the readings are counted as dropped). */
 int writer_submit(struct writer *w, struct batch *b);
+
+/* Hand alarm events to the writer (copied); they are stored with the next
+ * commit, ids assigned. -1 only when out of memory. */
+int writer_submit_alarms(struct writer *w, const struct alarm_event *ev, size_t n);
 
 /* One past the highest committed seq; waits up to timeout_ms for it to exceed
  * `seen` (timeout 0: do not wait). */

@@ -70,6 +70,50 @@ char *generic_realtime(const struct wire_site *site, const struct wire_reading *
     return json_take(&j);
 }
 
+char *generic_alarm(const struct wire_site *site, const struct wire_alarm *a, size_t n)
+{
+    struct json_out j;
+    json_init(&j);
+    json_lit(&j, "{\"enterprise\":");
+    json_str(&j, site->enterprise);
+    json_lit(&j, ",\"gateway\":");
+    json_str(&j, site->gateway);
+    json_lit(&j, ",\"alarms\":[");
+    char ts[32];
+    for (size_t i = 0; i < n; i++) {
+        int comm = !strcmp(a[i].level, "comm");
+        if (i)
+            json_lit(&j, ",");
+        json_lit(&j, "{\"id\":");
+        json_u64(&j, a[i].id);
+        json_lit(&j, ",\"tag\":");
+        json_str(&j, a[i].tag);
+        json_lit(&j, ",\"device\":");
+        json_str(&j, a[i].device);
+        json_lit(&j, ",\"level\":");
+        json_str(&j, a[i].level);
+        if (a[i].raised)
+            json_lit(&j, ",\"state\":\"raised\",\"value\":");
+        else
+            json_lit(&j, ",\"state\":\"cleared\",\"value\":");
+        if (comm)
+            json_lit(&j, "null,\"threshold\":null");
+        else {
+            json_num(&j, a[i].value);
+            json_lit(&j, ",\"threshold\":");
+            json_num(&j, a[i].threshold);
+        }
+        json_lit(&j, ",\"unit\":");
+        json_str(&j, a[i].unit);
+        json_lit(&j, ",\"ts\":\"");
+        wire_time_rfc3339(a[i].ts_ms, site->tz_minutes, ts);
+        json_raw(&j, ts, strlen(ts));
+        json_lit(&j, "\"}");
+    }
+    json_lit(&j, "]}");
+    return json_take(&j);
+}
+
 char *generic_status(const struct wire_site *site, int64_t now_ms, const cJSON *body)
 {
     cJSON *o = envelope(site);

@@ -16,6 +16,12 @@
 /* Realtime message; malloc'd, NUL-terminated; NULL on allocation failure. */
 char *generic_realtime(const struct wire_site *site, const struct wire_reading *r, size_t n,
                        int resend);
+/* Alarm message (CONTRACT.md: tag, level, state, value, threshold and time):
+ *   {"enterprise":"..","gateway":"..","alarms":[{"id":3,"tag":"LT-101","device":"tank_plc",
+ *    "level":"hihi","state":"raised","value":9.31,"threshold":9.2,"unit":"m","ts":".."}]}
+ * A communication alarm ("comm") has "value":null and "threshold":null. */
+char *generic_alarm(const struct wire_site *site, const struct wire_alarm *a, size_t n);
+
 /* Status message wrapping the agent's figures (`body` is not consumed). */
 char *generic_status(const struct wire_site *site, int64_t now_ms, const cJSON *body);
 

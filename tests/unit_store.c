@@ -98,9 +98,9 @@ static void test_store(void)
     CHECK(id1 != id2);
     CHECK(store_next_seq(s) == 1);
     struct batch *b[3] = { mk(3, 1000, 10), mk(2, 2000, 20), mk(4, 3000, 30) };
-    CHECK(store_append(s, b, 2) == 0);
+    CHECK(store_append(s, b, 2, NULL, 0) == 0);
     CHECK(b[0]->seq0 == 1 && b[1]->seq0 == 4);
-    CHECK(store_append(s, &b[2], 1) == 0 && b[2]->seq0 == 6);
+    CHECK(store_append(s, &b[2], 1, NULL, 0) == 0 && b[2]->seq0 == 6);
     CHECK(store_next_seq(s) == 10);
     struct collect c = { .n = 0 };
     CHECK(store_scan(s, 2, 100, collect, &c) == 8);
@@ -112,7 +112,7 @@ static void test_store(void)
     CHECK(store_scan(s, 10, 3, collect, &c) == 0);
     struct store_cursor cur;
     CHECK(store_cursor_get(s, "county", &cur) == 0 && cur.acked == 0 && cur.delivered[0] == 0);
-    struct store_cursor c5 = { 5, "1-5,8-9", 2 }, c3 = { 3, "1-5,8-9", 2 };
+    struct store_cursor c5 = { 5, "1-5,8-9", 2, 0 }, c3 = { 3, "1-5,8-9", 2, 0 };
     CHECK(store_cursor_set(s, "county", &c5) == 0);
     CHECK(store_cursor_set(s, "county", &c3) == 0);   /* acked never moves back */
     CHECK(store_cursor_get(s, "county", &cur) == 0 && cur.acked == 5 && cur.lost == 2);
@@ -133,7 +133,7 @@ static void test_store(void)
     CHECK_STR(unit, "℃");
     CHECK(store_cursor_get(s, "county", &cur) == 0 && cur.acked == 5);
     struct batch *b4 = mk(1, 4000, 40);
-    CHECK(store_append(s, &b4, 1) == 0 && b4->seq0 == 10);
+    CHECK(store_append(s, &b4, 1, NULL, 0) == 0 && b4->seq0 == 10);
     struct store *r = store_open(dir, STORE_READ, err, sizeof err);
     CHECK(r != NULL);
     CHECK(store_next_seq(r) == 11);

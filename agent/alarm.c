@@ -1,0 +1,71 @@
+/* alarm: the limit and communication alarm state machine (see alarm.h). */
+#include "agent/alarm.h"
+#include <math.h>
+#include <string.h>
+
+static const char *const names[] = { "lolo", "lo", "hi", "hihi", "comm" };
+
+const char *alarm_level_name(enum alarm_level l) { return l < ALARM_LEVELS ? names[l] : "?"; }
+
+int alarm_level_parse(const char *s, enum alarm_level *out)
+{
+    for (int i = 0; i < ALARM_LEVELS; i++)
+        if (!strcmp(s, names[i])) {
+            *out = (enum alarm_level)i;
+            return 0;
+        }
+    return -1;
+}
+
+/* One level: `beyond` the condition, `back` the value is past the clear margin. */
+static int step(struct alarm_state *s, int beyond, int back, int64_t delay_ms, int64_t now,
+                enum alarm_level level, uint32_t point, double value, double threshold,
+                struct alarm_event *out)
+{
+    if (!s->active) {
+        if (!beyond) {
+            s->pending_since = 0;
+            return 0;
+        }
+        if (!s->pending_since)
+            s->pending_since = now;
+        if (now - s->pending_since < delay_ms)
+            return 0;
+        s->active = 1;
+        *out = (struct alarm_event){ 0, point, (uint8_t)level, 1, s->pending_since, value, threshold };
+        s->pending_since = 0;
+        return 1;
+    }
+    if (!back)
+        return 0;
+    s->active = 0;
+    s->pending_since = 0;
+    *out = (struct alarm_event){ 0, point, (uint8_t)level, 0, now, value, threshold };
+    return 1;
+}
+
+int alarm_eval(struct alarm_point *st, const struct conf_point *p, const struct reading *r,
+               struct alarm_event *out)
+{
+    int n = 0;
+    int comm = r->quality == Q_COMM_FAIL;
+    /* The communication alarm follows the device; it is raised at once (the
+     * poller's own retries are the delay). */
+    n += step(&st->level[ALARM_COMM], comm, !comm, 0, r->ts_ms, ALARM_COMM, r->point, 0, 0,
+              out + n);
+    /* Limits judge good values only: no value, no verdict, and no clear either. */
+    if (!r->has_value || r->quality != Q_GOOD)
+        return n;
+    double v = r->value, h = isnan(p->hysteresis) ? 0 : p->hysteresis;
+    const double th[] = { p->lolo, p->lo, p->hi, p->hihi };
+    for (int l = ALARM_LOLO; l <= ALARM_HIHI; l++) {
+        if (isnan(th[l]))
+            continue;
+        int high = l >= ALARM_HI;
+        int beyond = high ? v >= th[l] : v <= th[l];
+        int back = high ? v < th[l] - h : v > th[l] + h;
+        n += step(&st->level[l], beyond, back, p->delay_ms, r->ts_ms, (enum alarm_level)l,
+                  r->point, v, th[l], out + n);
+    }
+    return n;
+}
