@@ -14,6 +14,7 @@ static const struct {
     { "scan",   cli_scan,   "scan --serial PORT | --host HOST | -c FILE DEVICE   which unit ids answer" },
     { "queue",  cli_queue,  "queue -c FILE [--watch [S]] [--json]  per uplink: waiting, oldest, rate, drain time, lost" },
     { "uplink", cli_uplink, "uplink -c FILE NAME      connect to one uplink, show TLS and certificates, test message" },
+    { "tail",   cli_tail,   "tail -c FILE [TAG...] [--once]  the latest readings from the store, refreshed" },
     { "probe",  cli_probe,  "probe -c FILE DEVICE --address N --value V   which type and order give V" },
 };
 
