@@ -89,5 +89,10 @@ for u in s["uplinks"]:
     for k in ("backlog", "oldest_pending_ms", "dropped", "connected"):
         assert k in u, k
 PY
+log "ganzhi tail shows the latest stored readings"
+"$BIN/ganzhi" tail -c "$T/agent.conf" --once LT-101 TT-103 > "$T/tail.out" || fail "tail exit $?"
+cat "$T/tail.out"
+grep -qE "^LT-101 +3.215 +m +good" "$T/tail.out" || fail "tail: LT-101"
+grep -qE "^TT-103 +24.8 " "$T/tail.out" || fail "tail: TT-103"
 grep -q "^error" "$T/agent.log" && { cat "$T/agent.log"; fail "agent logged errors"; }
 echo "PASS"

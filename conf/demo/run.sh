@@ -5,6 +5,8 @@
 # DEMO_MQTT_PORT move it off the ports conf/demo/agent.conf names (5020, 18830).
 set -u
 cd "$(dirname "$0")/../.." || exit 2
+# A fresh machine's newcomer is often root; the demo's agent may run as root.
+export GANZHI_ALLOW_ROOT=1
 BUILD=${BUILD:-build}
 BIN=$PWD/$BUILD
 SIM_PORT=${DEMO_SIM_PORT:-5020}
