@@ -13,10 +13,10 @@
  *     struct profile *p = profile_create("hazchem", err, sizeof err);
  *     profile_override(p, "field.value", "dataValue", err, sizeof err);   // per key
  *     char id[33]; profile_message_id("county", first_seq, last_seq, id);
- *     struct profile_msg m = { .kind = MSG_REALTIME, .site = &site, .message_id = id,
+ *     struct profile_msg m = { .kind = MK_REALTIME, .site = &site, .message_id = id,
  *                              .now_ms = now, .readings = r, .meta = meta, .n = n };
  *     size_t len; char *body = profile_encode(p, &m, &len);   // free()
- *     profile_topic(p, MSG_REALTIME, resend, "ganzhi/220102000001", &site, topic, sizeof topic);
+ *     profile_topic(p, MK_REALTIME, resend, "ganzhi/220102000001", &site, topic, sizeof topic);
  *
  * ---- Override keys (profile_override; `override.KEY = VALUE` in [uplink]) ----
  *  field.KEY = NAME        rename the field whose key is KEY in every message kind
@@ -37,8 +37,8 @@
  *  quality.Q = CODE        status code for a reading quality (good, comm_fail,
  *                          exception, over_range, sensor_fault, stale, clock_untrusted);
  *                          coal: a number of the status bit set.
- *  level.L = CODE          alarm level code (lolo, lo, hi, hihi, blue, yellow,
- *                          orange, red, fault); coal: the YCBJ abnormal kind.
+ *  level.L = CODE          alarm level code (lolo, lo, hi, hihi, comm, blue,
+ *                          yellow, orange, red); coal: the YCBJ abnormal kind.
  *  state.raised / state.cleared = CODE   alarm state codes.
  *  link.up / link.down / link.unknown = CODE   device link codes in status messages.
  *  service.KIND = ID       serviceId of KIND's messages (omitted while empty).
@@ -75,19 +75,11 @@ const struct profile_info *profile_find(const char *name);
 const char *profile_names(void);
 
 /* ---- what a message carries ---- */
-enum message_kind { MSG_REALTIME, MSG_ALARM, MSG_STATUS, MSG_POINTS, MSG_KIND_COUNT };
+enum message_kind { MK_REALTIME, MK_ALARM, MK_STATUS, MK_POINTS, MK_COUNT };
 const char *message_kind_name(enum message_kind k);   /* "realtime", ... */
 int message_kind_parse(const char *s, enum message_kind *out);  /* 0 or -1 */
 
-enum alarm_level {
-    ALARM_LOLO, ALARM_LO, ALARM_HI, ALARM_HIHI,             /* threshold alarms */
-    ALARM_BLUE, ALARM_YELLOW, ALARM_ORANGE, ALARM_RED,      /* tailings colours */
-    ALARM_FAULT,                                            /* sensor or link failed */
-    ALARM_LEVEL_COUNT
-};
-const char *alarm_level_name(enum alarm_level l);     /* "lolo", ..., "fault" */
-
-enum link_state { LINK_UNKNOWN, LINK_UP, LINK_DOWN, LINK_STATE_COUNT };
+enum wire_link_state { WIRE_LINK_UNKNOWN, WIRE_LINK_UP, WIRE_LINK_DOWN, WIRE_LINK_COUNT };
 
 struct wire_kv {
     const char *key, *value;
@@ -104,23 +96,21 @@ struct wire_point_meta {
 /* The value of a metadata column, NULL when absent or empty. */
 const char *wire_meta(const struct wire_point_meta *m, const char *key);
 
-struct wire_alarm {
-    const char *tag;
-    const struct wire_point_meta *meta;     /* may be NULL */
-    enum alarm_level level;
-    int raised;                 /* 1 raised, 0 cleared */
-    double value, threshold;    /* NAN when not known */
-    int64_t ts_ms;              /* when it was raised or cleared */
+/* Alarm events are struct wire_alarm (proto/wire.h): level "lolo", "lo", "hi",
+ * "hihi", "comm" (the point's device stopped answering) or a profile's own level
+ * ("blue", "yellow", "orange", "red" for tailings); the profile maps the level to
+ * its code (level.NAME). What the coal YCBJ record says of the abnormal period,
+ * when the caller knows it: */
+struct wire_alarm_span {
     int64_t start_ms;           /* a cleared alarm: when it was raised (0: unknown) */
-    /* Over the abnormal period (coal YCBJ); NAN: the value at ts_ms stands in. */
-    double max, min, avg;
+    double max, min, avg;       /* NAN: the event's value at its time stands in */
     int64_t max_ms, min_ms;
 };
 
 struct wire_link {
     const char *name;           /* the device, e.g. tank_plc */
     const char *code;           /* its regulator code (equipment/outstation); NULL: name */
-    enum link_state state;
+    enum wire_link_state state;
     double rtt_ms;              /* NAN when not known */
     uint64_t errors;
 };
@@ -140,18 +130,21 @@ struct profile_msg {
     const char *app_id;         /* platform-issued app id, NULL: field omitted */
     int resend;                 /* readings older than the live window (补传) */
     int64_t now_ms;             /* when the message is made (Unix ms) */
-    /* MSG_REALTIME: readings, and per reading its point (meta may be NULL, or
+    /* MK_REALTIME: readings, and per reading its point (meta may be NULL, or
      * hold NULLs: those fields are then empty) */
     const struct wire_reading *readings;
     const struct wire_point_meta *const *meta;
     size_t n;
-    /* MSG_ALARM */
+    /* MK_ALARM: events, and per event its point and span (either array may be
+     * NULL or hold NULLs) */
     const struct wire_alarm *alarms;
+    const struct wire_point_meta *const *alarm_meta;
+    const struct wire_alarm_span *const *spans;
     size_t nalarms;
-    /* MSG_POINTS: point definitions */
+    /* MK_POINTS: point definitions */
     const struct wire_point_meta *points;
     size_t npoints;
-    /* MSG_STATUS */
+    /* MK_STATUS */
     const struct wire_status *status;
 };
 
@@ -194,13 +187,14 @@ int profile_fields(const struct profile *p, enum message_kind kind, char *buf, s
  * characters. The same readings re-sent on one uplink carry the same id. */
 void profile_message_id(const char *uplink, uint64_t first_seq, uint64_t last_seq, char out[33]);
 
-/* tailings: the colour of a value against the point's blue/yellow/orange/red
- * columns (direction up: danger rises with the value; down: as it falls), or -1. */
-int profile_tailings_point_level(const struct wire_point_meta *m, double value);
-/* tailings: the level of a monitoring item from the points' levels (count[0..3]:
- * points at blue, yellow, orange, red): the highest, raised one step when 4 points
- * are at blue or above (→ yellow), 3 at yellow or above (→ orange) or 2 at orange
- * or above (→ red). -1 when no point is at any level. */
-int profile_tailings_item_level(const unsigned count[4]);
+/* tailings: the colour ("blue", "yellow", "orange", "red") of a value against
+ * the point's blue/yellow/orange/red columns (direction up: danger rises with the
+ * value, the default; down: as it falls), or NULL. */
+const char *profile_tailings_point_level(const struct wire_point_meta *m, double value);
+/* tailings: the level of a monitoring item from its points' (count[0..3]: points
+ * at blue, yellow, orange, red): the highest, raised one step when 4 points are at
+ * blue or above (→ yellow), 3 at yellow or above (→ orange) or 2 at orange or
+ * above (→ red); NULL when no point is at any level. */
+const char *profile_tailings_item_level(const unsigned count[4]);
 
 #endif

@@ -119,6 +119,12 @@ int profile_time_check(const char *pattern, char *err, size_t errlen)
         snprintf(err, errlen, "time format '%s': unbalanced quote", pattern);
         return -1;
     }
+    /* "yyyy-mm-dd" is legal (minutes) but never meant: months are MM. */
+    const char *q = profile_time_pattern(pattern);
+    if (strstr(q, "dd") && strstr(q, "mm") && !strstr(q, "MM")) {
+        snprintf(err, errlen, "time format '%s': mm is minutes; months are MM", pattern);
+        return -1;
+    }
     if (!fields) {
         snprintf(err, errlen, "time format '%s' has no date or time field", pattern);
         return -1;

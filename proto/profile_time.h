@@ -7,8 +7,9 @@
  *     yyyy year   MM month   dd day   HH hour (00-23)   mm minute   ss second
  *     SSS milliseconds   XXX the zone as +08:00 / -05:00 (+00:00 for UTC, never Z)
  *
- * Any other run of the letters y M d H m s S X is an error, so a typo such as
- * "yyyy-mm-dd" (minutes for months) is refused instead of sent.
+ * Any other run of the letters y M d H m s S X is an error, and so is a pattern
+ * with days and minutes but no months ("yyyy-mm-dd": a typo, refused rather than
+ * sent).
  * Named patterns:
  *     compact   = yyyyMMddHHmmss               (the default of hazchem, fireworks)
  *     spaced    = yyyy-MM-dd HH:mm:ss          (coal text records, tailings)
