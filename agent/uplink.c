@@ -5,6 +5,7 @@
 #include "agent/log.h"
 #include "agent/store.h"
 #include "agent/tls_probe.h"
+#include "agent/uplink_format.h"
 #include "proto/profile.h"
 #include "proto/profile_generic.h"
 #include <MQTTAsync.h>
@@ -40,6 +41,7 @@ struct uplink {
     struct wire_site site;
     struct writer *writer;
     struct store *store;        /* this uplink's own connection */
+    struct uplink_format fmt;   /* the profile's messages */
     MQTTAsync client;
     char **uris;                /* paho form: tcp:// or ssl:// */
     char topic_realtime[256], topic_status[256], topic_alarm[256];
@@ -285,7 +287,9 @@ static int send_next(struct uplink *u, enum lane lane, uint64_t next_seq, size_t
                 oldest = u->msg[i].r.ts_ms;
         resend = wall_ms() - oldest > cu->live_window_ms;
     }
-    char *body = generic_realtime(&u->site, u->msg, g.n, resend);
+    char topic[256];
+    char *body = uplink_format_realtime(&u->fmt, u->msg, g.n, resend, wall_ms(), topic,
+                                        sizeof topic);
     if (!body)
         return 0;
     MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
@@ -313,7 +317,7 @@ static int send_next(struct uplink *u, enum lane lane, uint64_t next_seq, size_t
     u->nearly = 0;
     pthread_mutex_unlock(&u->lock);
 
-    int rc = MQTTAsync_sendMessage(u->client, u->topic_realtime, &m, &ro);
+    int rc = MQTTAsync_sendMessage(u->client, topic, &m, &ro);
 
     pthread_mutex_lock(&u->lock);
     u->sending = NULL;
@@ -351,6 +355,7 @@ static int send_alarms(struct uplink *u)
         return 0;
     struct alarm_event ev[ALARMS_PER_MESSAGE];
     struct wire_alarm wa[ALARMS_PER_MESSAGE];
+    uint32_t points[ALARMS_PER_MESSAGE];
     long n = store_alarms_after(u->store, pos - 1, ev, ALARMS_PER_MESSAGE);
     if (n <= 0)
         return 0;
@@ -361,8 +366,11 @@ static int send_alarms(struct uplink *u)
         wa[i] = (struct wire_alarm){ ev[i].id, pn->tag, pn->device, pn->unit,
                                      alarm_level_name(ev[i].level), ev[i].raised, ev[i].value,
                                      ev[i].threshold, ev[i].ts_ms };
+        points[i] = ev[i].point;
     }
-    char *body = generic_alarm(&u->site, wa, (size_t)n);
+    char topic[256];
+    char *body = uplink_format_alarm(&u->fmt, wa, points, (size_t)n, wall_ms(), topic,
+                                     sizeof topic);
     if (!body)
         return 0;
     MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
@@ -389,7 +397,7 @@ static int send_alarms(struct uplink *u)
     u->nearly = 0;
     pthread_mutex_unlock(&u->lock);
 
-    int rc = MQTTAsync_sendMessage(u->client, u->topic_alarm, &m, &ro);
+    int rc = MQTTAsync_sendMessage(u->client, topic, &m, &ro);
 
     pthread_mutex_lock(&u->lock);
     u->sending = NULL;
@@ -539,6 +547,22 @@ static void persist_cursor(struct uplink *u)
     }
 }
 
+/* The point definitions, on every connect (profiles that have them). */
+static void send_points(struct uplink *u)
+{
+    char topic[256];
+    char *body = uplink_format_points(&u->fmt, wall_ms(), topic, sizeof topic);
+    if (!body)
+        return;
+    MQTTAsync_message m = MQTTAsync_message_initializer;
+    m.payload = body;
+    m.payloadlen = (int)strlen(body);
+    m.qos = 1;
+    m.retained = 1;     /* a platform that subscribes later still learns the points */
+    MQTTAsync_sendMessage(u->client, topic, &m, NULL);
+    free(body);
+}
+
 /* Where the live lane starts after a (re)connect: at the first reading sampled
  * within the live window; what is older and undelivered is the backlog. */
 static uint64_t live_start_now(struct uplink *u)
@@ -601,6 +625,8 @@ static void *uplink_main(void *arg)
             if (fresh && backlog)
                 log_info("uplink", cu->name, "re-uploading a backlog of up to %llu readings "
                          "behind live data", (unsigned long long)backlog);
+            if (fresh)
+                send_points(u);
         }
         uint64_t from, limit;
         if (stop) {
@@ -690,8 +716,8 @@ struct uplink *uplink_start(const struct conf *c, const struct conf_uplink *cu,
     const struct profile_info *pi = profile_find(cu->profile);
     if (!pi || !pi->implemented) {
         /* Never send a regulator a format it did not ask for. */
-        snprintf(err, errlen, "profile '%s' is not available in this version of Ganzhi "
-                 "(available: generic)", cu->profile);
+        snprintf(err, errlen, "profile '%s' is not available in this version of Ganzhi",
+                 cu->profile);
         goto fail;
     }
     u->writer = w;
@@ -730,6 +756,8 @@ struct uplink *uplink_start(const struct conf *c, const struct conf_uplink *cu,
     u->alarm_pos = cur.alarm_acked + 1;
     snprintf(u->persisted, sizeof u->persisted, "%s", cur.delivered);
     u->persisted_lost = cur.lost;
+    if (uplink_format_init(&u->fmt, c, cu, &u->site, u->store, err, errlen) != 0)
+        goto fail;
     lanes_rewind(&u->lanes, 1, 0);
     MQTTAsync_createOptions opts = MQTTAsync_createOptions_initializer;
     opts.MQTTVersion = MQTTVERSION_3_1_1;
@@ -778,6 +806,7 @@ void uplink_stop(struct uplink *u)
         }
         MQTTAsync_destroy(&u->client);
     }
+    uplink_format_free(&u->fmt);
     store_close(u->store);
     for (size_t i = 0; i < u->nnames; i++) {
         free(u->names[i].tag);
@@ -815,13 +844,14 @@ void uplink_publish_status(struct uplink *u, const cJSON *body)
     pthread_mutex_unlock(&u->lock);
     if (!connected)
         return;
-    char *s = generic_status(&u->site, wall_ms(), body);
+    char topic[256];
+    char *s = uplink_format_status(&u->fmt, body, wall_ms(), topic, sizeof topic);
     if (!s)
         return;
     MQTTAsync_message m = MQTTAsync_message_initializer;
     m.payload = s;
     m.payloadlen = (int)strlen(s);
     m.qos = 0;
-    MQTTAsync_sendMessage(u->client, u->topic_status, &m, NULL);
+    MQTTAsync_sendMessage(u->client, topic, &m, NULL);
     free(s);
 }

@@ -29,10 +29,10 @@ static const char *const fireworks_opt[] = { "building", "capacity", "equip_name
  * exist (profile_encode); the flag turns on when the uplink calls them. */
 static const struct profile_info profiles[] = {
     { "generic",   none,          none,          1 },
-    { "hazchem",   hazchem_req,   hazchem_opt,   0 },
-    { "tailings",  tailings_req,  tailings_opt,  0 },
-    { "coal",      coal_req,      coal_opt,      0 },
-    { "fireworks", fireworks_req, fireworks_opt, 0 },
+    { "hazchem",   hazchem_req,   hazchem_opt,   1 },
+    { "tailings",  tailings_req,  tailings_opt,  1 },
+    { "coal",      coal_req,      coal_opt,      1 },
+    { "fireworks", fireworks_req, fireworks_opt, 1 },
 };
 
 const struct profile_info *profile_find(const char *name)

@@ -1,0 +1,193 @@
+/* uplink_format: message bodies and topics in an uplink's profile. */
+#include "agent/uplink_format.h"
+#include "proto/profile_generic.h"
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void fill_meta(struct wire_point_meta *m, const struct conf_device *d,
+                      const struct conf_point *p, struct wire_kv *kv)
+{
+    for (size_t k = 0; k < p->nmeta; k++)
+        kv[k] = (struct wire_kv){ p->meta[k].key, p->meta[k].value };
+    *m = (struct wire_point_meta){ p->tag, p->name, p->unit, d->name, kv, p->nmeta,
+                                   p->lolo, p->lo, p->hi, p->hihi, p->hysteresis };
+}
+
+int uplink_format_init(struct uplink_format *f, const struct conf *c,
+                       const struct conf_uplink *cu, const struct wire_site *site,
+                       struct store *s, char *err, size_t errlen)
+{
+    memset(f, 0, sizeof *f);
+    f->cu = cu;
+    f->site = site;
+    if (!strcmp(cu->profile, "generic"))
+        return 0;
+    f->profile = profile_create(cu->profile, err, errlen);
+    if (!f->profile)
+        return -1;
+    size_t npoints = 0, nkv = 0;
+    for (size_t d = 0; d < c->ndevices; d++)
+        for (size_t i = 0; i < c->devices[d].npoints; i++) {
+            npoints++;
+            nkv += c->devices[d].points[i].nmeta;
+        }
+    f->defs = calloc(npoints ? npoints : 1, sizeof *f->defs);
+    f->kv = calloc(nkv ? nkv : 1, sizeof *f->kv);
+    f->ptrs = calloc(cu->message_readings, sizeof *f->ptrs);
+    f->nptrs = cu->message_readings;
+    if (!f->defs || !f->kv || !f->ptrs)
+        goto oom;
+    /* Point metadata by store id: the ids the readings carry. The poller has
+     * registered every configured tag before the uplinks start. */
+    struct wire_kv *kv = f->kv;
+    for (size_t d = 0; d < c->ndevices; d++)
+        for (size_t i = 0; i < c->devices[d].npoints; i++) {
+            const struct conf_point *p = &c->devices[d].points[i];
+            uint32_t id;
+            fill_meta(&f->defs[f->ndefs++], &c->devices[d], p, kv);
+            if (store_point_id(s, p->tag, c->devices[d].name, p->unit, &id) != 0) {
+                snprintf(err, errlen, "store: %s", store_errmsg(s));
+                goto fail;
+            }
+            if (id >= f->nmeta) {
+                size_t n = id + 64;
+                struct wire_point_meta *m = realloc(f->meta, n * sizeof *m);
+                if (!m)
+                    goto oom;
+                memset(m + f->nmeta, 0, (n - f->nmeta) * sizeof *m);
+                f->meta = m;
+                f->nmeta = n;
+            }
+            f->meta[id] = f->defs[f->ndefs - 1];
+            kv += p->nmeta;
+        }
+    return 0;
+oom:
+    snprintf(err, errlen, "out of memory");
+fail:
+    uplink_format_free(f);
+    return -1;
+}
+
+void uplink_format_free(struct uplink_format *f)
+{
+    profile_free(f->profile);
+    free(f->meta);
+    free(f->kv);
+    free(f->ptrs);
+    free(f->defs);
+    memset(f, 0, sizeof *f);
+}
+
+static const struct wire_point_meta *meta_of(struct uplink_format *f, uint32_t id)
+{
+    return id < f->nmeta && f->meta[id].tag ? &f->meta[id] : NULL;
+}
+
+static void generic_topic(struct uplink_format *f, const char *kind, char *topic, size_t tlen)
+{
+    snprintf(topic, tlen, "%s/%s", f->cu->topic_prefix, kind);
+}
+
+char *uplink_format_realtime(struct uplink_format *f, const struct wire_reading *r, size_t n,
+                             int resend, int64_t now_ms, char *topic, size_t tlen)
+{
+    if (!f->profile) {
+        generic_topic(f, "realtime", topic, tlen);
+        return generic_realtime(f->site, r, n, resend);
+    }
+    if (n > f->nptrs)
+        n = f->nptrs;
+    for (size_t i = 0; i < n; i++)
+        f->ptrs[i] = meta_of(f, r[i].r.point);
+    char id[33];
+    profile_message_id(f->cu->name, r[0].seq, r[n - 1].seq, id);
+    struct profile_msg m = { .kind = MK_REALTIME, .site = f->site, .message_id = id,
+                             .resend = resend, .now_ms = now_ms, .readings = r,
+                             .meta = f->ptrs, .n = n };
+    if (profile_topic(f->profile, MK_REALTIME, resend, f->cu->topic_prefix, f->site, topic, tlen))
+        return NULL;
+    size_t len;
+    return profile_encode(f->profile, &m, &len);
+}
+
+char *uplink_format_alarm(struct uplink_format *f, const struct wire_alarm *a,
+                          const uint32_t *points, size_t n, int64_t now_ms, char *topic,
+                          size_t tlen)
+{
+    if (!f->profile) {
+        generic_topic(f, "alarm", topic, tlen);
+        return generic_alarm(f->site, a, n);
+    }
+    const struct wire_point_meta *metas[64];
+    if (n > 64)
+        n = 64;
+    for (size_t i = 0; i < n; i++)
+        metas[i] = meta_of(f, points[i]);
+    char name[200], id[33];
+    snprintf(name, sizeof name, "%s/alarm", f->cu->name);
+    profile_message_id(name, a[0].id, a[n - 1].id, id);
+    struct profile_msg m = { .kind = MK_ALARM, .site = f->site, .message_id = id,
+                             .now_ms = now_ms, .alarms = a, .alarm_meta = metas, .nalarms = n };
+    if (profile_topic(f->profile, MK_ALARM, 0, f->cu->topic_prefix, f->site, topic, tlen))
+        return NULL;
+    size_t len;
+    return profile_encode(f->profile, &m, &len);
+}
+
+char *uplink_format_status(struct uplink_format *f, const cJSON *body, int64_t now_ms,
+                           char *topic, size_t tlen)
+{
+    if (!f->profile) {
+        generic_topic(f, "status", topic, tlen);
+        return generic_status(f->site, now_ms, body);
+    }
+    /* The profile's status: uptime, version and each device's link. */
+    struct wire_link links[256];
+    size_t nl = 0;
+    const cJSON *devs = cJSON_GetObjectItemCaseSensitive(body, "devices"), *d;
+    cJSON_ArrayForEach(d, devs) {
+        if (nl == sizeof links / sizeof links[0])
+            break;
+        const cJSON *name = cJSON_GetObjectItemCaseSensitive(d, "name");
+        const cJSON *link = cJSON_GetObjectItemCaseSensitive(d, "link");
+        const cJSON *rtt = cJSON_GetObjectItemCaseSensitive(d, "rtt_ms");
+        const cJSON *ec = cJSON_GetObjectItemCaseSensitive(d, "errors_comm");
+        const char *ls = cJSON_GetStringValue(link);
+        links[nl++] = (struct wire_link){
+            cJSON_GetStringValue(name), NULL,
+            !ls ? WIRE_LINK_UNKNOWN : !strcmp(ls, "up") ? WIRE_LINK_UP
+            : !strcmp(ls, "down") ? WIRE_LINK_DOWN : WIRE_LINK_UNKNOWN,
+            cJSON_IsNumber(rtt) ? rtt->valuedouble : NAN,
+            cJSON_IsNumber(ec) ? (uint64_t)ec->valuedouble : 0 };
+    }
+    const cJSON *up = cJSON_GetObjectItemCaseSensitive(body, "uptime_s");
+    struct wire_status st = { cJSON_IsNumber(up) ? (int64_t)up->valuedouble : 0, GANZHI_VERSION,
+                              links, nl, body };
+    char name[200], id[33];
+    snprintf(name, sizeof name, "%s/status", f->cu->name);
+    profile_message_id(name, (uint64_t)now_ms, (uint64_t)now_ms, id);
+    struct profile_msg m = { .kind = MK_STATUS, .site = f->site, .message_id = id,
+                             .now_ms = now_ms, .status = &st };
+    if (profile_topic(f->profile, MK_STATUS, 0, f->cu->topic_prefix, f->site, topic, tlen))
+        return NULL;
+    size_t len;
+    return profile_encode(f->profile, &m, &len);
+}
+
+char *uplink_format_points(struct uplink_format *f, int64_t now_ms, char *topic, size_t tlen)
+{
+    if (!f->profile)
+        return NULL;
+    char name[200], id[33];
+    snprintf(name, sizeof name, "%s/points", f->cu->name);
+    profile_message_id(name, (uint64_t)now_ms, f->ndefs, id);
+    struct profile_msg m = { .kind = MK_POINTS, .site = f->site, .message_id = id,
+                             .now_ms = now_ms, .points = f->defs, .npoints = f->ndefs };
+    if (profile_topic(f->profile, MK_POINTS, 0, f->cu->topic_prefix, f->site, topic, tlen))
+        return NULL;
+    size_t len;
+    return profile_encode(f->profile, &m, &len);
+}

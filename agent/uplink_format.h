@@ -1,0 +1,43 @@
+/* uplink_format: an uplink's messages in its profile: the profile (with the
+ * point metadata it reads) chosen at start, then bodies and topics per message.
+ * The generic profile keeps its own fast encoder. */
+#ifndef GANZHI_UPLINK_FORMAT_H
+#define GANZHI_UPLINK_FORMAT_H
+
+#include <cjson/cJSON.h>
+#include <stddef.h>
+#include "agent/conf.h"
+#include "agent/store.h"
+#include "proto/profile.h"
+#include "proto/wire.h"
+
+struct uplink_format {
+    const struct conf_uplink *cu;
+    const struct wire_site *site;
+    struct profile *profile;            /* NULL: generic */
+    struct wire_point_meta *meta;       /* by store point id */
+    struct wire_kv *kv;
+    size_t nmeta;
+    const struct wire_point_meta **ptrs;    /* per reading of one message */
+    size_t nptrs;
+    struct wire_point_meta *defs;       /* the configured points, for MK_POINTS */
+    size_t ndefs;
+};
+
+int uplink_format_init(struct uplink_format *f, const struct conf *c,
+                       const struct conf_uplink *cu, const struct wire_site *site,
+                       struct store *s, char *err, size_t errlen);
+void uplink_format_free(struct uplink_format *f);
+
+/* malloc'd bodies (NULL on failure); the topic is written to topic. */
+char *uplink_format_realtime(struct uplink_format *f, const struct wire_reading *r, size_t n,
+                             int resend, int64_t now_ms, char *topic, size_t tlen);
+char *uplink_format_alarm(struct uplink_format *f, const struct wire_alarm *a,
+                          const uint32_t *points, size_t n, int64_t now_ms, char *topic,
+                          size_t tlen);
+char *uplink_format_status(struct uplink_format *f, const cJSON *body, int64_t now_ms,
+                           char *topic, size_t tlen);
+/* Point definitions (sent on connect); NULL when the profile has none (generic). */
+char *uplink_format_points(struct uplink_format *f, int64_t now_ms, char *topic, size_t tlen);
+
+#endif
