@@ -375,6 +375,11 @@ static void check_profiles(struct conf_loader *L, const struct conf_table *table
         const struct profile_info *pi = up->profile ? profile_find(up->profile) : NULL;
         if (!pi)
             continue;
+        /* The regulators' formats identify the site by its district (行政区划代码). */
+        if (strcmp(pi->name, "generic") != 0 &&
+            (!c->agent.district_code || !c->agent.district_code[0]))
+            conf__err(L, up->file, up->line, "uplink '%s' (profile %s) needs district_code in "
+                      "[agent] (6 digits, GB/T 2260)", up->name, pi->name);
         for (const char *const *col = pi->required; *col; col++)
             for (size_t i = 0; i < c->ndevices; i++) {
                 const struct conf_table *t = &tables[i];

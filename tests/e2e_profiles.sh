@@ -76,4 +76,23 @@ for line in open(sys.argv[1], encoding="utf-8"):
 print(f"coal: {n} CDSS messages")
 assert n >= 2
 PY
+log "every captured message passes ganzhi validate"
+$PY - "$T/all.sub" "$T" <<'PY'
+import sys
+kinds = {"realtime", "alarm", "status", "points"}
+n = 0
+for line in open(sys.argv[1], encoding="utf-8"):
+    topic, _, body = line.rstrip("\n").partition(" ")
+    prefix, _, kind = topic.partition("/")
+    if kind in kinds and prefix in ("hz", "coal"):
+        n += 1
+        with open(f"{sys.argv[2]}/msg{n:03d}.{'hazchem' if prefix == 'hz' else 'coal'}.{kind}", "w",
+                  encoding="utf-8") as f:
+            f.write(body)
+PY
+for m in "$T"/msg*; do
+    set -- $(basename "$m" | tr . ' ')
+    "$BIN/ganzhi" validate --profile "$2" --kind "$3" "$m" > "$T/v.out" || { cat "$T/v.out" "$m"; fail "$2 $3 message invalid"; }
+done
+ls "$T"/msg* | wc -l
 echo PASS

@@ -95,6 +95,7 @@ write_agent_conf() {
         echo "[agent]"
         echo "enterprise_code = 220102000001"
         echo "gateway_code = GW01"
+        echo "district_code = 220102"
         echo "data_dir = $T/data"
         echo "status_interval = 2s"
         echo "commit_interval = 100ms"

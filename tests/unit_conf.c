@@ -788,8 +788,11 @@ static void test_cross_refs(void)
     CHECK(has("points/c.csv", 1, "column 'target_code' is missing but uplink 'county'"));
     CHECK(has("points/a.csv", 1, "column 'item' is missing but uplink 'mine' (profile tailings) needs it"));
     CHECK(has("points/b.csv", 1, "column 'item' is missing but uplink 'mine'"));
+    /* A regulator's profile needs the district code the site has none of here. */
+    CHECK(has("agent.conf", 17, "uplink 'county' (profile hazchem) needs district_code"));
+    CHECK(has("agent.conf", 20, "uplink 'mine' (profile tailings) needs district_code"));
     /* one error per header, not one per row */
-    CHECK(D.n == 9);
+    CHECK(D.n == 11);
 }
 
 static void test_many_errors(void)

@@ -13,6 +13,7 @@ int cli_probe(int argc, char **argv);
 int cli_queue(int argc, char **argv);
 int cli_uplink(int argc, char **argv);
 int cli_tail(int argc, char **argv);
+int cli_validate(int argc, char **argv);
 
 /* Load a configuration for a subcommand, printing every error to stderr. */
 struct conf *cli_load(const char *path);

@@ -15,6 +15,7 @@ static const struct {
     { "queue",  cli_queue,  "queue -c FILE [--watch [S]] [--json]  per uplink: waiting, oldest, rate, drain time, lost" },
     { "uplink", cli_uplink, "uplink -c FILE NAME      connect to one uplink, show TLS and certificates, test message" },
     { "tail",   cli_tail,   "tail -c FILE [TAG...] [--once]  the latest readings from the store, refreshed" },
+    { "validate", cli_validate, "validate --profile NAME [--kind K] FILE|-  check a captured message" },
     { "probe",  cli_probe,  "probe -c FILE DEVICE --address N --value V   which type and order give V" },
 };
 
