@@ -7,6 +7,7 @@
  * profile needs.
  */
 #include "agent/conf_impl.h"
+#include "agent/keyfile.h"
 #include "proto/profile.h"
 
 #include <errno.h>
@@ -422,6 +423,59 @@ static void build_uplink(struct conf_loader *L, const struct ini_section *s, str
         conf__oom(L);
     }
 
+    /* The province's variant of the profile: override.KEY = VALUE, each tried on
+     * the profile now so that a mistake names its line. */
+    struct profile *prof = u->profile ? profile_create(u->profile, NULL, 0) : NULL;
+    for (size_t i = 0; i < s->n; i++) {
+        const struct ini_entry *e = &s->e[i];
+        if (strncmp(e->key, "override.", 9) != 0)
+            continue;
+        struct conf_kv *kv = realloc(u->overrides, (u->noverrides + 1) * sizeof *kv);
+        int *ln = realloc(u->override_lines, (u->noverrides + 1) * sizeof *ln);
+        if (kv)
+            u->overrides = kv;
+        if (ln)
+            u->override_lines = ln;
+        if (!kv || !ln) {
+            conf__oom(L);
+            break;
+        }
+        kv[u->noverrides] = (struct conf_kv){ conf__strdup(L, e->key + 9), conf__strdup(L, e->value) };
+        ln[u->noverrides++] = e->line;
+        char perr[256];
+        if (prof && profile_override(prof, e->key + 9, e->value, perr, sizeof perr) != 0)
+            conf__err(L, L->path, e->line, "%s: %s", e->key, perr);
+    }
+    profile_free(prof);
+    /* Envelope keys: private files of the right length, checked now (never logged). */
+    if (u->envelope && strcmp(u->envelope, "none") != 0) {
+        const struct ini_entry *e = conf__ini_get(s, "envelope_key_file");
+        if (!u->envelope_key_file)
+            conf__err(L, L->path, e ? e->line : s->line, "envelope = %s needs envelope_key_file",
+                      u->envelope);
+        else {
+            unsigned char key[64];
+            size_t len = 0;
+            char kerr[300];
+            size_t want = strcmp(u->envelope, "A256GCM") == 0 ? 32 : 16;
+            if (keyfile_read(u->envelope_key_file, 1, key, sizeof key, &len, kerr, sizeof kerr))
+                conf__err(L, L->path, e->line, "envelope_key_file: %s", kerr);
+            else if (len != want)
+                conf__err(L, L->path, e->line, "envelope_key_file: %zu-byte key, %s needs %zu "
+                          "(%zu hex digits)", len, u->envelope, want, want * 2);
+            memset(key, 0, sizeof key);
+        }
+    }
+    if (u->sign_key_file) {
+        const struct ini_entry *e = conf__ini_get(s, "sign_key_file");
+        unsigned char key[1024];
+        size_t len;
+        char kerr[300];
+        if (keyfile_read(u->sign_key_file, 0, key, sizeof key, &len, kerr, sizeof kerr))
+            conf__err(L, L->path, e ? e->line : s->line, "sign_key_file: %s", kerr);
+        memset(key, 0, sizeof key);
+    }
+
     const struct ini_entry *cert = conf__ini_get(s, "cert_file"), *key = conf__ini_get(s, "key_file");
     if (cert && !key)
         conf__err(L, L->path, cert->line, "cert_file without key_file (a client certificate needs its key)");
@@ -559,6 +613,12 @@ void conf_free(struct conf *c)
     free(c->devices);
     for (size_t i = 0; c->uplinks && i < c->nuplinks; i++) {
         free(c->uplinks[i].name);
+        for (size_t k = 0; k < c->uplinks[i].noverrides; k++) {
+            free(c->uplinks[i].overrides[k].key);
+            free(c->uplinks[i].overrides[k].value);
+        }
+        free(c->uplinks[i].overrides);
+        free(c->uplinks[i].override_lines);
         conf__schema_free(CONF_SEC_UPLINK, &c->uplinks[i]);
     }
     free(c->uplinks);

@@ -67,6 +67,13 @@ struct conf_uplink {
     unsigned message_readings;  /* readings per realtime message */
     unsigned max_inflight;  /* messages awaiting PUBACK at once */
     int64_t keepalive_ms, reconnect_max_ms, live_window_ms;
+    char *app_id;           /* the platform's app id, NULL when absent */
+    char *envelope;         /* payload encryption: none, A256GCM or A128CBC */
+    char *envelope_key_file, *sign_key_file;   /* resolved, NULL when absent */
+    char *sign_over;        /* what the HMAC covers: wire (the envelope's fields) or body */
+    struct conf_kv *overrides;  /* override.KEY = VALUE: the province's variant of the profile */
+    int *override_lines;
+    size_t noverrides;
     const char *file;
     int line;
 };
@@ -120,5 +127,9 @@ int conf_parse_double(const char *s, double *out, char *err, size_t errlen);
 /* Print the schema (every key, type, default, range, meaning) as text, for
  * `ganzhi check --keys` and the documentation. */
 void conf_schema_print(FILE *f);
+
+/* The same keys as troff (man(7)) for the KEYS part of ganzhi.conf(5):
+ * `ganzhi check --keys --man`. */
+void conf_schema_print_man(FILE *f);
 
 #endif

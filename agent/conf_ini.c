@@ -41,12 +41,14 @@ static bool valid_name(const char *s)
     return true;
 }
 
+/* Letters, digits and '_'; dots join the parts of a dotted key such as
+ * override.field.value (a profile variant setting). */
 static bool valid_key(const char *s)
 {
-    if (!*s)
+    if (!*s || *s == '.')
         return false;
     for (; *s; s++)
-        if (!isalnum((unsigned char)*s) && *s != '_')
+        if (!isalnum((unsigned char)*s) && *s != '_' && !(*s == '.' && s[1] && s[1] != '.'))
             return false;
     return true;
 }
@@ -170,7 +172,7 @@ static void entry(struct conf_loader *L, const char *file, int line, char *s,
     rtrim(s);
     if (!valid_key(s)) {
         if (*s)
-            conf__err(L, file, line, "bad key '%.40s' (expected letters, digits and '_')", s);
+            conf__err(L, file, line, "bad key '%.40s' (expected letters, digits, '_' and '.')", s);
         else
             conf__err(L, file, line, "missing key before '=' (expected 'key = value')");
         return;

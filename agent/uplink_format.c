@@ -1,6 +1,8 @@
 /* uplink_format: message bodies and topics in an uplink's profile. */
 #include "agent/uplink_format.h"
+#include "agent/keyfile.h"
 #include "proto/profile_generic.h"
+#include <sys/random.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,11 +24,42 @@ int uplink_format_init(struct uplink_format *f, const struct conf *c,
     memset(f, 0, sizeof *f);
     f->cu = cu;
     f->site = site;
+    /* Keys are read once, from private files (checked again here: they may have
+     * changed since the configuration was checked). */
+    enum envelope_alg alg = ENVELOPE_NONE;
+    if (cu->envelope && envelope_alg_parse(cu->envelope, &alg) != 0)
+        alg = ENVELOPE_NONE;
+    f->keys.alg = alg;
+    f->keys.sign_over = cu->sign_over && !strcmp(cu->sign_over, "body") ? ENVELOPE_SIGN_BODY
+                                                                        : ENVELOPE_SIGN_WIRE;
+    if (alg != ENVELOPE_NONE) {
+        if (!cu->envelope_key_file ||
+            keyfile_read(cu->envelope_key_file, 1, f->aes, sizeof f->aes, &f->keys.keylen, err,
+                         errlen) != 0)
+            goto keyfail;
+        if (f->keys.keylen != envelope_key_len(alg)) {
+            snprintf(err, errlen, "%s: wrong key length for %s", cu->envelope_key_file,
+                     cu->envelope);
+            goto keyfail;
+        }
+        f->keys.key = f->aes;
+    }
+    if (cu->sign_key_file) {
+        if (keyfile_read(cu->sign_key_file, 0, f->hmac, sizeof f->hmac, &f->keys.hmac_keylen, err,
+                         errlen) != 0)
+            goto keyfail;
+        f->keys.hmac_key = f->hmac;
+    }
+    f->sealed = alg != ENVELOPE_NONE || f->keys.hmac_key;
     if (!strcmp(cu->profile, "generic"))
         return 0;
     f->profile = profile_create(cu->profile, err, errlen);
     if (!f->profile)
         return -1;
+    for (size_t i = 0; i < cu->noverrides; i++)
+        if (profile_override(f->profile, cu->overrides[i].key, cu->overrides[i].value, err,
+                             errlen) != 0)
+            goto fail;
     size_t npoints = 0, nkv = 0;
     for (size_t d = 0; d < c->ndevices; d++)
         for (size_t i = 0; i < c->devices[d].npoints; i++) {
@@ -69,10 +102,35 @@ oom:
 fail:
     uplink_format_free(f);
     return -1;
+keyfail:
+    memset(f->aes, 0, sizeof f->aes);
+    memset(f->hmac, 0, sizeof f->hmac);
+    return -1;
+}
+
+/* Put a body into the envelope, when the uplink asks for one: a fresh random IV,
+ * the message id as dataId. Frees body; returns the envelope (NULL on failure). */
+static char *seal(struct uplink_format *f, char *body, const char *id)
+{
+    if (!body || !f->sealed)
+        return body;
+    unsigned char iv[16];
+    size_t ivlen = envelope_iv_len(f->keys.alg);
+    if (ivlen && getrandom(iv, ivlen, 0) != (ssize_t)ivlen) {
+        free(body);
+        return NULL;
+    }
+    char err[200];
+    char *env = envelope_seal(&f->keys, f->cu->app_id ? f->cu->app_id : "", id, iv, ivlen, body,
+                              strlen(body), NULL, err, sizeof err);
+    free(body);
+    return env;
 }
 
 void uplink_format_free(struct uplink_format *f)
 {
+    memset(f->aes, 0, sizeof f->aes);
+    memset(f->hmac, 0, sizeof f->hmac);
     profile_free(f->profile);
     free(f->meta);
     free(f->kv);
@@ -94,55 +152,59 @@ static void generic_topic(struct uplink_format *f, const char *kind, char *topic
 char *uplink_format_realtime(struct uplink_format *f, const struct wire_reading *r, size_t n,
                              int resend, int64_t now_ms, char *topic, size_t tlen)
 {
+    char id[33];
+    profile_message_id(f->cu->name, r[0].seq, r[n - 1].seq, id);
     if (!f->profile) {
         generic_topic(f, "realtime", topic, tlen);
-        return generic_realtime(f->site, r, n, resend);
+        return seal(f, generic_realtime(f->site, r, n, resend), id);
     }
     if (n > f->nptrs)
         n = f->nptrs;
     for (size_t i = 0; i < n; i++)
         f->ptrs[i] = meta_of(f, r[i].r.point);
-    char id[33];
-    profile_message_id(f->cu->name, r[0].seq, r[n - 1].seq, id);
     struct profile_msg m = { .kind = MK_REALTIME, .site = f->site, .message_id = id,
-                             .resend = resend, .now_ms = now_ms, .readings = r,
-                             .meta = f->ptrs, .n = n };
+                             .app_id = f->cu->app_id, .resend = resend, .now_ms = now_ms,
+                             .readings = r, .meta = f->ptrs, .n = n };
     if (profile_topic(f->profile, MK_REALTIME, resend, f->cu->topic_prefix, f->site, topic, tlen))
         return NULL;
     size_t len;
-    return profile_encode(f->profile, &m, &len);
+    return seal(f, profile_encode(f->profile, &m, &len), id);
 }
 
 char *uplink_format_alarm(struct uplink_format *f, const struct wire_alarm *a,
                           const uint32_t *points, size_t n, int64_t now_ms, char *topic,
                           size_t tlen)
 {
+    char name[200], id[33];
+    snprintf(name, sizeof name, "%s/alarm", f->cu->name);
+    profile_message_id(name, a[0].id, a[n - 1].id, id);
     if (!f->profile) {
         generic_topic(f, "alarm", topic, tlen);
-        return generic_alarm(f->site, a, n);
+        return seal(f, generic_alarm(f->site, a, n), id);
     }
     const struct wire_point_meta *metas[64];
     if (n > 64)
         n = 64;
     for (size_t i = 0; i < n; i++)
         metas[i] = meta_of(f, points[i]);
-    char name[200], id[33];
-    snprintf(name, sizeof name, "%s/alarm", f->cu->name);
-    profile_message_id(name, a[0].id, a[n - 1].id, id);
     struct profile_msg m = { .kind = MK_ALARM, .site = f->site, .message_id = id,
-                             .now_ms = now_ms, .alarms = a, .alarm_meta = metas, .nalarms = n };
+                             .app_id = f->cu->app_id, .now_ms = now_ms, .alarms = a,
+                             .alarm_meta = metas, .nalarms = n };
     if (profile_topic(f->profile, MK_ALARM, 0, f->cu->topic_prefix, f->site, topic, tlen))
         return NULL;
     size_t len;
-    return profile_encode(f->profile, &m, &len);
+    return seal(f, profile_encode(f->profile, &m, &len), id);
 }
 
 char *uplink_format_status(struct uplink_format *f, const cJSON *body, int64_t now_ms,
                            char *topic, size_t tlen)
 {
     if (!f->profile) {
+        char sid[33], sname[200];
+        snprintf(sname, sizeof sname, "%s/status", f->cu->name);
+        profile_message_id(sname, (uint64_t)now_ms, (uint64_t)now_ms, sid);
         generic_topic(f, "status", topic, tlen);
-        return generic_status(f->site, now_ms, body);
+        return seal(f, generic_status(f->site, now_ms, body), sid);
     }
     /* The profile's status: uptime, version and each device's link. */
     struct wire_link links[256];
@@ -170,11 +232,11 @@ char *uplink_format_status(struct uplink_format *f, const cJSON *body, int64_t n
     snprintf(name, sizeof name, "%s/status", f->cu->name);
     profile_message_id(name, (uint64_t)now_ms, (uint64_t)now_ms, id);
     struct profile_msg m = { .kind = MK_STATUS, .site = f->site, .message_id = id,
-                             .now_ms = now_ms, .status = &st };
+                             .app_id = f->cu->app_id, .now_ms = now_ms, .status = &st };
     if (profile_topic(f->profile, MK_STATUS, 0, f->cu->topic_prefix, f->site, topic, tlen))
         return NULL;
     size_t len;
-    return profile_encode(f->profile, &m, &len);
+    return seal(f, profile_encode(f->profile, &m, &len), id);
 }
 
 char *uplink_format_points(struct uplink_format *f, int64_t now_ms, char *topic, size_t tlen)
@@ -185,9 +247,10 @@ char *uplink_format_points(struct uplink_format *f, int64_t now_ms, char *topic,
     snprintf(name, sizeof name, "%s/points", f->cu->name);
     profile_message_id(name, (uint64_t)now_ms, f->ndefs, id);
     struct profile_msg m = { .kind = MK_POINTS, .site = f->site, .message_id = id,
-                             .now_ms = now_ms, .points = f->defs, .npoints = f->ndefs };
+                             .app_id = f->cu->app_id, .now_ms = now_ms, .points = f->defs,
+                             .npoints = f->ndefs };
     if (profile_topic(f->profile, MK_POINTS, 0, f->cu->topic_prefix, f->site, topic, tlen))
         return NULL;
     size_t len;
-    return profile_encode(f->profile, &m, &len);
+    return seal(f, profile_encode(f->profile, &m, &len), id);
 }

@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include "agent/conf.h"
 #include "agent/store.h"
+#include "proto/envelope.h"
 #include "proto/profile.h"
 #include "proto/wire.h"
 
@@ -22,6 +23,9 @@ struct uplink_format {
     size_t nptrs;
     struct wire_point_meta *defs;       /* the configured points, for MK_POINTS */
     size_t ndefs;
+    int sealed;                         /* messages go out in an envelope */
+    struct envelope_keys keys;
+    unsigned char aes[32], hmac[1024];
 };
 
 int uplink_format_init(struct uplink_format *f, const struct conf *c,

@@ -95,4 +95,63 @@ for m in "$T"/msg*; do
     "$BIN/ganzhi" validate --profile "$2" --kind "$3" "$m" > "$T/v.out" || { cat "$T/v.out" "$m"; fail "$2 $3 message invalid"; }
 done
 ls "$T"/msg* | wc -l
+log "a province variant (renamed field, other time format) and a signed, encrypted uplink"
+K16=$(openssl rand -hex 16); printf '%s\n' "$K16" > "$T/aes.key"; chmod 600 "$T/aes.key"
+printf 'platform-secret\n' > "$T/hmac.key"; chmod 600 "$T/hmac.key"
+cat >> "$T/agent.conf" <<INI
+
+[uplink province]
+url = mqtt://127.0.0.1:$MQ
+profile = hazchem
+topic_prefix = prov
+override.field.value = dataValue
+override.time.realtime = yyyy-MM-dd HH:mm:ss
+
+[uplink sealed]
+url = mqtt://127.0.0.1:$MQ
+topic_prefix = sealed
+app_id = 应急APP
+envelope = A128CBC
+envelope_key_file = $T/aes.key
+sign_key_file = $T/hmac.key
+INI
+"$BIN/ganzhi" check -c "$T/agent.conf" || fail "check with overrides and envelope"
+chmod 644 "$T/aes.key"
+"$BIN/ganzhi" check -c "$T/agent.conf" > "$T/perm.out" 2>&1 && fail "a key readable by others was accepted"
+cat "$T/perm.out"
+grep -q "agent.conf:[0-9]*: envelope_key_file: .*readable by other users" "$T/perm.out" || fail "no FILE:LINE for the key"
+chmod 600 "$T/aes.key"
+sed -i 's/^override.field.value = dataValue/override.field.valeu = dataValue/' "$T/agent.conf"
+"$BIN/ganzhi" check -c "$T/agent.conf" > "$T/ovr.out" 2>&1 && fail "a bad override was accepted"
+grep -q "agent.conf:[0-9]*: override.field.valeu" "$T/ovr.out" || { cat "$T/ovr.out"; fail "bad override not reported at its line"; }
+sed -i 's/^override.field.valeu = dataValue/override.field.value = dataValue/' "$T/agent.conf"
+: > "$T/all.sub"
+start_agent "$T/agent.conf"
+sleep 4
+kill -TERM "$AGENT_PID"; wait "$AGENT_PID" || fail "agent exit $?"
+$PY - "$T/all.sub" <<'PY' || fail "province variant"
+import json, re, sys
+n = 0
+for line in open(sys.argv[1], encoding="utf-8"):
+    topic, _, body = line.rstrip("\n").partition(" ")
+    if topic == "prov/realtime":
+        for r in json.loads(body)["data"]:
+            assert "dataValue" in r and "value" not in r, r
+            assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", r["dataTime"]), r["dataTime"]
+        n += 1
+assert n >= 2, n
+print(f"province variant: {n} messages with dataValue and spaced times")
+PY
+grep -m1 '^sealed/realtime ' "$T/all.sub" | cut -d' ' -f2- > "$T/env.json"
+[ -s "$T/env.json" ] || fail "no sealed message"
+field() { $PY -c "import json,sys; print(json.load(open(sys.argv[1])).get(sys.argv[2], ''))" "$T/env.json" "$1"; }
+APP=$(field appId); ID=$(field dataId); ALG=$(field alg); IV=$(field iv); DATA=$(field data); TAG=$(field tag); SIGN=$(field sign)
+[ "$ALG" = A128CBC ] || fail "alg $ALG"
+mine=$(printf '%s\n%s\n%s\n%s\n%s\n%s' "$APP" "$ID" "$ALG" "$IV" "$DATA" "$TAG" | openssl dgst -sha256 -hmac 'platform-secret' | awk '{print $NF}')
+[ "$mine" = "$SIGN" ] || fail "signature does not verify with openssl"
+IVHEX=$(printf %s "$IV" | openssl base64 -d -A | od -An -tx1 | tr -d ' \n')
+printf %s "$DATA" | openssl base64 -d -A | openssl enc -d -aes-128-cbc -K "$K16" -iv "$IVHEX" > "$T/plain.json" \
+    || fail "openssl cannot decrypt"
+$PY -c "import json,sys; m=json.load(open(sys.argv[1])); assert m['readings'] and m['enterprise']=='220102000001'; print('decrypted with openssl:', len(m['readings']), 'readings')" "$T/plain.json" \
+    || fail "the decrypted body is not the generic message"
 echo PASS
