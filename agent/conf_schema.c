@@ -156,6 +156,16 @@ static const struct conf_key uplink_keys[] = {
       .off = U(reconnect_max_ms), .desc = "longest wait between reconnection attempts" },
     { .key = "live_window", .type = K_DURATION, .def = "30s", .lo = SEC, .hi = DAY,
       .off = U(live_window_ms), .desc = "readings older than this are sent as resend (补传)" },
+    { .key = "app_id", .type = K_STRING, .off = U(app_id),
+      .desc = "the platform's app id (appId of the envelope and of some profiles)" },
+    { .key = "envelope", .type = K_ENUM, .def = "none", .choices = "none|A256GCM|A128CBC",
+      .off = U(envelope), .desc = "payload encryption in a JSON envelope (see proto/envelope.h)" },
+    { .key = "envelope_key_file", .type = K_FILE, .off = U(envelope_key_file),
+      .desc = "AES key as hex (64 digits for A256GCM, 32 for A128CBC); mode 600" },
+    { .key = "sign_key_file", .type = K_FILE, .off = U(sign_key_file),
+      .desc = "HMAC-SHA256 key signing the envelope; mode 600" },
+    { .key = "sign_over", .type = K_ENUM, .def = "wire", .choices = "wire|body", .off = U(sign_over),
+      .desc = "what the signature covers: the envelope's fields, or the body bytes" },
 };
 #undef U
 
@@ -666,6 +676,10 @@ void conf__apply(struct conf_loader *L, enum conf_sec sec, const struct ini_sect
                 k = &sc->keys[j];
                 seen[j] = true;
             }
+        /* override.KEY: a profile variant setting, checked against the profile by
+         * the loader (conf.c), which knows the uplink's profile. */
+        if (!k && sec == CONF_SEC_UPLINK && strncmp(e->key, "override.", 9) == 0)
+            continue;
         if (!k) {
             const char *best = NULL;
             size_t bd = SIZE_MAX;
@@ -786,6 +800,62 @@ void conf_schema_print(FILE *f)
             if (k->flags & F_DERIVED)
                 fprintf(f, " (default %s)", k->def);
             fputc('\n', f);
+        }
+    }
+}
+
+/* Text for a troff line: backslashes and minus signs escaped, and a leading
+ * '.' or '\'' kept from being read as a request. */
+static void man_text(FILE *f, const char *s)
+{
+    if (*s == '.' || *s == '\'')
+        fputs("\\&", f);
+    for (; *s; s++) {
+        if (*s == '\\')
+            fputs("\\e", f);
+        else if (*s == '-')
+            fputs("\\-", f);
+        else
+            fputc(*s, f);
+    }
+}
+
+/* One .SS per section, one .TP per key: name and type, the meaning, then the
+ * default and the range or choices, all from the table the parser uses. */
+void conf_schema_print_man(FILE *f)
+{
+    for (size_t i = 0; i < COUNT(schemas); i++) {
+        const struct section_schema *sc = &schemas[i];
+        fputs(".SS \"", f);
+        man_text(f, sc->title);
+        fputs("\"\n", f);
+        for (size_t j = 0; j < sc->n; j++) {
+            const struct conf_key *k = &sc->keys[j];
+            char range[128];
+            range_text(range, sizeof range, k);
+            fputs(".TP\n\\fB", f);
+            man_text(f, k->key);
+            fprintf(f, "\\fR (\\fI%s\\fR)\n", type_name(k->type));
+            man_text(f, k->desc);
+            fputs(".\n.br\n", f);
+            if (k->flags & F_REQ) {
+                fputs("Required", f);
+            } else if (!k->def) {
+                fputs("Default: none", f);
+            } else if (!*k->def) {
+                fputs("Default: empty", f);
+            } else {
+                fputs("Default: \\fB", f);
+                man_text(f, k->def);
+                fputs("\\fR", f);
+            }
+            if (range[0]) {
+                int choices = k->type == K_ENUM || k->type == K_CHAR || k->type == K_INDEX ||
+                              k->type == K_PROFILE;
+                fputs(choices ? "; one of: " : "; range: ", f);
+                man_text(f, range);
+            }
+            fputs(".\n", f);
         }
     }
 }

@@ -7,15 +7,18 @@
 int cli_check(int argc, char **argv)
 {
     const char *path = NULL;
-    int keys = 0;
+    int keys = 0, man = 0;
     for (int i = 1; i < argc; i++) {
         if ((!strcmp(argv[i], "-c") || !strcmp(argv[i], "--config")) && i + 1 < argc)
             path = argv[++i];
         else if (!strcmp(argv[i], "--keys"))
             keys = 1;
+        else if (!strcmp(argv[i], "--man"))
+            man = 1;
         else if (!strcmp(argv[i], "--help")) {
             printf("usage: ganzhi check -c FILE      validate; errors as FILE:LINE: message\n"
-                   "       ganzhi check --keys       list every configuration key\n");
+                   "       ganzhi check --keys       list every configuration key\n"
+                   "       ganzhi check --keys --man the same as troff, for ganzhi.conf(5)\n");
             return 0;
         } else {
             fprintf(stderr, "ganzhi check: unexpected argument '%s'\n", argv[i]);
@@ -23,7 +26,10 @@ int cli_check(int argc, char **argv)
         }
     }
     if (keys) {
-        conf_schema_print(stdout);
+        if (man)
+            conf_schema_print_man(stdout);
+        else
+            conf_schema_print(stdout);
         return 0;
     }
     if (!path) {
