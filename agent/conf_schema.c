@@ -15,6 +15,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 enum ktype {
     K_STRING,   /* char *, verbatim */
@@ -436,16 +437,29 @@ static int parse_tz(const char *s, int *minutes, char *norm, size_t nlen, char *
     return -1;
 }
 
-/* One broker address: mqtt[s]://host[:port], host a name, an IPv4 or an [IPv6]. */
+/* One broker address: mqtt[s]://host[:port], host a name, an IPv4 or an [IPv6];
+ * or file:///DIR, an outbox folder the files of a text profile are written to. */
 static int check_url(const char *u, char *err, size_t errlen)
 {
     const char *h;
+    if (strncmp(u, "file://", 7) == 0) {
+        struct stat st;
+        if (u[7] != '/') {
+            snprintf(err, errlen, "'%s': an outbox is file:///absolute/folder", u);
+            return -1;
+        }
+        if (stat(u + 7, &st) != 0 || !S_ISDIR(st.st_mode)) {
+            snprintf(err, errlen, "'%s': %s is not a folder", u, u + 7);
+            return -1;
+        }
+        return 0;
+    }
     if (strncmp(u, "mqtt://", 7) == 0)
         h = u + 7;
     else if (strncmp(u, "mqtts://", 8) == 0)
         h = u + 8;
     else {
-        snprintf(err, errlen, "'%s' must start with mqtt:// or mqtts://", u);
+        snprintf(err, errlen, "'%s' must start with mqtt://, mqtts:// or file:///", u);
         return -1;
     }
     const char *p = h;

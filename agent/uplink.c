@@ -10,6 +10,8 @@
 #include "proto/profile_generic.h"
 #include <MQTTAsync.h>
 #include <errno.h>
+#include <unistd.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,6 +46,8 @@ struct uplink {
     struct uplink_format fmt;   /* the profile's messages */
     MQTTAsync client;
     char **uris;                /* paho form: tcp:// or ssl:// */
+    const char *outbox;         /* file:///DIR: messages are files in DIR, not MQTT */
+    MQTTAsync_token file_token; /* tokens of outbox writes (negative, never paho's) */
     char topic_realtime[256], topic_status[256], topic_alarm[256];
     pthread_t thread;
     int started;
@@ -258,6 +262,65 @@ static int gather_one(void *arg, uint64_t seq, const struct reading *r)
     return 0;
 }
 
+/* Write one message into the outbox folder as a file of the profile's name:
+ * a temporary name, fsync, rename, fsync of the folder, so that a pipeline
+ * picking files up never sees half a file under its final name. */
+static int write_outbox(struct uplink *u, enum message_kind kind, const char *body)
+{
+    char name[256], path[4096], tmp[4200];
+    int64_t now = wall_ms();
+    if (!u->fmt.profile || profile_file_name(u->fmt.profile, kind, &u->site, now, name,
+                                             sizeof name) != 0)
+        snprintf(name, sizeof name, "%s_%s_%lld.json", u->site.enterprise,
+                 message_kind_name(kind), (long long)now);
+    snprintf(path, sizeof path, "%s/%s", u->outbox, name);
+    /* Standard names have one-second resolution: never overwrite a file not yet
+     * collected; a second file of the same second gets a suffix. */
+    for (int i = 1; access(path, F_OK) == 0 && i < 1000; i++) {
+        const char *dot = strrchr(name, '.');
+        int stem = dot ? (int)(dot - name) : (int)strlen(name);
+        snprintf(path, sizeof path, "%s/%.*s_%d%s", u->outbox, stem, name, i, dot ? dot : "");
+    }
+    const char *base = strrchr(path, '/') + 1;
+    snprintf(tmp, sizeof tmp, "%s/.%s.tmp", u->outbox, base);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return -1;
+    size_t len = strlen(body);
+    int ok = write(fd, body, len) == (ssize_t)len && fsync(fd) == 0;
+    ok &= close(fd) == 0;
+    if (!ok || rename(tmp, path) != 0) {
+        unlink(tmp);
+        return -1;
+    }
+    int dfd = open(u->outbox, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0) {
+        fsync(dfd);
+        close(dfd);
+    }
+    return 0;
+}
+
+/* Hand a message over: to paho, or (outbox) to a file, which is its own ack. */
+static int publish(struct uplink *u, enum message_kind kind, const char *topic,
+                   MQTTAsync_message *m, MQTTAsync_responseOptions *ro)
+{
+    if (!u->outbox)
+        return MQTTAsync_sendMessage(u->client, topic, m, ro);
+    if (write_outbox(u, kind, m->payload) != 0) {
+        log_error("uplink", u->cu->name, "cannot write into %s: %s", u->outbox, strerror(errno));
+        return MQTTASYNC_FAILURE;
+    }
+    if (ro) {
+        pthread_mutex_lock(&u->lock);
+        ro->token = --u->file_token;
+        if (u->nearly < EARLY_MAX)
+            u->early[u->nearly++] = ro->token;     /* acknowledged already */
+        pthread_mutex_unlock(&u->lock);
+    }
+    return MQTTASYNC_SUCCESS;
+}
+
 /* Publish one message on a lane if it has readings and the window room. 1 sent,
  * 0 nothing to do, -1 failed (rewind set). */
 static int send_next(struct uplink *u, enum lane lane, uint64_t next_seq, size_t max_inflight)
@@ -317,7 +380,7 @@ static int send_next(struct uplink *u, enum lane lane, uint64_t next_seq, size_t
     u->nearly = 0;
     pthread_mutex_unlock(&u->lock);
 
-    int rc = MQTTAsync_sendMessage(u->client, topic, &m, &ro);
+    int rc = publish(u, MK_REALTIME, topic, &m, &ro);
 
     pthread_mutex_lock(&u->lock);
     u->sending = NULL;
@@ -397,7 +460,7 @@ static int send_alarms(struct uplink *u)
     u->nearly = 0;
     pthread_mutex_unlock(&u->lock);
 
-    int rc = MQTTAsync_sendMessage(u->client, topic, &m, &ro);
+    int rc = publish(u, MK_ALARM, topic, &m, &ro);
 
     pthread_mutex_lock(&u->lock);
     u->sending = NULL;
@@ -424,6 +487,23 @@ static int send_alarms(struct uplink *u)
 static void start_connect(struct uplink *u)
 {
     const struct conf_uplink *cu = u->cu;
+    if (u->outbox) {
+        /* An outbox is "connected" while the folder takes files. */
+        if (access(u->outbox, W_OK) != 0) {
+            pthread_mutex_lock(&u->lock);
+            u->st.connect_failures++;
+            pthread_mutex_unlock(&u->lock);
+            log_warn("uplink", cu->name, "outbox %s: %s", u->outbox, strerror(errno));
+            return;
+        }
+        pthread_mutex_lock(&u->lock);
+        u->connected = u->fresh_connect = u->rewind = 1;
+        u->st.connects++;
+        snprintf(u->st.server, sizeof u->st.server, "file://%s", u->outbox);
+        pthread_mutex_unlock(&u->lock);
+        log_info("uplink", cu->name, "writing files into %s", u->outbox);
+        return;
+    }
     MQTTAsync_connectOptions co = MQTTAsync_connectOptions_initializer;
     MQTTAsync_SSLOptions so = MQTTAsync_SSLOptions_initializer;
     co.keepAliveInterval = (int)(cu->keepalive_ms / 1000);
@@ -559,7 +639,7 @@ static void send_points(struct uplink *u)
     m.payloadlen = (int)strlen(body);
     m.qos = 1;
     m.retained = 1;     /* a platform that subscribes later still learns the points */
-    MQTTAsync_sendMessage(u->client, topic, &m, NULL);
+    publish(u, MK_POINTS, topic, &m, NULL);
     free(body);
 }
 
@@ -759,15 +839,19 @@ struct uplink *uplink_start(const struct conf *c, const struct conf_uplink *cu,
     if (uplink_format_init(&u->fmt, c, cu, &u->site, u->store, err, errlen) != 0)
         goto fail;
     lanes_rewind(&u->lanes, 1, 0);
+    if (strncmp(cu->urls[0], "file://", 7) == 0)
+        u->outbox = cu->urls[0] + 7;
     MQTTAsync_createOptions opts = MQTTAsync_createOptions_initializer;
     opts.MQTTVersion = MQTTVERSION_3_1_1;
-    int rc = MQTTAsync_createWithOptions(&u->client, u->uris[0], cu->client_id,
+    int rc = u->outbox ? MQTTASYNC_SUCCESS
+           : MQTTAsync_createWithOptions(&u->client, u->uris[0], cu->client_id,
                                          MQTTCLIENT_PERSISTENCE_NONE, NULL, &opts);
     if (rc != MQTTASYNC_SUCCESS) {
         snprintf(err, errlen, "cannot create MQTT client for %s (code %d)", cu->urls[0], rc);
         goto fail;
     }
-    MQTTAsync_setCallbacks(u->client, u, on_connection_lost, on_message, NULL);
+    if (u->client)
+        MQTTAsync_setCallbacks(u->client, u, on_connection_lost, on_message, NULL);
     if (pthread_create(&u->thread, NULL, uplink_main, u) != 0) {
         snprintf(err, errlen, "cannot start a thread: %s", strerror(errno));
         goto fail;
@@ -852,6 +936,6 @@ void uplink_publish_status(struct uplink *u, const cJSON *body)
     m.payload = s;
     m.payloadlen = (int)strlen(s);
     m.qos = 0;
-    MQTTAsync_sendMessage(u->client, topic, &m, NULL);
+    publish(u, MK_STATUS, topic, &m, NULL);
     free(s);
 }

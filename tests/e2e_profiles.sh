@@ -9,6 +9,7 @@ source "$(dirname "$0")/lib.sh"
 PY=/usr/bin/python3
 SIM=$(free_port); MQ=$(free_port)
 start_sim "$SIM" --static
+"$BIN/ganzhi-sim" --static --values > "$T/expected.txt"
 start_broker one "$MQ"
 subscribe all "$MQ" '#' -v
 write_agent_conf "$T/agent.conf" "$SIM" "[uplink county]
@@ -154,4 +155,54 @@ printf %s "$DATA" | openssl base64 -d -A | openssl enc -d -aes-128-cbc -K "$K16"
     || fail "openssl cannot decrypt"
 $PY -c "import json,sys; m=json.load(open(sys.argv[1])); assert m['readings'] and m['enterprise']=='220102000001'; print('decrypted with openssl:', len(m['readings']), 'readings')" "$T/plain.json" \
     || fail "the decrypted body is not the generic message"
+
+log "coal to an outbox folder: standard file names, whole files only"
+mkdir -p "$T/outbox"
+cat >> "$T/agent.conf" <<INI
+
+[uplink files]
+url = file://$T/outbox
+profile = coal
+message_readings = 36
+INI
+"$BIN/ganzhi" check -c "$T/agent.conf" || fail "check with an outbox"
+start_agent "$T/agent.conf"
+# Watch the folder while the agent writes: a final name always holds a whole file.
+$PY - "$T/outbox" <<'PY' || fail "a partial file under its final name"
+import os, sys, time
+d = sys.argv[1]
+seen = 0
+end = time.time() + 4
+while time.time() < end:
+    for name in os.listdir(d):
+        if name.startswith("."):
+            continue
+        with open(os.path.join(d, name), encoding="utf-8") as f:
+            body = f.read()
+        assert body.endswith("||"), (name, body[-30:])
+        seen += 1
+print(f"{seen} looks at whole files while they were being written")
+PY
+kill -TERM "$AGENT_PID"; wait "$AGENT_PID" || fail "agent exit $?"
+ls "$T/outbox" | head -3
+ls -a "$T/outbox" | grep -q '\.tmp$' && fail "temporary files left behind"
+ls "$T/outbox" | grep -qE '^220102000001_CDDY_[0-9]{14}(_[0-9]+)?\.txt$' || fail "no CDDY file"
+ls "$T/outbox" | grep -qE '^220102000001_CDSS_[0-9]{14}(_[0-9]+)?\.txt$' || fail "no CDSS file"
+$PY - "$T/outbox" "$T/expected.txt" <<'PY' || fail "the CDSS files do not parse back into the readings"
+import os, sys
+values = {}
+for name in sorted(os.listdir(sys.argv[1])):
+    if "_CDSS_" not in name:
+        continue
+    body = open(os.path.join(sys.argv[1], name), encoding="utf-8").read()
+    assert body.endswith("||")
+    recs = [r for r in body[:-2].split("~") if r]
+    assert recs[0].split(";")[0] == "220102000001", recs[0]
+    for r in recs[1:]:
+        f = r.split(";")
+        assert len(f) == 7, f
+        values[f[0]] = f[3]
+print(f"{len(values)} points read back from the CDSS files")
+assert len(values) == 36, len(values)
+PY
 echo PASS
