@@ -215,6 +215,8 @@ static void *writer_main(void *arg)
         int64_t t0 = mono_us();
         int rc = store_append(w->store, take, n, ev, nev);
         int64_t took = mono_us() - t0;
+        /* No SQL under the lock: paho's threads take it to wake the uplinks. */
+        uint64_t next = rc == 0 ? store_next_seq(w->store) : 0;
 
         pthread_mutex_lock(&w->lock);
         if (rc == 0) {
@@ -226,7 +228,7 @@ static void *writer_main(void *arg)
             w->st.committed_readings += readings;
             w->st.commits++;
             w->st.last_commit_us = took;
-            w->next_seq = store_next_seq(w->store);
+            w->next_seq = next;
             w->backlogged = w->qlen > 0;
             if (nev) {
                 w->st.alarms += nev;

@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -376,9 +377,14 @@ int main(int argc, char **argv)
         long n = acked, f = failures;
         double el = (last_ack > t0 ? last_ack : mono_s()) - t0;
         pthread_mutex_unlock(&mu);
+        struct rusage ru;
+        getrusage(RUSAGE_SELF, &ru);
+        double cpu = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+                     (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
         printf("bare_paho messages=%ld seconds=%.2f messages_per_s=%.1f readings_per_s=%.0f "
-               "payload_bytes=%zu readings_per_message=%ld failures=%ld inflight=%ld\n",
-               n, el, (double)n / el, (double)n * (double)per_msg / el, plen, per_msg, f, window);
+               "payload_bytes=%zu readings_per_message=%ld failures=%ld inflight=%ld "
+               "cpu_pct=%.0f\n", n, el, (double)n / el, (double)n * (double)per_msg / el, plen,
+               per_msg, f, window, 100 * cpu / el);
         if (!n)
             rc = 1;
     } else {

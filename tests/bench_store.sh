@@ -95,9 +95,11 @@ start_counter() {
     PIDS+=($SUB_PID)
     wait_for 10 grep -q ready "$T/$name.sub" || fail "subscriber $name: $(cat "$T/$name.sub.err")"
 }
+# stop_counter NAME: stop it (not in a subshell: it waits for its child); its counts
+# go to SUB.
 stop_counter() {
     kill -TERM "$SUB_PID"; wait "$SUB_PID" 2>/dev/null
-    grep '^sub ' "$T/$1.sub" | tail -1
+    SUB=$(grep '^sub messages' "$T/$1.sub" | tail -1)
 }
 
 # ---- c. bare paho publisher ------------------------------------------------------------------
@@ -110,8 +112,9 @@ BARE=$("$BIN/tests/bench_paho" pub --url "ssl://localhost:$TLS" --ca "$P/ca.pem"
        --topic "$TOPIC" --inflight "$INFLIGHT" --seconds "$BARE_SECONDS") || fail "bench_paho: $BARE"
 el=$(awk -v a="$t0" -v b="$(now_s)" 'BEGIN { print b - a }')
 BARE_BROKER_PCT=$(pct "$b0" "$(cpu_ticks "$BROKER")" "$el")
-sleep 1
-BARE_SUB=$(stop_counter bare)
+sleep 2
+stop_counter bare
+BARE_SUB=$SUB
 echo "$BARE"
 echo "subscriber: $BARE_SUB"
 BARE_RPS=$(field readings_per_s "$BARE")
@@ -179,19 +182,20 @@ wait_for 60 connected || { tail "$A/agent.log"; fail "the agent did not connect"
 S0=$(status_sample)
 a0=$(cpu_ticks "$AGENT"); b0=$(cpu_ticks "$BROKER"); s0=$(cpu_ticks "$SUB_PID"); t0=$(now_s)
 [ "${BENCH_PERF:-0}" = 1 ] && command -v perf > /dev/null && {
-    perf record -F 499 -g -p "$AGENT" -o "$T/perf.data" -- sleep "$DRAIN_WINDOW" \
+    perf record -F 199 --call-graph dwarf,8192 -p "$AGENT" -o "$T/perf.data" -- sleep "$DRAIN_WINDOW" \
         > "$T/perf.log" 2>&1 &
     PERF_PID=$!
 }
 echo "$S0" > "$T/drain.samples"
-end=$(awk -v t="$t0" -v w="$DRAIN_WINDOW" 'BEGIN { print t + w }')
+end=$(awk -v t="$t0" -v w="$DRAIN_WINDOW" 'BEGIN { printf "%.3f", t + w }')
 DRAINED=0
 while :; do
     sleep 1
     kill -0 "$AGENT" 2>/dev/null || { tail "$A/agent.log"; fail "the agent died during the drain"; }
-    s=$(status_sample) || continue
-    echo "$s" >> "$T/drain.samples"
-    [ "$(cut -d' ' -f5 <<< "$s")" = 0 ] && { DRAINED=1; break; }
+    if s=$(status_sample); then
+        echo "$s" >> "$T/drain.samples"
+        [ "$(cut -d' ' -f5 <<< "$s")" = 0 ] && { DRAINED=1; break; }
+    fi
     awk -v n="$(now_s)" -v e="$end" 'BEGIN { exit !(n >= e) }' && break
 done
 el=$(awk -v a="$t0" -v b="$(now_s)" 'BEGIN { print b - a }')
@@ -202,8 +206,9 @@ AGENT_HWM=$(awk '$1 == "VmHWM:" { printf "%.1f", $2 / 1024 }' "/proc/$AGENT/stat
 [ -n "${PERF_PID:-}" ] && { kill -INT "$PERF_PID" 2>/dev/null; wait "$PERF_PID" 2>/dev/null; }
 kill -TERM "$AGENT"; wait "$AGENT"; rc=$?
 [ "$rc" = 0 ] || { tail -20 "$A/agent.log"; fail "agent exited $rc on SIGTERM"; }
-sleep 0.5
-DRAIN_SUB=$(stop_counter drain)
+sleep 2
+stop_counter drain
+DRAIN_SUB=$SUB
 echo "subscriber: $DRAIN_SUB"
 if [ -f "$T/perf.data" ]; then
     perf report -i "$T/perf.data" --no-children --sort dso,symbol --stdio -g none \
@@ -261,7 +266,7 @@ WARNS=$(grep -c '^warn' "$A/agent.log")
         "in ${BL_SECONDS}s ($(field readings_per_s "$BL")/s), $(field bytes_per_reading "$BL") B/reading"
     echo "-- backlog drain over TLS (QoS 1, window $INFLIGHT, $MSG readings/message)"
     printf '%-44s %14s   %s\n' "bare paho publisher, readings/s" "$BARE_RPS" \
-        "$BARE_MPS msgs/s of $BARE_BYTES B; broker ${BARE_BROKER_PCT}% CPU"
+        "$BARE_MPS msgs/s of $BARE_BYTES B; CPU: publisher $(field cpu_pct "$BARE")%, broker ${BARE_BROKER_PCT}%"
     if [ "$DRAINED" = 1 ]; then
         NOTE="whole backlog drained in ${DRAIN_S}s"
     else

@@ -580,7 +580,7 @@ static void test_bad_values(void)
     CHECK(has("agent.conf", 24, "parity: 'X' is not one of: N, E, O"));
     CHECK(has("agent.conf", 25, "baud: '9600x' is not an integer"));
     CHECK(has("agent.conf", 20, "[device d3]: missing required key 'points'"));
-    CHECK(has("agent.conf", 27, "url: 'http://x' must start with mqtt:// or mqtts://"));
+    CHECK(has("agent.conf", 27, "url: 'http://x' must start with mqtt://, mqtts:// or file:///"));
     CHECK(has("agent.conf", 28, "profile: 'hazmat' is not a profile (expected one of: generic, hazchem, "
               "tailings, coal, fireworks)"));
     CHECK(has("agent.conf", 29, "qos: '2' out of range (0..1)"));
