@@ -1,8 +1,51 @@
 # Ganzhi build. Everything lands in build/. See README.md for the targets.
 VERSION    := 0.1.0
+
+# Cross builds with Debian's cross compilers and multiarch -dev packages:
+#   make CROSS=aarch64-linux-gnu          -> build-arm64/
+#   make CROSS=arm-linux-gnueabihf        -> build-armhf/
+#   make CROSS=aarch64-linux-gnu unit     the unit tests, under qemu-user
+# CC, AR, STRIP and PKG_CONFIG follow CROSS unless given on the command line.
+CROSS      ?=
+ifneq ($(CROSS),)
+CROSS_ARCH_aarch64-linux-gnu   := arm64
+CROSS_ARCH_arm-linux-gnueabihf := armhf
+CROSS_QEMU_aarch64-linux-gnu   := qemu-aarch64
+CROSS_QEMU_arm-linux-gnueabihf := qemu-arm
+CROSS_ARCH := $(or $(CROSS_ARCH_$(CROSS)),$(CROSS))
+BUILD      ?= build-$(CROSS_ARCH)
+ifneq ($(origin CC),command line)
+CC         := $(CROSS)-gcc
+endif
+ifneq ($(origin AR),command line)
+AR         := $(CROSS)-ar
+endif
+STRIP      ?= $(CROSS)-strip
+# Debian's <triplet>-pkg-config when installed (pkgconf:ARCH), else the build
+# machine's pkg-config pointed at the multiarch .pc files only.
+ifeq ($(origin PKG_CONFIG),undefined)
+PKG_CONFIG := $(if $(shell command -v $(CROSS)-pkg-config 2>/dev/null),$(CROSS)-pkg-config,\
+              PKG_CONFIG_LIBDIR=/usr/lib/$(CROSS)/pkgconfig:/usr/share/pkgconfig pkg-config)
+endif
+# How a built program is run on this machine (unit tests, the man page generator).
+RUN        ?= $(or $(CROSS_QEMU_$(CROSS)),qemu-$(firstword $(subst -, ,$(CROSS)))) -L /usr/$(CROSS)
+endif
+
 PREFIX     ?= /usr/local
 DESTDIR    ?=
 BUILD      ?= build
+RUN        ?=
+STRIP      ?= strip
+BINDIR     ?= $(PREFIX)/bin
+SBINDIR    ?= $(PREFIX)/sbin
+MANDIR     ?= $(PREFIX)/share/man
+DOCDIR     ?= $(PREFIX)/share/doc/ganzhi
+# PREFIX=/usr is the system's own: configuration in /etc, units where systemd
+# keeps the distribution's. Any other prefix keeps everything under it.
+SYSCONFDIR ?= $(if $(filter /usr,$(PREFIX)),/etc,$(PREFIX)/etc)
+UNITDIR    ?= $(if $(filter /usr,$(PREFIX)),$(or $(shell pkg-config --variable=systemdsystemunitdir systemd 2>/dev/null),/lib/systemd/system),$(PREFIX)/lib/systemd/system)
+SYSUSERSDIR ?= $(if $(filter /usr,$(PREFIX)),/usr/lib/sysusers.d,$(PREFIX)/lib/sysusers.d)
+STATEDIR   ?= /var/lib/ganzhi
 CC         ?= cc
 PKG_CONFIG ?= pkg-config
 SANITIZE   ?=
@@ -41,7 +84,7 @@ TOOL_BIN  := $(TOOL_SRC:tests/%.c=$(BUILD)/tests/%)
 
 PROGRAMS := $(BUILD)/ganzhi-agent $(BUILD)/ganzhi $(BUILD)/ganzhi-sim
 
-.PHONY: all test unit demo bench install clean deps
+.PHONY: all test unit demo bench install install-strip clean deps man
 all: $(PROGRAMS) $(TEST_BIN) $(BENCH_BIN) $(TOOL_BIN)
 
 $(BUILD)/obj/%.o: %.c
@@ -75,14 +118,68 @@ demo: deps all
 bench: deps all
 	@BUILD=$(BUILD) bash tests/bench.sh
 	@BUILD=$(BUILD) bash tests/bench_rtu.sh
+	@BUILD=$(BUILD) bash tests/bench_store.sh
 
-install: $(PROGRAMS)
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/sbin
-	install -m 755 $(BUILD)/ganzhi $(BUILD)/ganzhi-sim $(DESTDIR)$(PREFIX)/bin/
-	install -m 755 $(BUILD)/ganzhi-agent $(DESTDIR)$(PREFIX)/sbin/
-	install -d $(DESTDIR)$(PREFIX)/share/ganzhi/examples/points
-	install -m 644 conf/demo/agent.conf $(DESTDIR)$(PREFIX)/share/ganzhi/examples/
-	install -m 644 conf/demo/points/*.csv $(DESTDIR)$(PREFIX)/share/ganzhi/examples/points/
+# unit: the unit tests alone, each run by $(RUN) (qemu-user for a CROSS build);
+# ends with each test's "N passed, N failed", fails if any failed or crashed.
+unit: $(TEST_BIN)
+	@fail=0; for t in $(TEST_BIN); do \
+	    out=$$($(RUN) $$t 2>&1); rc=$$?; \
+	    sum=$$(printf '%s\n' "$$out" | grep -E '^[0-9]+ passed, [0-9]+ failed$$' | tail -1); \
+	    printf '%s\n' "$$out" | grep -E '^FAIL' || true; \
+	    echo "$$(basename $$t): $${sum:-no summary (exit $$rc)}"; \
+	    case "$$sum" in *", 0 failed") [ $$rc = 0 ] || fail=1 ;; \
+	    *) fail=1; printf '%s\n' "$$out" | tail -20 ;; esac; \
+	done; exit $$fail
+
+# Man pages. ganzhi.conf(5) takes its KEYS section from the table the parser
+# uses (`ganzhi check --keys --man`), so it cannot drift from the code.
+MAN_PAGES := $(BUILD)/man/ganzhi.1 $(BUILD)/man/ganzhi-sim.1 $(BUILD)/man/ganzhi-agent.8 \
+             $(BUILD)/man/ganzhi.conf.5
+MAN_SED   := -e 's|@VERSION@|$(VERSION)|g' -e 's|@DOCDIR@|$(DOCDIR)|g'
+man: $(MAN_PAGES)
+$(BUILD)/man/%: packaging/%
+	@mkdir -p $(dir $@)
+	sed $(MAN_SED) $< > $@
+$(BUILD)/man/ganzhi.conf.5: packaging/ganzhi.conf.5.in $(BUILD)/ganzhi
+	@mkdir -p $(dir $@)
+	$(RUN) $(BUILD)/ganzhi check --keys --man > $@.keys
+	sed $(MAN_SED) -e '/^@KEYS@$$/{r $@.keys' -e 'd;}' $< > $@
+	@rm -f $@.keys
+$(BUILD)/ganzhi-agent.service: packaging/ganzhi-agent.service.in
+	sed -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
+	    -e 's|/var/lib/ganzhi|$(STATEDIR)|g' $< > $@
+
+# install: programs, man pages, the systemd unit and sysusers.d entry, the
+# example configuration (as the live one in $(SYSCONFDIR)/ganzhi only when none
+# is there: an existing configuration is never overwritten) and the state
+# directory. `make install-strip` strips the programs as they go in.
+install: $(PROGRAMS) $(MAN_PAGES) $(BUILD)/ganzhi-agent.service
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SBINDIR) $(DESTDIR)$(UNITDIR) \
+	    $(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 \
+	    $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(DOCDIR)/examples/points \
+	    $(DESTDIR)$(SYSCONFDIR)/ganzhi/points
+	install -d -m 750 $(DESTDIR)$(STATEDIR)
+	install -m 755 $(INSTALL_STRIP) $(BUILD)/ganzhi $(BUILD)/ganzhi-sim $(DESTDIR)$(BINDIR)/
+	install -m 755 $(INSTALL_STRIP) $(BUILD)/ganzhi-agent $(DESTDIR)$(SBINDIR)/
+	install -m 644 $(BUILD)/man/ganzhi.1 $(BUILD)/man/ganzhi-sim.1 $(DESTDIR)$(MANDIR)/man1/
+	install -m 644 $(BUILD)/man/ganzhi.conf.5 $(DESTDIR)$(MANDIR)/man5/
+	install -m 644 $(BUILD)/man/ganzhi-agent.8 $(DESTDIR)$(MANDIR)/man8/
+	install -m 644 $(BUILD)/ganzhi-agent.service $(DESTDIR)$(UNITDIR)/
+	install -m 644 packaging/sysusers.conf $(DESTDIR)$(SYSUSERSDIR)/ganzhi.conf
+	install -m 644 conf/example/agent.conf $(DESTDIR)$(DOCDIR)/examples/
+	install -m 644 conf/example/points/*.csv $(DESTDIR)$(DOCDIR)/examples/points/
+	@for f in agent.conf $(patsubst conf/example/%,%,$(wildcard conf/example/points/*.csv)); do \
+	    if [ -e $(DESTDIR)$(SYSCONFDIR)/ganzhi/$$f ]; then \
+	        echo "install: keeping the existing $(DESTDIR)$(SYSCONFDIR)/ganzhi/$$f"; \
+	    else \
+	        echo "install -m 644 conf/example/$$f $(DESTDIR)$(SYSCONFDIR)/ganzhi/$$f"; \
+	        install -m 644 conf/example/$$f $(DESTDIR)$(SYSCONFDIR)/ganzhi/$$f || exit 1; \
+	    fi; \
+	done
+
+install-strip:
+	$(MAKE) install INSTALL_STRIP="-s --strip-program=$(STRIP)"
 
 clean:
 	rm -rf $(BUILD)
