@@ -8,6 +8,7 @@
  */
 #include "agent/conf_impl.h"
 #include "agent/keyfile.h"
+#include "agent/log.h"
 #include "proto/profile.h"
 
 #include <errno.h>
@@ -250,6 +251,10 @@ static void build_agent(struct conf_loader *L, const struct ini *ini)
     for (size_t i = 0; i < ini->n; i++)
         if (ini->s[i].kind == CONF_SEC_AGENT) {
             conf__apply(L, CONF_SEC_AGENT, &ini->s[i], &L->c->agent, 0);
+            const struct ini_entry *e = conf__ini_get(&ini->s[i], "log_level");
+            char err[200];
+            if (e && L->c->agent.log_level && log_spec_check(L->c->agent.log_level, err, sizeof err))
+                conf__err(L, L->path, e->line, "log_level: %s", err);
             return;
         }
     conf__err(L, L->path, 0, "no [agent] section (it gives enterprise_code and gateway_code)");

@@ -83,8 +83,9 @@ static const struct conf_key agent_keys[] = {
       .off = A(commit_interval_ms), .desc = "how long the store gathers readings per transaction" },
     { .key = "queue_max", .type = K_UINT, .def = "100000", .lo = 100, .hi = 10000000, .off = A(queue_max),
       .desc = "readings held in memory between the pollers and the store" },
-    { .key = "log_level", .type = K_ENUM, .def = "info", .choices = "error|warn|info|debug",
-      .off = A(log_level), .desc = "least severe log level written" },
+    { .key = "log_level", .type = K_STRING, .def = "info", .off = A(log_level),
+      .desc = "least severe level written: error, warn, info or debug, then per component, "
+              "e.g. info, uplink=debug, device=warn" },
 };
 #undef A
 

@@ -66,9 +66,7 @@ static struct conf *load(const char *path)
 
 static void apply_log_level(const struct conf *c)
 {
-    enum log_level lv;
-    if (log_level_parse(c->agent.log_level, &lv) == 0)
-        log_set_level(lv);
+    log_configure(c->agent.log_level);
 }
 
 int main(int argc, char **argv)
