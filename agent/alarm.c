@@ -3,7 +3,8 @@
 #include <math.h>
 #include <string.h>
 
-static const char *const names[] = { "lolo", "lo", "hi", "hihi", "comm" };
+static const char *const names[] = { "lolo", "lo", "hi", "hihi", "comm",
+                                     "blue", "yellow", "orange", "red" };
 
 const char *alarm_level_name(enum alarm_level l) { return l < ALARM_LEVELS ? names[l] : "?"; }
 
@@ -44,8 +45,51 @@ static int step(struct alarm_state *s, int beyond, int back, int64_t delay_ms, i
     return 1;
 }
 
-int alarm_eval(struct alarm_point *st, const struct conf_point *p, const struct reading *r,
-               struct alarm_event *out)
+void alarm_limits_init(struct alarm_limits *lim, const struct conf_point *p)
+{
+    for (int l = 0; l < ALARM_LEVELS; l++)
+        lim->level[l] = NAN;
+    lim->level[ALARM_LOLO] = p->lolo;
+    lim->level[ALARM_LO] = p->lo;
+    lim->level[ALARM_HI] = p->hi;
+    lim->level[ALARM_HIHI] = p->hihi;
+    static const char *const cols[] = { "blue", "yellow", "orange", "red" };
+    for (int c = 0; c < 4; c++) {
+        const char *v = conf_point_meta(p, cols[c]);
+        char err[64];
+        double d;
+        if (v && conf_parse_double(v, &d, err, sizeof err) == 0)
+            lim->level[ALARM_BLUE + c] = d;
+    }
+    const char *dir = conf_point_meta(p, "direction");
+    lim->colours_down = dir && !strcmp(dir, "down");
+}
+
+int alarm_colour(const struct alarm_point *st)
+{
+    for (int l = ALARM_RED; l >= ALARM_BLUE; l--)
+        if (st->level[l].active)
+            return l;
+    return -1;
+}
+
+int alarm_item_colour(const unsigned count[4])
+{
+    static const unsigned step[3] = { 4, 3, 2 };    /* blue x4, yellow x3, orange x2 */
+    int top = -1, escalated = -1;
+    unsigned at_or_above = 0;
+    for (int i = 3; i >= 0; i--) {
+        at_or_above += count[i];
+        if (count[i] && top < 0)
+            top = i;
+        if (i < 3 && at_or_above >= step[i] && escalated < i + 1)
+            escalated = i + 1;
+    }
+    return top > escalated ? top : escalated;
+}
+
+int alarm_eval(struct alarm_point *st, const struct conf_point *p, const struct alarm_limits *lim,
+               const struct reading *r, struct alarm_event *out)
 {
     int n = 0;
     int comm = r->quality == Q_COMM_FAIL;
@@ -57,11 +101,11 @@ int alarm_eval(struct alarm_point *st, const struct conf_point *p, const struct 
     if (!r->has_value || r->quality != Q_GOOD)
         return n;
     double v = r->value, h = isnan(p->hysteresis) ? 0 : p->hysteresis;
-    const double th[] = { p->lolo, p->lo, p->hi, p->hihi };
-    for (int l = ALARM_LOLO; l <= ALARM_HIHI; l++) {
-        if (isnan(th[l]))
+    const double *th = lim->level;
+    for (int l = ALARM_LOLO; l < ALARM_LEVELS; l++) {
+        if (l == ALARM_COMM || isnan(th[l]))
             continue;
-        int high = l >= ALARM_HI;
+        int high = l >= ALARM_BLUE ? !lim->colours_down : l >= ALARM_HI;
         int beyond = high ? v >= th[l] : v <= th[l];
         int back = high ? v < th[l] - h : v > th[l] + h;
         n += step(&st->level[l], beyond, back, p->delay_ms, r->ts_ms, (enum alarm_level)l,

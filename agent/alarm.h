@@ -18,7 +18,19 @@
 #include "agent/conf.h"
 #include "agent/reading.h"
 
-enum alarm_level { ALARM_LOLO, ALARM_LO, ALARM_HI, ALARM_HIHI, ALARM_COMM, ALARM_LEVELS };
+enum alarm_level {
+    ALARM_LOLO, ALARM_LO, ALARM_HI, ALARM_HIHI, ALARM_COMM,
+    /* tailings dams: four warning colours from the point's blue..red columns */
+    ALARM_BLUE, ALARM_YELLOW, ALARM_ORANGE, ALARM_RED,
+    ALARM_LEVELS
+};
+
+/* A point's limits, parsed once from its configuration: the four thresholds and
+ * the tailings colours (NAN when absent), and the colours' direction. */
+struct alarm_limits {
+    double level[ALARM_LEVELS];     /* threshold per level; NAN: not configured */
+    int colours_down;               /* direction = down: danger as the value falls */
+};
 
 struct alarm_event {
     uint64_t id;            /* assigned by the store */
@@ -42,9 +54,19 @@ struct alarm_point {
 const char *alarm_level_name(enum alarm_level l);
 int alarm_level_parse(const char *s, enum alarm_level *out);
 
+void alarm_limits_init(struct alarm_limits *lim, const struct conf_point *p);
+
 /* Evaluate one reading of point p. Appends up to ALARM_LEVELS events to out and
  * returns how many. */
-int alarm_eval(struct alarm_point *st, const struct conf_point *p, const struct reading *r,
-               struct alarm_event *out);
+int alarm_eval(struct alarm_point *st, const struct conf_point *p, const struct alarm_limits *lim,
+               const struct reading *r, struct alarm_event *out);
+
+/* The highest tailings colour a point is raised at (ALARM_BLUE..ALARM_RED), or -1. */
+int alarm_colour(const struct alarm_point *st);
+
+/* A monitoring item's colour from its points' (count[0..3]: points at blue, yellow,
+ * orange, red): the highest of them, escalated as 4 blue make yellow, 3 yellow
+ * (or worse) make orange, 2 orange (or worse) make red. -1: none; else 0..3. */
+int alarm_item_colour(const unsigned count[4]);
 
 #endif

@@ -96,6 +96,50 @@ int uplink_format_init(struct uplink_format *f, const struct conf *c,
             f->meta[id] = f->defs[f->ndefs - 1];
             kv += p->nmeta;
         }
+    /* A tailings item's alarms come from the pseudo point "item:NAME" (see the
+     * poller): give it the item column the profile reads. The array is sized
+     * once: metas point into it. */
+    size_t with_item = 0;
+    for (size_t d = 0; d < c->ndevices; d++)
+        for (size_t i = 0; i < c->devices[d].npoints; i++)
+            with_item += conf_point_meta(&c->devices[d].points[i], "item") != NULL;
+    f->items = calloc(with_item ? with_item : 1, sizeof *f->items);
+    if (!f->items)
+        goto oom;
+    for (size_t d = 0; d < c->ndevices; d++)
+        for (size_t i = 0; i < c->devices[d].npoints; i++) {
+            const char *item = conf_point_meta(&c->devices[d].points[i], "item");
+            if (!item)
+                continue;
+            size_t k;
+            for (k = 0; k < f->nitems && strcmp(f->items[k].kv.value, item); k++)
+                ;
+            if (k < f->nitems)
+                continue;
+            char tag[160];
+            snprintf(tag, sizeof tag, "item:%s", item);
+            f->items[f->nitems].tag = strdup(tag);
+            f->items[f->nitems].kv = (struct wire_kv){ "item", item };
+            if (!f->items[f->nitems++].tag)
+                goto oom;
+            uint32_t id;
+            if (store_point_id(s, tag, "tailings", "", &id) != 0) {
+                snprintf(err, errlen, "store: %s", store_errmsg(s));
+                goto fail;
+            }
+            if (id >= f->nmeta) {
+                size_t n = id + 64;
+                struct wire_point_meta *m = realloc(f->meta, n * sizeof *m);
+                if (!m)
+                    goto oom;
+                memset(m + f->nmeta, 0, (n - f->nmeta) * sizeof *m);
+                f->meta = m;
+                f->nmeta = n;
+            }
+            f->meta[id] = (struct wire_point_meta){ f->items[f->nitems - 1].tag, item, "",
+                                                    "tailings", &f->items[f->nitems - 1].kv, 1,
+                                                    NAN, NAN, NAN, NAN, NAN };
+        }
     return 0;
 oom:
     snprintf(err, errlen, "out of memory");
@@ -136,6 +180,9 @@ void uplink_format_free(struct uplink_format *f)
     free(f->kv);
     free(f->ptrs);
     free(f->defs);
+    for (size_t k = 0; k < f->nitems; k++)
+        free(f->items[k].tag);
+    free(f->items);
     memset(f, 0, sizeof *f);
 }
 

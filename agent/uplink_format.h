@@ -23,6 +23,8 @@ struct uplink_format {
     size_t nptrs;
     struct wire_point_meta *defs;       /* the configured points, for MK_POINTS */
     size_t ndefs;
+    struct { char *tag; struct wire_kv kv; } *items;   /* tailings items' pseudo points */
+    size_t nitems;
     int sealed;                         /* messages go out in an envelope */
     struct envelope_keys keys;
     unsigned char aes[32], hmac[1024];

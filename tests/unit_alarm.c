@@ -17,7 +17,9 @@ static int feed(struct alarm_point *st, const struct conf_point *p, int64_t t, d
                 struct alarm_event *ev)
 {
     struct reading r = { 7, Q_GOOD, 1, t, v, 0 };
-    return alarm_eval(st, p, &r, ev);
+    struct alarm_limits lim;
+    alarm_limits_init(&lim, p);
+    return alarm_eval(st, p, &lim, &r, ev);
 }
 
 static void test_hi_hysteresis(void)
@@ -74,12 +76,50 @@ static void test_comm(void)
     struct alarm_event ev[ALARM_LEVELS];
     CHECK(feed(&st, &p, 1000, 30, ev) == 1);    /* hi raised */
     struct reading dead = { 7, Q_COMM_FAIL, 0, 2000, 0, 0 };
-    CHECK(alarm_eval(&st, &p, &dead, ev) == 1 && ev[0].level == ALARM_COMM && ev[0].raised);
-    CHECK(alarm_eval(&st, &p, &dead, ev) == 0);
+    struct alarm_limits lim;
+    alarm_limits_init(&lim, &p);
+    CHECK(alarm_eval(&st, &p, &lim, &dead, ev) == 1 && ev[0].level == ALARM_COMM && ev[0].raised);
+    CHECK(alarm_eval(&st, &p, &lim, &dead, ev) == 0);
     /* No value: the hi alarm is neither confirmed nor cleared meanwhile. */
     CHECK(st.level[ALARM_HI].active);
     CHECK(feed(&st, &p, 3000, 10, ev) == 2);    /* comm cleared, hi cleared */
     CHECK(ev[0].level == ALARM_COMM && !ev[0].raised && ev[1].level == ALARM_HI && !ev[1].raised);
+}
+
+static void test_tailings_colours(void)
+{
+    /* A phreatic line whose danger is a falling depth: direction down. */
+    struct conf_point p = point(NAN, NAN, NAN, NAN, 0.1, 0);
+    struct conf_kv kv[] = { { "item", "phreatic" }, { "blue", "8" }, { "yellow", "6" },
+                            { "orange", "4" }, { "red", "2" }, { "direction", "down" } };
+    p.meta = kv;
+    p.nmeta = 6;
+    struct alarm_point st;
+    memset(&st, 0, sizeof st);
+    struct alarm_event ev[ALARM_LEVELS];
+    CHECK(feed(&st, &p, 1000, 9, ev) == 0 && alarm_colour(&st) == -1);
+    CHECK(feed(&st, &p, 2000, 5.5, ev) == 2);
+    CHECK(ev[0].level == ALARM_BLUE && ev[1].level == ALARM_YELLOW && ev[1].raised);
+    CHECK(alarm_colour(&st) == ALARM_YELLOW);
+    CHECK(feed(&st, &p, 3000, 6.05, ev) == 0);      /* within the hysteresis */
+    CHECK(feed(&st, &p, 4000, 6.2, ev) == 1 && ev[0].level == ALARM_YELLOW && !ev[0].raised);
+    CHECK(alarm_colour(&st) == ALARM_BLUE);
+    CHECK_STR(alarm_level_name(ALARM_ORANGE), "orange");
+}
+
+static void test_item_escalation(void)
+{
+    unsigned none[4] = { 0, 0, 0, 0 }, b3[4] = { 3, 0, 0, 0 }, b4[4] = { 4, 0, 0, 0 };
+    unsigned y3[4] = { 0, 3, 0, 0 }, mix[4] = { 2, 1, 0, 0 }, o2[4] = { 0, 0, 2, 0 };
+    unsigned o1y2[4] = { 0, 2, 1, 0 }, r1[4] = { 0, 0, 0, 1 };
+    CHECK(alarm_item_colour(none) == -1);
+    CHECK(alarm_item_colour(b3) == 0);      /* blue */
+    CHECK(alarm_item_colour(b4) == 1);      /* 4 blue make yellow */
+    CHECK(alarm_item_colour(y3) == 2);      /* 3 yellow make orange */
+    CHECK(alarm_item_colour(mix) == 1);     /* the highest point's colour */
+    CHECK(alarm_item_colour(o2) == 3);      /* 2 orange make red */
+    CHECK(alarm_item_colour(o1y2) == 2);    /* 3 at yellow or worse make orange */
+    CHECK(alarm_item_colour(r1) == 3);
 }
 
 int main(void)
@@ -88,5 +128,7 @@ int main(void)
     RUN(test_lo_levels);
     RUN(test_delay);
     RUN(test_comm);
+    RUN(test_tailings_colours);
+    RUN(test_item_escalation);
     return UNIT_END();
 }
