@@ -460,6 +460,14 @@ static int64_t evict_below(struct store *s, uint64_t cutoff)
 
 int64_t store_evict_before(struct store *s, int64_t ts_ms)
 {
+    /* Alarm events age out with retention too (the budget never takes them). */
+    sqlite3_stmt *old;
+    if (sqlite3_prepare_v2(s->db, "DELETE FROM alarm WHERE ts < ? AND id < (SELECT max(id) FROM alarm)",
+                           -1, &old, NULL) == SQLITE_OK) {
+        sqlite3_bind_int64(old, 1, ts_ms);
+        sqlite3_step(old);
+        sqlite3_finalize(old);
+    }
     /* Batches are stored in sample order, near enough: find the first one young
      * enough and delete everything below it. */
     sqlite3_stmt *st;

@@ -107,9 +107,11 @@ struct store_usage {
 };
 int store_usage(struct store *s, const char *dir, struct store_usage *out);
 
-/* Delete whole batches, oldest first: those sampled before ts_ms (retention),
- * or enough of the oldest to free about `bytes` (the disk budget). The newest
- * batch always stays, so seq is never reused. Returns readings deleted, or -1. */
+/* Delete whole batches, oldest first: those sampled before ts_ms (retention, which
+ * also takes alarm events older than it), or enough of the oldest to free about
+ * `bytes` (the disk budget, which never takes alarm events). The newest batch
+ * and alarm event always stay, so seq and ids are never reused. Returns readings
+ * deleted, or -1. */
 int64_t store_evict_before(struct store *s, int64_t ts_ms);
 int64_t store_evict_bytes(struct store *s, int64_t bytes);
 
