@@ -1,4 +1,5 @@
 /* device: plan, read, decode and qualify the points of one device. */
+#include "agent/clock.h"
 #include "agent/device.h"
 #include "drivers/mb_decode.h"
 #include <math.h>
@@ -6,20 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-static int64_t now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static int pow10_of_inverse(double scale)
 {
@@ -131,14 +118,14 @@ int device_poll(struct device *d, struct reading *out)
         const struct mb_read *r = &d->plan.reads[k];
         int exc = 0;
         enum mb_status st = MB_ERR_COMM;
-        int64_t t0 = now_us();
+        int64_t t0 = mono_us();
         /* After a request went unanswered, the rest of this poll would only wait
          * out more timeouts: mark its points comm_fail without asking. A garbled
          * reply (noise on the line) is no reason to stop: the device is there. */
         if (!silent) {
             atomic_fetch_add(&d->stats.requests, 1);
             st = mb_link_read(d->link, r, d->regs, d->bits, &exc, err, sizeof err);
-            atomic_store(&d->stats.last_rtt_us, now_us() - t0);
+            atomic_store(&d->stats.last_rtt_us, mono_us() - t0);
             switch (st) {
             case MB_OK: atomic_fetch_add(&d->stats.ok, 1); break;
             case MB_ERR_EXCEPTION:

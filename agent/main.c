@@ -1,5 +1,6 @@
 /* ganzhi-agent: polls the configured devices, stores every reading, publishes to
  * every uplink. Foreground; SIGTERM/SIGINT flush and exit 0; SIGHUP reloads. */
+#include "agent/clock.h"
 #include "agent/conf.h"
 #include "agent/log.h"
 #include "agent/notify.h"
@@ -11,13 +12,6 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void usage(FILE *f)
 {

@@ -1,4 +1,5 @@
 /* poller: bus threads, poll scheduling, failure backoff, deadband and heartbeat. */
+#include "agent/clock.h"
 #include "agent/poller.h"
 #include "agent/alarm.h"
 #include "agent/deadband.h"
@@ -63,13 +64,6 @@ struct poller {
     size_t nbuses;
     struct device **devices;
 };
-
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* Flag the readings of a poll taken while the clock is behind the latest sample
  * time already seen (stepped back, or not yet set after a boot). seq keeps the

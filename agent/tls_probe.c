@@ -74,113 +74,30 @@ static const char *alert_name(int alert)
 int tls_probe(const char *host, const char *port, const char *ca_file, const char *cert_file,
               const char *key_file, int timeout_ms, char *why, size_t whylen)
 {
-    mbedtls_net_context net;
-    mbedtls_ssl_context ssl;
-    mbedtls_ssl_config conf;
-    mbedtls_x509_crt ca, own;
-    mbedtls_pk_context key;
-    mbedtls_entropy_context entropy;
-    mbedtls_ctr_drbg_context drbg;
-    char buf[256];
-    int rc = -1, ret;
-    mbedtls_net_init(&net);
-    mbedtls_ssl_init(&ssl);
-    mbedtls_ssl_config_init(&conf);
-    mbedtls_x509_crt_init(&ca);
-    mbedtls_x509_crt_init(&own);
-    mbedtls_pk_init(&key);
-    mbedtls_entropy_init(&entropy);
-    mbedtls_ctr_drbg_init(&drbg);
-
-    if (mbedtls_ctr_drbg_seed(&drbg, mbedtls_entropy_func, &entropy,
-                              (const unsigned char *)"ganzhi-tls-probe", 16) != 0) {
-        snprintf(why, whylen, "no entropy for TLS");
-        goto out;
-    }
-    if (ca_file && (ret = mbedtls_x509_crt_parse_file(&ca, ca_file)) != 0) {
-        mbedtls_strerror(ret, buf, sizeof buf);
-        snprintf(why, whylen, "ca_file %s: %s", ca_file, buf);
-        goto out;
-    }
-    int have_cert = cert_file && key_file;
-    if (have_cert) {
-        if ((ret = mbedtls_x509_crt_parse_file(&own, cert_file)) != 0) {
-            mbedtls_strerror(ret, buf, sizeof buf);
-            snprintf(why, whylen, "cert_file %s: %s", cert_file, buf);
-            goto out;
-        }
-        if ((ret = mbedtls_pk_parse_keyfile(&key, key_file, NULL)) != 0) {
-            mbedtls_strerror(ret, buf, sizeof buf);
-            snprintf(why, whylen, "key_file %s: %s", key_file, buf);
-            goto out;
-        }
-        if (mbedtls_pk_check_pair(&own.pk, &key) != 0) {
+    /* Our own certificate first: a key that does not match it, or an expired
+     * one, is the whole story, whatever the broker would say. */
+    if (cert_file && key_file) {
+        struct tls_cert_info own;
+        int match;
+        if (tls_cert_inspect(cert_file, key_file, &own, &match, why, whylen) != 0)
+            return -1;
+        if (match == 0) {
             snprintf(why, whylen, "key_file %s does not belong to cert_file %s", key_file,
                      cert_file);
-            goto out;
+            return -1;
         }
-        if (mbedtls_x509_time_is_past(&own.valid_to)) {
-            snprintf(why, whylen, "our client certificate %s expired on %04d-%02d-%02d",
-                     cert_file, own.valid_to.year, own.valid_to.mon, own.valid_to.day);
-            goto out;
+        if (own.days_left < 0) {
+            snprintf(why, whylen, "our client certificate %s expired on %s", cert_file,
+                     own.not_after);
+            return -1;
         }
     }
-    int fd = connect_timeout(host, port, timeout_ms, why, whylen);
-    if (fd < 0)
-        goto out;
-    net.fd = fd;
-    mbedtls_ssl_config_defaults(&conf, MBEDTLS_SSL_IS_CLIENT, MBEDTLS_SSL_TRANSPORT_STREAM,
-                                MBEDTLS_SSL_PRESET_DEFAULT);
-    mbedtls_ssl_conf_authmode(&conf, MBEDTLS_SSL_VERIFY_REQUIRED);
-    mbedtls_ssl_conf_ca_chain(&conf, &ca, NULL);
-    mbedtls_ssl_conf_rng(&conf, mbedtls_ctr_drbg_random, &drbg);
-    mbedtls_ssl_conf_read_timeout(&conf, (uint32_t)timeout_ms);
-    if (have_cert)
-        mbedtls_ssl_conf_own_cert(&conf, &own, &key);
-    if (mbedtls_ssl_setup(&ssl, &conf) != 0 || mbedtls_ssl_set_hostname(&ssl, host) != 0) {
-        snprintf(why, whylen, "TLS setup failed");
-        goto out;
-    }
-    mbedtls_ssl_set_bio(&ssl, &net, mbedtls_net_send, NULL, mbedtls_net_recv_timeout);
-    while ((ret = mbedtls_ssl_handshake(&ssl)) != 0) {
-        if (ret == MBEDTLS_ERR_SSL_WANT_READ || ret == MBEDTLS_ERR_SSL_WANT_WRITE)
-            continue;
-        if (ret == MBEDTLS_ERR_X509_CERT_VERIFY_FAILED) {
-            uint32_t flags = mbedtls_ssl_get_verify_result(&ssl);
-            mbedtls_x509_crt_verify_info(buf, sizeof buf, "", flags);
-            buf[strcspn(buf, "\n")] = 0;
-            snprintf(why, whylen, "the broker's certificate is refused: %s%s", buf,
-                     flags & MBEDTLS_X509_BADCERT_CN_MISMATCH ? " (it does not name this host)"
-                     : flags & MBEDTLS_X509_BADCERT_NOT_TRUSTED ? " (not signed by ca_file)" : "");
-        } else if (ret == MBEDTLS_ERR_SSL_FATAL_ALERT_MESSAGE) {
-            int alert = ssl.in_msg ? ssl.in_msg[1] : 0;
-            snprintf(why, whylen, "the broker ended the TLS handshake (alert %d, %s)%s", alert,
-                     alert_name(alert),
-                     !have_cert ? ": it probably requires a client certificate (cert_file, key_file)"
-                     : alert == 48 || alert == 42 || alert == 46
-                         ? ": it does not accept our client certificate" : "");
-        } else if (ret == MBEDTLS_ERR_SSL_TIMEOUT) {
-            snprintf(why, whylen, "TLS handshake timed out: is %s:%s a TLS port?", host, port);
-        } else {
-            mbedtls_strerror(ret, buf, sizeof buf);
-            snprintf(why, whylen, "TLS handshake failed: %s", buf);
-        }
-        goto out;
-    }
-    snprintf(why, whylen, "TLS handshake succeeded (%s, %s)", mbedtls_ssl_get_version(&ssl),
-             mbedtls_ssl_get_ciphersuite(&ssl));
-    rc = 0;
-    mbedtls_ssl_close_notify(&ssl);
-out:
-    mbedtls_net_free(&net);
-    mbedtls_ssl_free(&ssl);
-    mbedtls_ssl_config_free(&conf);
-    mbedtls_x509_crt_free(&ca);
-    mbedtls_x509_crt_free(&own);
-    mbedtls_pk_free(&key);
-    mbedtls_ctr_drbg_free(&drbg);
-    mbedtls_entropy_free(&entropy);
-    return rc;
+    struct tls_details d;
+    if (tls_probe_details(host, port, ca_file, cert_file, key_file, timeout_ms, &d, why,
+                          whylen) != 0)
+        return -1;
+    snprintf(why, whylen, "TLS handshake succeeded (%s, %s)", d.version, d.ciphersuite);
+    return 0;
 }
 
 /* ---- details for `ganzhi uplink` ---- */

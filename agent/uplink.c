@@ -1,4 +1,5 @@
 /* uplink: cursor, in-flight window, reconnects and TLS over paho MQTTAsync. */
+#include "agent/clock.h"
 #include "agent/uplink.h"
 #include "agent/alarm.h"
 #include "agent/lanes.h"
@@ -78,20 +79,6 @@ struct uplink {
     size_t nnames;
     struct wire_reading *msg;
 };
-
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* ---- paho callbacks (paho's threads) ---- */
 
@@ -321,6 +308,74 @@ static int publish(struct uplink *u, enum message_kind kind, const char *topic,
     return MQTTASYNC_SUCCESS;
 }
 
+/* Hand one message over with its PUBACK tracked: readings [first, last] of a lane,
+ * or (alarm) alarm events first..last. Frees body. 1 sent, 0 no free slot, -1
+ * failed (rewind set).
+ * The flight is reserved first and the message sent without our lock: paho may
+ * call on_send_ok with its own mutex held, so holding ours across
+ * MQTTAsync_sendMessage could deadlock. An ack that beats the token into the
+ * flight is parked in `early`. */
+static int send_tracked(struct uplink *u, enum message_kind kind, const char *topic, char *body,
+                        int qos, uint64_t first, uint64_t last, enum lane lane, int alarm)
+{
+    MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
+    ro.onSuccess = on_send_ok;
+    ro.onFailure = on_send_fail;
+    ro.context = u;
+    MQTTAsync_message m = MQTTAsync_message_initializer;
+    m.payload = body;
+    m.payloadlen = (int)strlen(body);
+    m.qos = qos;
+
+    pthread_mutex_lock(&u->lock);
+    struct flight *f = NULL;
+    for (size_t i = 0; !f && i < u->cu->max_inflight; i++)
+        if (!u->slots[i].used)
+            f = &u->slots[i];
+    if (!f) {
+        pthread_mutex_unlock(&u->lock);
+        free(body);
+        return 0;
+    }
+    *f = (struct flight){ 0, first, last, 1, lane, alarm };
+    if (alarm)
+        u->alarm_inflight = 1;
+    else
+        u->inflight[lane]++;
+    u->sending = f;
+    u->nearly = 0;
+    pthread_mutex_unlock(&u->lock);
+
+    int rc = publish(u, kind, topic, &m, &ro);
+
+    pthread_mutex_lock(&u->lock);
+    u->sending = NULL;
+    if (rc == MQTTASYNC_SUCCESS) {
+        f->token = ro.token;
+        u->st.messages_sent++;
+        if (alarm)
+            u->alarm_pos = last + 1;
+        else
+            lanes_sent(&u->lanes, lane, last);
+        int done = qos == 0;    /* QoS 0: handed over is all the ack there is */
+        for (size_t i = 0; i < u->nearly; i++)
+            done |= u->early[i] == ro.token;
+        if (done)
+            settle(u, f);
+    } else {
+        f->used = 0;
+        if (alarm)
+            u->alarm_inflight = 0;
+        else
+            u->inflight[lane]--;
+        u->rewind = 1;
+        u->st.send_failures++;
+    }
+    pthread_mutex_unlock(&u->lock);
+    free(body);
+    return rc == MQTTASYNC_SUCCESS ? 1 : -1;
+}
+
 /* Publish one message on a lane if it has readings and the window room. 1 sent,
  * 0 nothing to do, -1 failed (rewind set). */
 static int send_next(struct uplink *u, enum lane lane, uint64_t next_seq, size_t max_inflight)
@@ -355,53 +410,8 @@ static int send_next(struct uplink *u, enum lane lane, uint64_t next_seq, size_t
                                         sizeof topic);
     if (!body)
         return 0;
-    MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
-    ro.onSuccess = on_send_ok;
-    ro.onFailure = on_send_fail;
-    ro.context = u;
-    MQTTAsync_message m = MQTTAsync_message_initializer;
-    m.payload = body;
-    m.payloadlen = (int)strlen(body);
-    m.qos = cu->qos;
-    uint64_t first = u->msg[0].seq, last = u->msg[g.n - 1].seq;
-
-    /* Reserve the flight first and send without our lock: paho may call
-     * on_send_ok with its own mutex held, so holding ours across
-     * MQTTAsync_sendMessage could deadlock. An ack that beats the token into the
-     * flight is parked in `early`. */
-    pthread_mutex_lock(&u->lock);
-    struct flight *f = NULL;
-    for (size_t i = 0; !f && i < cu->max_inflight; i++)
-        if (!u->slots[i].used)
-            f = &u->slots[i];
-    *f = (struct flight){ 0, first, last, 1, lane, 0 };
-    u->inflight[lane]++;
-    u->sending = f;
-    u->nearly = 0;
-    pthread_mutex_unlock(&u->lock);
-
-    int rc = publish(u, MK_REALTIME, topic, &m, &ro);
-
-    pthread_mutex_lock(&u->lock);
-    u->sending = NULL;
-    if (rc == MQTTASYNC_SUCCESS) {
-        f->token = ro.token;
-        u->st.messages_sent++;
-        lanes_sent(&u->lanes, lane, last);
-        int done = cu->qos == 0;    /* QoS 0: handed over is all the ack there is */
-        for (size_t i = 0; i < u->nearly; i++)
-            done |= u->early[i] == ro.token;
-        if (done)
-            settle(u, f);
-    } else {
-        f->used = 0;
-        u->inflight[lane]--;
-        u->rewind = 1;
-        u->st.send_failures++;
-    }
-    pthread_mutex_unlock(&u->lock);
-    free(body);
-    return rc == MQTTASYNC_SUCCESS ? 1 : -1;
+    return send_tracked(u, MK_REALTIME, topic, body, cu->qos, u->msg[0].seq,
+                        u->msg[g.n - 1].seq, lane, 0);
 }
 
 /* Alarm events go ahead of every reading, live or backlog: one message of the
@@ -409,7 +419,6 @@ static int send_next(struct uplink *u, enum lane lane, uint64_t next_seq, size_t
 #define ALARMS_PER_MESSAGE 50
 static int send_alarms(struct uplink *u)
 {
-    const struct conf_uplink *cu = u->cu;
     pthread_mutex_lock(&u->lock);
     int ready = u->connected && !u->rewind && !u->alarm_inflight;
     uint64_t pos = u->alarm_pos;
@@ -436,52 +445,8 @@ static int send_alarms(struct uplink *u)
                                      sizeof topic);
     if (!body)
         return 0;
-    MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
-    ro.onSuccess = on_send_ok;
-    ro.onFailure = on_send_fail;
-    ro.context = u;
-    MQTTAsync_message m = MQTTAsync_message_initializer;
-    m.payload = body;
-    m.payloadlen = (int)strlen(body);
-    m.qos = 1;      /* an alarm is never fire-and-forget, whatever the uplink's qos */
-    pthread_mutex_lock(&u->lock);
-    struct flight *f = NULL;
-    for (size_t i = 0; !f && i < cu->max_inflight; i++)
-        if (!u->slots[i].used)
-            f = &u->slots[i];
-    if (!f) {
-        pthread_mutex_unlock(&u->lock);
-        free(body);
-        return 0;
-    }
-    *f = (struct flight){ 0, ev[0].id, ev[n - 1].id, 1, LANE_LIVE, 1 };
-    u->alarm_inflight = 1;
-    u->sending = f;
-    u->nearly = 0;
-    pthread_mutex_unlock(&u->lock);
-
-    int rc = publish(u, MK_ALARM, topic, &m, &ro);
-
-    pthread_mutex_lock(&u->lock);
-    u->sending = NULL;
-    if (rc == MQTTASYNC_SUCCESS) {
-        f->token = ro.token;
-        u->st.messages_sent++;
-        u->alarm_pos = ev[n - 1].id + 1;
-        int done = 0;
-        for (size_t i = 0; i < u->nearly; i++)
-            done |= u->early[i] == ro.token;
-        if (done)
-            settle(u, f);
-    } else {
-        f->used = 0;
-        u->alarm_inflight = 0;
-        u->rewind = 1;
-        u->st.send_failures++;
-    }
-    pthread_mutex_unlock(&u->lock);
-    free(body);
-    return rc == MQTTASYNC_SUCCESS ? 1 : 0;
+    /* An alarm is never fire-and-forget, whatever the uplink's qos. */
+    return send_tracked(u, MK_ALARM, topic, body, 1, ev[0].id, ev[n - 1].id, LANE_LIVE, 1) > 0;
 }
 
 static void start_connect(struct uplink *u)

@@ -1,4 +1,5 @@
 /* writer: bounded batch queue in front of the store, and the thread that commits it. */
+#include "agent/clock.h"
 #include "agent/writer.h"
 #include "agent/log.h"
 #include <errno.h>
@@ -43,13 +44,6 @@ static void deadline_after(struct timespec *ts, int64_t ms)
         ts->tv_sec++;
         ts->tv_nsec -= 1000000000;
     }
-}
-
-static int64_t mono_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
 /*

@@ -3,6 +3,7 @@
  * Read from the store's cursors (the agent persists them every 250 ms) and, for
  * whether the agent runs and is connected, from its status.json when fresh. The
  * store is opened as a reader and never written. */
+#include "agent/clock.h"
 #include "tools/cli.h"
 #include "agent/ranges.h"
 #include "agent/store.h"
@@ -41,20 +42,6 @@ static void usage(FILE *f)
                "             share of the backlog seen at start that has been delivered\n"
                "--json       one JSON object (with --watch: one a line per refresh)\n"
                "Exit 1 if the store cannot be opened.\n", QUEUE_SAMPLE_MS / 1000.0);
-}
-
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* "0s", "42s", "4m05s", "3h12m", "2d03h". */

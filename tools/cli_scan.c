@@ -1,4 +1,5 @@
 /* cli_scan: `ganzhi scan`, which unit ids answer on a serial port or a TCP host. */
+#include "agent/clock.h"
 #include "tools/cli.h"
 #include "drivers/mb_link.h"
 #include <stdio.h>
@@ -20,13 +21,6 @@ static void usage(FILE *f)
         "  --area holding|input|coil|discrete, --address N   what to ask for (holding 0)\n"
         "  --trace            print every frame in hex with timing (stderr)\n"
         "Exit 0 if some unit answered, 1 if none did, 2 on bad usage.\n");
-}
-
-static int64_t mono_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
 static int num(const char *opt, const char *s, long lo, long hi, long *out)
