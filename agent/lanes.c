@@ -52,21 +52,32 @@ int lanes_acked(struct lanes *l, uint64_t first, uint64_t last)
     return ranges_add(&l->delivered, first, last);
 }
 
-uint64_t lanes_evicted(struct lanes *l, uint64_t first_stored)
+/* Mark every seq below first_stored delivered; returns how many were not. */
+static uint64_t give_up_below(struct lanes *l, uint64_t first_stored)
 {
     if (first_stored <= 1)
         return 0;
-    uint64_t lost = ranges_missing(&l->delivered, 1, first_stored - 1);
-    if (lost) {
+    uint64_t missing = ranges_missing(&l->delivered, 1, first_stored - 1);
+    if (missing)
         ranges_add(&l->delivered, 1, first_stored - 1);
-        l->lost += lost;
-    }
     for (int i = 0; i < 2; i++)
         if (l->pos[i] < first_stored)
             l->pos[i] = ranges_next_gap(&l->delivered, first_stored);
     if (l->live_start < first_stored)
         l->live_start = first_stored;
+    return missing;
+}
+
+uint64_t lanes_evicted(struct lanes *l, uint64_t first_stored)
+{
+    uint64_t lost = give_up_below(l, first_stored);
+    l->lost += lost;
     return lost;
+}
+
+void lanes_begin(struct lanes *l, uint64_t first_stored)
+{
+    give_up_below(l, first_stored);
 }
 
 uint64_t lanes_waiting(const struct lanes *l, uint64_t first_stored, uint64_t next_seq)

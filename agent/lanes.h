@@ -45,6 +45,9 @@ int lanes_acked(struct lanes *l, uint64_t first, uint64_t last);
 /* The store no longer holds seqs below first_stored: what of them was never
  * delivered is lost; returns how many (added to l->lost). */
 uint64_t lanes_evicted(struct lanes *l, uint64_t first_stored);
+/* The uplink's history begins at first_stored: seqs below were never its to send
+ * (a new uplink on an old store, a fresh store after a corrupt one): not lost. */
+void lanes_begin(struct lanes *l, uint64_t first_stored);
 
 /* Readings stored and not yet delivered. */
 uint64_t lanes_waiting(const struct lanes *l, uint64_t first_stored, uint64_t next_seq);

@@ -65,16 +65,24 @@ static int prepare(struct store *s, sqlite3_stmt **st, const char *sql)
     return sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT, st, NULL);
 }
 
-static uint64_t query_u64(sqlite3 *db, const char *sql, uint64_t dflt)
+/* One number from a query: *v stays as it is on no row or NULL; -1 on an error,
+ * which callers must not take for "nothing there" (an empty store). */
+static int query_u64_ok(sqlite3 *db, const char *sql, uint64_t *v)
 {
     sqlite3_stmt *st;
-    uint64_t v = dflt;
     if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
-        return dflt;
-    if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
-        v = (uint64_t)sqlite3_column_int64(st, 0);
+        return -1;
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
+        *v = (uint64_t)sqlite3_column_int64(st, 0);
     sqlite3_finalize(st);
-    return v;
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
+}
+
+static uint64_t query_u64(sqlite3 *db, const char *sql, uint64_t dflt)
+{
+    uint64_t v = dflt;
+    return query_u64_ok(db, sql, &v) == 0 ? v : dflt;
 }
 
 struct store *store_open(const char *dir, enum store_mode mode, char *err, size_t errlen)
@@ -324,10 +332,10 @@ int64_t store_last_ts(struct store *s)
     return (int64_t)query_u64(s->db, "SELECT ts FROM batch ORDER BY seq0 DESC LIMIT 1", 0);
 }
 
-uint64_t store_first_seq(struct store *s)
+int store_first_seq(struct store *s, uint64_t *first)
 {
-    uint64_t v = query_u64(s->db, "SELECT min(seq0) FROM batch", 0);
-    return v ? v : store_next_seq(s);
+    *first = 0;
+    return query_u64_ok(s->db, "SELECT min(seq0) FROM batch", first);
 }
 
 /* Visit the readings of one batch row with seq >= from; returns -1 on a corrupt
@@ -436,7 +444,9 @@ int store_usage(struct store *s, const char *dir, struct store_usage *out)
 static int64_t evict_below(struct store *s, uint64_t cutoff)
 {
     /* Never the newest batch: it carries the next seq across restarts. */
-    uint64_t newest = query_u64(s->db, "SELECT max(seq0) FROM batch", 0);
+    uint64_t newest = 0;
+    if (query_u64_ok(s->db, "SELECT max(seq0) FROM batch", &newest) != 0)
+        return -1;
     if (cutoff > newest)
         cutoff = newest;
     sqlite3_stmt *st;
@@ -476,11 +486,15 @@ int64_t store_evict_before(struct store *s, int64_t ts_ms)
                            &st, NULL) != SQLITE_OK)
         return -1;
     sqlite3_bind_int64(st, 1, ts_ms);
-    if (sqlite3_step(st) == SQLITE_ROW)
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
         cutoff = (uint64_t)sqlite3_column_int64(st, 0);
     else
         cutoff = UINT64_MAX;    /* all older: evict_below keeps the newest */
     sqlite3_finalize(st);
+    /* A failed query is not "all older": that would delete the whole store. */
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return -1;
     return evict_below(s, cutoff);
 }
 
@@ -488,8 +502,10 @@ int64_t store_evict_bytes(struct store *s, int64_t bytes)
 {
     /* Rows are about the same size: take the share of the seq range that the
      * bytes are of the data, plus a little, in one statement. */
-    uint64_t first = query_u64(s->db, "SELECT min(seq0) FROM batch", 0);
-    uint64_t next = query_u64(s->db, NEXT_SEQ_SQL, 1);
+    uint64_t first = 0, next = 1;
+    if (query_u64_ok(s->db, "SELECT min(seq0) FROM batch", &first) != 0 ||
+        query_u64_ok(s->db, NEXT_SEQ_SQL, &next) != 0)
+        return -1;
     uint64_t pages = query_u64(s->db, "PRAGMA page_count", 1);
     uint64_t free_pages = query_u64(s->db, "PRAGMA freelist_count", 0);
     uint64_t size = query_u64(s->db, "PRAGMA page_size", 4096);

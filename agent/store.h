@@ -83,8 +83,10 @@ long store_alarms_after(struct store *s, uint64_t after, struct alarm_event *out
 uint64_t store_next_seq(struct store *s);
 /* Sample time of the newest batch (Unix ms), 0 if none. */
 int64_t store_last_ts(struct store *s);
-/* Lowest seq still stored, or store_next_seq() when empty. */
-uint64_t store_first_seq(struct store *s);
+/* The lowest seq still stored in *first, 0 when the store is empty. Returns -1
+ * when the store cannot be read: never to be taken for an eviction. (One query:
+ * "empty, so the next seq" in two would race the writer and skip a batch.) */
+int store_first_seq(struct store *s, uint64_t *first);
 
 /* Visit readings with seq >= from in seq order, at most max of them. The visitor
  * returns 0 to go on, non-zero to stop. Returns the count visited, or -1. */

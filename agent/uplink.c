@@ -73,6 +73,7 @@ struct uplink {
     /* uplink thread only */
     char persisted[sizeof(((struct store_cursor *)0)->delivered)];
     uint64_t persisted_lost, persisted_alarm;
+    int history_unknown;        /* a fresh cursor: where its history begins is not yet seen */
     double tokens;              /* backfill messages the rate allows now */
     uint64_t cursor_failures;
     struct point_name *names;
@@ -391,7 +392,8 @@ static int send_next(struct uplink *u, enum lane lane, uint64_t next_seq, size_t
         return 0;
     struct gather g = { u, 0, limit };
     if (store_scan(u->store, from, cu->message_readings, gather_one, &g) < 0 || g.n == 0) {
-        if (g.n == 0 && store_first_seq(u->store) > from)
+        uint64_t first = 0;
+        if (g.n == 0 && store_first_seq(u->store, &first) == 0 && first > from)
             return 0;   /* evicted meanwhile: the eviction check skips it */
         log_error("uplink", cu->name, "store read at seq %llu failed: %s",
                   (unsigned long long)from, store_errmsg(u->store));
@@ -545,9 +547,26 @@ static int first_ts(void *arg, uint64_t seq, const struct reading *r)
  * backlog, and the age of the oldest reading not yet delivered, for status. */
 static void account(struct uplink *u, uint64_t next_seq)
 {
-    uint64_t first = store_first_seq(u->store);
+    uint64_t first;
+    if (store_first_seq(u->store, &first) != 0)
+        return;     /* the store could not be read: account next time */
     pthread_mutex_lock(&u->lock);
-    uint64_t lost = lanes_evicted(&u->lanes, first);
+    if (!first) {
+        u->st.backlog = 0;
+        u->st.oldest_pending_ms = 0;
+        pthread_mutex_unlock(&u->lock);
+        return;
+    }
+    uint64_t lost = 0;
+    if (u->history_unknown) {
+        /* A new uplink, or a fresh store after a corrupt one was moved aside
+         * (its seqs start far above 1): what lies below was never this
+         * uplink's to send. */
+        lanes_begin(&u->lanes, first);
+        u->history_unknown = 0;
+    } else {
+        lost = lanes_evicted(&u->lanes, first);
+    }
     uint64_t oldest = ranges_next_gap(&u->lanes.delivered, first);
     u->st.backlog = lanes_waiting(&u->lanes, first, next_seq);
     u->st.dropped = u->lanes.lost;
@@ -612,9 +631,10 @@ static void send_points(struct uplink *u)
  * within the live window; what is older and undelivered is the backlog. */
 static uint64_t live_start_now(struct uplink *u)
 {
-    uint64_t first = store_first_seq(u->store);
+    uint64_t first = 0;
+    store_first_seq(u->store, &first);
     pthread_mutex_lock(&u->lock);
-    uint64_t lowest = ranges_next_gap(&u->lanes.delivered, first);
+    uint64_t lowest = ranges_next_gap(&u->lanes.delivered, first ? first : 1);
     pthread_mutex_unlock(&u->lock);
     return store_seq_since(u->store, lowest, wall_ms() - u->cu->live_window_ms);
 }
@@ -655,7 +675,8 @@ static void *uplink_main(void *arg)
         if (rewind) {
             /* Whatever was in flight may be lost: send again what is not acked. */
             uint64_t live_start = fresh ? live_start_now(u) : 0;
-            uint64_t first = store_first_seq(u->store);
+            uint64_t first = 0;
+            store_first_seq(u->store, &first);
             pthread_mutex_lock(&u->lock);
             for (size_t i = 0; i < cu->max_inflight; i++)
                 u->slots[i].used = 0;
@@ -801,6 +822,7 @@ struct uplink *uplink_start(const struct conf *c, const struct conf_uplink *cu,
     u->alarm_pos = cur.alarm_acked + 1;
     snprintf(u->persisted, sizeof u->persisted, "%s", cur.delivered);
     u->persisted_lost = cur.lost;
+    u->history_unknown = !cur.acked && !cur.delivered[0] && !cur.lost;
     if (uplink_format_init(&u->fmt, c, cu, &u->site, u->store, err, errlen) != 0)
         goto fail;
     lanes_rewind(&u->lanes, 1, 0);

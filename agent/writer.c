@@ -106,6 +106,9 @@ static void keep_budget(struct writer *w, int force)
         clock_gettime(CLOCK_REALTIME, &ts);
         int64_t wall = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
         int64_t n = store_evict_before(w->store, wall - w->limits.retention_ms);
+        if (n < 0)
+            log_error("store", NULL, "retention: cannot delete old readings: %s",
+                      store_errmsg(w->store));
         if (n > 0) {
             evicted += n;
             log_info("store", NULL, "retention: deleted %lld readings older than %lld s",

@@ -205,7 +205,7 @@ grep -qE "county \[[#.]+\] +[0-9]+ %  waiting [0-9]+ +oldest [0-9]+[smhd]" "$T/w
 grep -q "ETA [0-9]" "$T/watch.out" || fail "the watch never estimated a drain time"
 grep -q "Ctrl-C" "$T/watch.out" || fail "watch header"
 cat "$T/q.json"
-[ "$(field 'u["lost"] == 0 and u["send_rate"] > 0')" = True ] || fail "lost readings, or no send rate"
+[ "$(field 'u["lost"] == 0 and u["send_rate"] > 0')" = True ] || { grep -iE "evict|lost|cannot|disk" "$T/agent.log" | tail -20; fail "lost readings, or no send rate"; }
 "$G" queue -c "$T/q.conf" | sed 's/^/    /'
 log "the backlog of $waiting_down readings drained"
 

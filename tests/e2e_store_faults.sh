@@ -19,6 +19,9 @@ write_agent_conf "$T/agent.conf" "$SIM" "[uplink county]
 url = mqtt://127.0.0.1:$MQ"
 start_agent "$T/agent.conf"
 wait_for 15 test -s "$T/one.sub" || { cat "$T/agent.log"; fail "nothing published over a fresh store"; }
+"$BIN/ganzhi" queue -c "$T/agent.conf" --json > "$T/q.json" || fail "queue exit $?"
+/usr/bin/python3 -c 'import json,sys; u=json.load(open(sys.argv[1]))["uplinks"][0]; assert u["lost"] == 0, u' \
+    "$T/q.json" || fail "the seqs below a fresh store's first are counted as lost"
 kill -TERM "$AGENT_PID"; wait "$AGENT_PID" || fail "agent exit $?"
 grep "not a readable database" "$T/agent.log" || fail "the corrupt store was not reported"
 ls "$T/data" | grep -q '^store.db.corrupt-[0-9]\{8\}-[0-9]\{6\}$' || { ls "$T/data"; fail "no store.db.corrupt-<time> file"; }

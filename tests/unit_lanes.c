@@ -75,10 +75,27 @@ static void test_eviction(void)
     lanes_free(&l);
 }
 
+/* A history that begins above 1 (a fresh store after a corrupt one) loses nothing;
+ * evictions after that are counted. */
+static void test_begin(void)
+{
+    struct lanes l;
+    lanes_init(&l);
+    lanes_begin(&l, 1000);
+    CHECK(l.lost == 0);
+    CHECK(lanes_waiting(&l, 1000, 1036) == 36);
+    uint64_t from, limit;
+    CHECK(lanes_next(&l, LANE_LIVE, 1036, &from, &limit) && from == 1000);
+    CHECK(lanes_evicted(&l, 1000) == 0);
+    CHECK(lanes_evicted(&l, 1010) == 10 && l.lost == 10);
+    lanes_free(&l);
+}
+
 int main(void)
 {
     RUN(test_fresh);
     RUN(test_outage);
     RUN(test_eviction);
+    RUN(test_begin);
     return UNIT_END();
 }

@@ -137,7 +137,8 @@ static void test_store(void)
     struct store *r = store_open(dir, STORE_READ, err, sizeof err);
     CHECK(r != NULL);
     CHECK(store_next_seq(r) == 11);
-    CHECK(store_first_seq(r) == 1);
+    uint64_t first = 0;
+    CHECK(store_first_seq(r, &first) == 0 && first == 1);
     store_close(r);
     store_close(s);
     for (int i = 0; i < 3; i++)

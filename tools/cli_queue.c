@@ -100,7 +100,8 @@ static int sample_take(struct store *st, const struct conf *c, struct sample *s)
         return -1;
     s->mono = mono_ms();
     s->next = store_next_seq(st);
-    s->first = store_first_seq(st);
+    if (store_first_seq(st, &s->first) != 0 || !s->first)
+        s->first = s->next;
     for (size_t i = 0; i < c->nuplinks; i++) {
         struct up_sample *u = &s->u[i];
         struct store_cursor cur;

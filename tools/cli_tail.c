@@ -79,7 +79,8 @@ static void show(struct store *s, const struct conf *c, char **tags, size_t ntag
                  const struct tag_id *ids, size_t nids)
 {
     struct tail t = { NULL, 0 };
-    uint64_t next = store_next_seq(s), first = store_first_seq(s);
+    uint64_t next = store_next_seq(s), first = 0;
+    store_first_seq(s, &first);
     uint64_t from = next > TAIL_WINDOW ? next - TAIL_WINDOW : 1;
     if (from < first)
         from = first;
