@@ -25,6 +25,13 @@
 #define EARLY_MAX 8
 /* How long a clean stop may spend delivering what is stored. */
 #define STOP_DRAIN_MS 2000
+/* Messages made ahead and waiting for the sender thread: readings and alarms
+ * (tracked), and a few status and point messages besides. */
+#define OUTQ_TRACKED 4
+#define OUTQ_MAX (OUTQ_TRACKED + 4)
+/* Read ahead per lane: this many messages' readings, at most READAHEAD_MAX. */
+#define READAHEAD_MESSAGES 8
+#define READAHEAD_MAX 2048
 
 /* A message awaiting its PUBACK. */
 struct flight {
@@ -37,6 +44,24 @@ struct flight {
 
 struct point_name {
     char *tag, *device, *unit;
+};
+
+/* Readings read ahead for one lane, names resolved: a drain reads the store
+ * once per several messages, not once per message (a read transaction and
+ * its file locks cost as much as encoding a message). */
+struct readahead {
+    struct wire_reading *r;
+    size_t n, cap;
+};
+
+/* A message made by the uplink thread, waiting for the sender thread. */
+struct outmsg {
+    enum message_kind kind;
+    char topic[256];
+    char *body;
+    int qos, retained;
+    struct flight *f;       /* NULL: not tracked (status, point definitions) */
+    unsigned gen;           /* the rewind generation it was made in */
 };
 
 struct uplink {
@@ -69,6 +94,17 @@ struct uplink {
     MQTTAsync_token early[EARLY_MAX];
     size_t nearly;
     struct uplink_stats st;
+    /* The hand-off. MQTTAsync_sendMessage waits for paho's mutex, which paho's
+     * threads hold while they write and read the socket (TLS included): half
+     * the uplink thread's time in a fast drain. So the uplink thread makes the
+     * next messages while a sender thread waits there. */
+    struct outmsg outq[OUTQ_MAX];
+    size_t outq_head, outq_len, outq_tracked;
+    unsigned gen;               /* bumped by each rewind: queued flights are void */
+    pthread_cond_t outq_cond;
+    int sender_stop, sender_waiting;
+    pthread_t sender;
+    int sender_started;
 
     /* uplink thread only */
     char persisted[sizeof(((struct store_cursor *)0)->delivered)];
@@ -78,7 +114,7 @@ struct uplink {
     uint64_t cursor_failures;
     struct point_name *names;
     size_t nnames;
-    struct wire_reading *msg;
+    struct readahead ahead[2];  /* per lane */
 };
 
 /* ---- paho callbacks (paho's threads) ---- */
@@ -234,19 +270,19 @@ static const struct point_name *point_name(struct uplink *u, uint32_t id)
 
 struct gather {
     struct uplink *u;
-    size_t n;
+    struct readahead *ra;
     uint64_t limit;     /* stop before this seq (already delivered, or the other lane's) */
 };
 
 static int gather_one(void *arg, uint64_t seq, const struct reading *r)
 {
     struct gather *g = arg;
-    if (seq >= g->limit)
+    if (seq >= g->limit || g->ra->n >= g->ra->cap)
         return 1;
     const struct point_name *pn = point_name(g->u, r->point);
     if (!pn)
         return 1;
-    g->u->msg[g->n++] = (struct wire_reading){ seq, pn->tag, pn->device, pn->unit, *r };
+    g->ra->r[g->ra->n++] = (struct wire_reading){ seq, pn->tag, pn->device, pn->unit, *r };
     return 0;
 }
 
@@ -309,28 +345,52 @@ static int publish(struct uplink *u, enum message_kind kind, const char *topic,
     return MQTTASYNC_SUCCESS;
 }
 
-/* Hand one message over with its PUBACK tracked: readings [first, last] of a lane,
- * or (alarm) alarm events first..last. Frees body. 1 sent, 0 no free slot, -1
- * failed (rewind set).
- * The flight is reserved first and the message sent without our lock: paho may
- * call on_send_ok with its own mutex held, so holding ours across
- * MQTTAsync_sendMessage could deadlock. An ack that beats the token into the
- * flight is parked in `early`. */
+/* Queue a message for the sender thread (u->lock held). Takes body; 0 queued,
+ * -1 no room (body freed). */
+static int outq_push_locked(struct uplink *u, enum message_kind kind, const char *topic,
+                            char *body, int qos, int retained, struct flight *f)
+{
+    if (u->outq_len >= OUTQ_MAX || (f && u->outq_tracked >= OUTQ_TRACKED)) {
+        free(body);
+        return -1;
+    }
+    struct outmsg *m = &u->outq[(u->outq_head + u->outq_len++) % OUTQ_MAX];
+    *m = (struct outmsg){ kind, "", body, qos, retained, f, u->gen };
+    snprintf(m->topic, sizeof m->topic, "%s", topic);
+    if (f)
+        u->outq_tracked++;
+    if (u->sender_waiting)  /* a futex call per message otherwise */
+        pthread_cond_signal(&u->outq_cond);
+    return 0;
+}
+
+static void outq_push(struct uplink *u, enum message_kind kind, const char *topic, char *body,
+                      int qos, int retained)
+{
+    pthread_mutex_lock(&u->lock);
+    int rc = outq_push_locked(u, kind, topic, body, qos, retained, NULL);
+    pthread_mutex_unlock(&u->lock);
+    if (rc)
+        log_warn("uplink", u->cu->name, "%s message dropped: the hand-off queue is full",
+                 message_kind_name(kind));
+}
+
+/* Room for one more tracked message: a free flight and a place in the queue. */
+static int window_room(struct uplink *u, size_t max_inflight)
+{
+    return u->connected && !u->rewind && u->outq_tracked < OUTQ_TRACKED &&
+           u->inflight[LANE_LIVE] + u->inflight[LANE_BACKFILL] < max_inflight;
+}
+
+/* Queue one message with its PUBACK tracked: readings [first, last] of a lane,
+ * or (alarm) alarm events first..last. Takes body. 1 queued, 0 no room. The
+ * lane moves on at once; a failed hand-over rewinds it. */
 static int send_tracked(struct uplink *u, enum message_kind kind, const char *topic, char *body,
                         int qos, uint64_t first, uint64_t last, enum lane lane, int alarm)
 {
-    MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
-    ro.onSuccess = on_send_ok;
-    ro.onFailure = on_send_fail;
-    ro.context = u;
-    MQTTAsync_message m = MQTTAsync_message_initializer;
-    m.payload = body;
-    m.payloadlen = (int)strlen(body);
-    m.qos = qos;
-
     pthread_mutex_lock(&u->lock);
     struct flight *f = NULL;
-    for (size_t i = 0; !f && i < u->cu->max_inflight; i++)
+    for (size_t i = 0; !f && u->outq_tracked < OUTQ_TRACKED && i < u->cu->max_inflight; i++)
         if (!u->slots[i].used)
             f = &u->slots[i];
     if (!f) {
@@ -339,42 +399,96 @@ static int send_tracked(struct uplink *u, enum message_kind kind, const char *to
         return 0;
     }
     *f = (struct flight){ 0, first, last, 1, lane, alarm };
-    if (alarm)
+    if (alarm) {
         u->alarm_inflight = 1;
-    else
+        u->alarm_pos = last + 1;
+    } else {
         u->inflight[lane]++;
-    u->sending = f;
-    u->nearly = 0;
+        lanes_sent(&u->lanes, lane, last);
+    }
+    outq_push_locked(u, kind, topic, body, qos, 0, f);
     pthread_mutex_unlock(&u->lock);
+    return 1;
+}
 
-    int rc = publish(u, kind, topic, &m, &ro);
-
-    pthread_mutex_lock(&u->lock);
-    u->sending = NULL;
+/* After paho took (or refused) a tracked message (u->lock held). */
+static void handed_over(struct uplink *u, struct flight *f, int rc, int qos,
+                        MQTTAsync_token token)
+{
     if (rc == MQTTASYNC_SUCCESS) {
-        f->token = ro.token;
+        f->token = token;
         u->st.messages_sent++;
-        if (alarm)
-            u->alarm_pos = last + 1;
-        else
-            lanes_sent(&u->lanes, lane, last);
         int done = qos == 0;    /* QoS 0: handed over is all the ack there is */
         for (size_t i = 0; i < u->nearly; i++)
-            done |= u->early[i] == ro.token;
+            done |= u->early[i] == token;
         if (done)
             settle(u, f);
-    } else {
-        f->used = 0;
-        if (alarm)
-            u->alarm_inflight = 0;
-        else
-            u->inflight[lane]--;
-        u->rewind = 1;
-        u->st.send_failures++;
+        return;
+    }
+    f->used = 0;
+    if (f->alarm)
+        u->alarm_inflight = 0;
+    else
+        u->inflight[f->lane]--;
+    u->rewind = 1;
+    u->st.send_failures++;
+}
+
+/* The sender thread: hands queued messages to paho (or the outbox), in order.
+ * A flight's reservation comes first and the message goes out without our lock:
+ * paho may call on_send_ok with its own mutex held, so holding ours across
+ * MQTTAsync_sendMessage could deadlock. An ack that beats the token into the
+ * flight is parked in `early`. Messages of an earlier generation (a rewind
+ * since) are dropped: what they carried is sent again. */
+static void *sender_main(void *arg)
+{
+    struct uplink *u = arg;
+    pthread_mutex_lock(&u->lock);
+    for (;;) {
+        while (!u->sender_stop && !u->outq_len) {
+            u->sender_waiting = 1;
+            pthread_cond_wait(&u->outq_cond, &u->lock);
+            u->sender_waiting = 0;
+        }
+        if (!u->outq_len)
+            break;
+        struct outmsg m = u->outq[u->outq_head];
+        u->outq_head = (u->outq_head + 1) % OUTQ_MAX;
+        u->outq_len--;
+        if (m.f)
+            u->outq_tracked--;
+        int stale = m.f && m.gen != u->gen;
+        if (m.f && !stale) {
+            u->sending = m.f;
+            u->nearly = 0;
+        }
+        pthread_mutex_unlock(&u->lock);
+        int rc = MQTTASYNC_FAILURE;
+        MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
+        if (!stale) {
+            ro.onSuccess = on_send_ok;
+            ro.onFailure = on_send_fail;
+            ro.context = u;
+            MQTTAsync_message pm = MQTTAsync_message_initializer;
+            pm.payload = m.body;
+            pm.payloadlen = (int)strlen(m.body);
+            pm.qos = m.qos;
+            pm.retained = m.retained;
+            rc = publish(u, m.kind, m.topic, &pm, m.f ? &ro : NULL);
+        }
+        free(m.body);
+        pthread_mutex_lock(&u->lock);
+        if (m.f && !stale) {
+            u->sending = NULL;
+            if (m.gen == u->gen)
+                handed_over(u, m.f, rc, m.qos, ro.token);
+        }
+        pthread_mutex_unlock(&u->lock);
+        writer_poke(u->writer);     /* room in the queue */
+        pthread_mutex_lock(&u->lock);
     }
     pthread_mutex_unlock(&u->lock);
-    free(body);
-    return rc == MQTTASYNC_SUCCESS ? 1 : -1;
+    return NULL;
 }
 
 /* Publish one message on a lane if it has readings and the window room. 1 sent,
@@ -384,36 +498,56 @@ static int send_next(struct uplink *u, enum lane lane, uint64_t next_seq, size_t
     const struct conf_uplink *cu = u->cu;
     uint64_t from, limit;
     pthread_mutex_lock(&u->lock);
-    int room = u->connected && !u->rewind && u->inflight[LANE_LIVE] + u->inflight[LANE_BACKFILL] <
-               max_inflight;
-    int some = room && lanes_next(&u->lanes, lane, next_seq, &from, &limit);
+    int some = window_room(u, max_inflight) && lanes_next(&u->lanes, lane, next_seq, &from, &limit);
     pthread_mutex_unlock(&u->lock);
     if (!some)
         return 0;
-    struct gather g = { u, 0, limit };
-    if (store_scan(u->store, from, cu->message_readings, gather_one, &g) < 0 || g.n == 0) {
-        uint64_t first = 0;
-        if (g.n == 0 && store_first_seq(u->store, &first) == 0 && first > from)
-            return 0;   /* evicted meanwhile: the eviction check skips it */
-        log_error("uplink", cu->name, "store read at seq %llu failed: %s",
-                  (unsigned long long)from, store_errmsg(u->store));
-        return 0;
+    /* The readings [from, limit) from the lane's read-ahead, read again when it
+     * does not hold a whole message from `from` and the store holds more. */
+    struct readahead *ra = &u->ahead[lane];
+    size_t at = 0, hi = ra->n, n = 0;
+    while (at < hi) {   /* the first held seq >= from */
+        size_t mid = at + (hi - at) / 2;
+        if (ra->r[mid].seq < from)
+            at = mid + 1;
+        else
+            hi = mid;
     }
+    while (at + n < ra->n && n < cu->message_readings && ra->r[at + n].seq < limit)
+        n++;
+    uint64_t end = ra->n ? ra->r[ra->n - 1].seq + 1 : 0;
+    if (n < cu->message_readings && (at == ra->n || end < limit) && end < next_seq) {
+        ra->n = 0;
+        at = 0;
+        struct gather g = { u, ra, limit };
+        if (store_scan(u->store, from, ra->cap, gather_one, &g) < 0 || ra->n == 0) {
+            uint64_t first = 0;
+            if (ra->n == 0 && store_first_seq(u->store, &first) == 0 && first > from)
+                return 0;   /* evicted meanwhile: the eviction check skips it */
+            log_error("uplink", cu->name, "store read at seq %llu failed: %s",
+                      (unsigned long long)from, store_errmsg(u->store));
+            ra->n = 0;
+            return 0;
+        }
+        n = ra->n < cu->message_readings ? ra->n : cu->message_readings;
+    }
+    if (!n)
+        return 0;
+    const struct wire_reading *msg = &ra->r[at];
     int resend = lane == LANE_BACKFILL;
     if (!resend) {
-        int64_t oldest = u->msg[0].r.ts_ms;
-        for (size_t i = 1; i < g.n; i++)
-            if (u->msg[i].r.ts_ms < oldest)
-                oldest = u->msg[i].r.ts_ms;
+        int64_t oldest = msg[0].r.ts_ms;
+        for (size_t i = 1; i < n; i++)
+            if (msg[i].r.ts_ms < oldest)
+                oldest = msg[i].r.ts_ms;
         resend = wall_ms() - oldest > cu->live_window_ms;
     }
     char topic[256];
-    char *body = uplink_format_realtime(&u->fmt, u->msg, g.n, resend, wall_ms(), topic,
-                                        sizeof topic);
+    char *body = uplink_format_realtime(&u->fmt, msg, n, resend, wall_ms(), topic, sizeof topic);
     if (!body)
         return 0;
-    return send_tracked(u, MK_REALTIME, topic, body, cu->qos, u->msg[0].seq,
-                        u->msg[g.n - 1].seq, lane, 0);
+    return send_tracked(u, MK_REALTIME, topic, body, cu->qos, msg[0].seq, msg[n - 1].seq, lane,
+                        0);
 }
 
 /* Alarm events go ahead of every reading, live or backlog: one message of the
@@ -422,7 +556,7 @@ static int send_next(struct uplink *u, enum lane lane, uint64_t next_seq, size_t
 static int send_alarms(struct uplink *u)
 {
     pthread_mutex_lock(&u->lock);
-    int ready = u->connected && !u->rewind && !u->alarm_inflight;
+    int ready = window_room(u, SIZE_MAX) && !u->alarm_inflight;
     uint64_t pos = u->alarm_pos;
     pthread_mutex_unlock(&u->lock);
     if (!ready)
@@ -616,15 +750,8 @@ static void send_points(struct uplink *u)
 {
     char topic[256];
     char *body = uplink_format_points(&u->fmt, wall_ms(), topic, sizeof topic);
-    if (!body)
-        return;
-    MQTTAsync_message m = MQTTAsync_message_initializer;
-    m.payload = body;
-    m.payloadlen = (int)strlen(body);
-    m.qos = 1;
-    m.retained = 1;     /* a platform that subscribes later still learns the points */
-    publish(u, MK_POINTS, topic, &m, NULL);
-    free(body);
+    if (body)   /* retained: a platform that subscribes later still learns the points */
+        outq_push(u, MK_POINTS, topic, body, 1, 1);
 }
 
 /* Where the live lane starts after a (re)connect: at the first reading sampled
@@ -660,7 +787,7 @@ static void *uplink_main(void *arg)
     int64_t next_connect = 0, backoff = 250, last_persist = 0, drain_until = 0;
     int64_t last_account = 0, last_tokens = mono_ms();
     /* The live lane always keeps some of the window: a backlog never starves it. */
-    size_t live_reserve = cu->max_inflight >= 4 ? cu->max_inflight / 4 : 1;
+    size_t live_reserve = 1;
     size_t backfill_window = cu->max_inflight > live_reserve ? cu->max_inflight - live_reserve : 1;
     uint64_t next_seq = writer_wait(u->writer, 0, 0);
     for (;;) {
@@ -678,6 +805,7 @@ static void *uplink_main(void *arg)
             uint64_t first = 0;
             store_first_seq(u->store, &first);
             pthread_mutex_lock(&u->lock);
+            u->gen++;   /* queued readings and alarms are void: sent again below */
             for (size_t i = 0; i < cu->max_inflight; i++)
                 u->slots[i].used = 0;
             u->inflight[LANE_LIVE] = u->inflight[LANE_BACKFILL] = 0;
@@ -778,6 +906,7 @@ struct uplink *uplink_start(const struct conf *c, const struct conf_uplink *cu,
         return NULL;
     }
     pthread_mutex_init(&u->lock, NULL);
+    pthread_cond_init(&u->outq_cond, NULL);
     u->cu = cu;
     const struct profile_info *pi = profile_find(cu->profile);
     if (!pi || !pi->implemented) {
@@ -795,9 +924,15 @@ struct uplink *uplink_start(const struct conf *c, const struct conf_uplink *cu,
     snprintf(u->topic_alarm, sizeof u->topic_alarm, "%s/alarm", cu->topic_prefix);
     lanes_init(&u->lanes);
     u->slots = calloc(cu->max_inflight, sizeof *u->slots);
-    u->msg = calloc(cu->message_readings, sizeof *u->msg);
+    for (int i = 0; i < 2; i++) {
+        size_t cap = cu->message_readings * READAHEAD_MESSAGES;
+        if (cap > READAHEAD_MAX)
+            cap = READAHEAD_MAX > cu->message_readings ? READAHEAD_MAX : cu->message_readings;
+        u->ahead[i].r = calloc(cap, sizeof *u->ahead[i].r);
+        u->ahead[i].cap = cap;
+    }
     u->uris = calloc(cu->nurls + 1, sizeof *u->uris);
-    if (!u->slots || !u->msg || !u->uris)
+    if (!u->slots || !u->ahead[0].r || !u->ahead[1].r || !u->uris)
         goto oom;
     for (size_t i = 0; i < cu->nurls; i++) {
         if (!(u->uris[i] = paho_uri(cu->urls[i])))
@@ -839,6 +974,11 @@ struct uplink *uplink_start(const struct conf *c, const struct conf_uplink *cu,
     }
     if (u->client)
         MQTTAsync_setCallbacks(u->client, u, on_connection_lost, on_message, NULL);
+    if (pthread_create(&u->sender, NULL, sender_main, u) != 0) {
+        snprintf(err, errlen, "cannot start a thread: %s", strerror(errno));
+        goto fail;
+    }
+    u->sender_started = 1;
     if (pthread_create(&u->thread, NULL, uplink_main, u) != 0) {
         snprintf(err, errlen, "cannot start a thread: %s", strerror(errno));
         goto fail;
@@ -865,6 +1005,15 @@ void uplink_stop(struct uplink *u)
         writer_poke(u->writer);
         pthread_join(u->thread, NULL);
     }
+    /* The sender hands over what the uplink thread queued last, then ends. */
+    pthread_mutex_lock(&u->lock);
+    u->sender_stop = 1;
+    pthread_cond_signal(&u->outq_cond);
+    pthread_mutex_unlock(&u->lock);
+    if (u->sender_started)
+        pthread_join(u->sender, NULL);
+    for (; u->outq_len; u->outq_len--, u->outq_head = (u->outq_head + 1) % OUTQ_MAX)
+        free(u->outq[u->outq_head].body);
     if (u->client) {
         MQTTAsync_disconnectOptions dopts = MQTTAsync_disconnectOptions_initializer;
         dopts.timeout = 1000;
@@ -891,7 +1040,9 @@ void uplink_stop(struct uplink *u)
     free(u->names);
     free(u->slots);
     lanes_free(&u->lanes);
-    free(u->msg);
+    free(u->ahead[0].r);
+    free(u->ahead[1].r);
+    pthread_cond_destroy(&u->outq_cond);
     pthread_mutex_destroy(&u->lock);
     free(u);
 }
@@ -917,12 +1068,6 @@ void uplink_publish_status(struct uplink *u, const cJSON *body)
         return;
     char topic[256];
     char *s = uplink_format_status(&u->fmt, body, wall_ms(), topic, sizeof topic);
-    if (!s)
-        return;
-    MQTTAsync_message m = MQTTAsync_message_initializer;
-    m.payload = s;
-    m.payloadlen = (int)strlen(s);
-    m.qos = 0;
-    publish(u, MK_STATUS, topic, &m, NULL);
-    free(s);
+    if (s)
+        outq_push(u, MK_STATUS, topic, s, 0, 0);
 }

@@ -7,6 +7,13 @@
 
 void json_init(struct json_out *j) { memset(j, 0, sizeof *j); }
 
+void json_init_hint(struct json_out *j, size_t hint)
+{
+    json_init(j);
+    if (hint && (j->buf = malloc(hint)))
+        j->cap = hint;
+}
+
 void json_free(struct json_out *j)
 {
     free(j->buf);
@@ -42,7 +49,7 @@ static int reserve(struct json_out *j, size_t n)
     return 0;
 }
 
-void json_raw(struct json_out *j, const char *s, size_t n)
+void json_raw_grow(struct json_out *j, const char *s, size_t n)
 {
     if (reserve(j, n))
         return;

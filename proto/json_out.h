@@ -7,6 +7,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 struct json_out {
     char *buf;
@@ -15,11 +16,23 @@ struct json_out {
 };
 
 void json_init(struct json_out *j);
+/* With room for about `hint` bytes from the start (no regrowing a big message). */
+void json_init_hint(struct json_out *j, size_t hint);
 /* The NUL-terminated text, handed to the caller (free()); NULL if failed. */
 char *json_take(struct json_out *j);
 void json_free(struct json_out *j);
 
-void json_raw(struct json_out *j, const char *s, size_t n);
+void json_raw_grow(struct json_out *j, const char *s, size_t n);
+/* Inline: the encoders append a few bytes at a time, tens of times a reading. */
+static inline void json_raw(struct json_out *j, const char *s, size_t n)
+{
+    if (j->len + n > j->cap) {
+        json_raw_grow(j, s, n);
+        return;
+    }
+    memcpy(j->buf + j->len, s, n);
+    j->len += n;
+}
 #define json_lit(j, s) json_raw((j), (s), sizeof(s) - 1)
 /* A quoted, escaped string (UTF-8 passes through). */
 void json_str(struct json_out *j, const char *s);

@@ -18,7 +18,7 @@ char *generic_realtime(const struct wire_site *site, const struct wire_reading *
                        int resend)
 {
     struct json_out j;
-    json_init(&j);
+    json_init_hint(&j, 256 + n * 160);
     json_lit(&j, "{\"enterprise\":");
     json_str(&j, site->enterprise);
     json_lit(&j, ",\"gateway\":");
@@ -29,6 +29,7 @@ char *generic_realtime(const struct wire_site *site, const struct wire_reading *
         json_lit(&j, ",\"resend\":false,\"readings\":[");
     /* The readings of one poll share a sample time: format it once. */
     char ts[32];
+    size_t ts_len = 0;
     int64_t ts_of = 0;
     int have_ts = 0;
     for (size_t i = 0; i < n; i++) {
@@ -60,10 +61,11 @@ char *generic_realtime(const struct wire_site *site, const struct wire_reading *
         }
         if (!have_ts || x->r.ts_ms != ts_of) {
             wire_time_rfc3339(x->r.ts_ms, site->tz_minutes, ts);
+            ts_len = strlen(ts);
             ts_of = x->r.ts_ms;
             have_ts = 1;
         }
-        json_raw(&j, ts, strlen(ts));
+        json_raw(&j, ts, ts_len);
         json_lit(&j, "\"}");
     }
     json_lit(&j, "]}");
