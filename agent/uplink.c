@@ -110,6 +110,8 @@ struct uplink {
     char persisted[sizeof(((struct store_cursor *)0)->delivered)];
     uint64_t persisted_lost, persisted_alarm;
     int history_unknown;        /* a fresh cursor: where its history begins is not yet seen */
+    uint64_t alarms_looked;     /* writer_alarms_stored() when the store last had none */
+    uint64_t alarm_pos_looked;  /* and the alarm position then */
     double tokens;              /* backfill messages the rate allows now */
     uint64_t cursor_failures;
     struct point_name *names;
@@ -561,10 +563,18 @@ static int send_alarms(struct uplink *u)
     pthread_mutex_unlock(&u->lock);
     if (!ready)
         return 0;
+    /* Nothing committed since the store last had no event from here on. */
+    uint64_t stored = writer_alarms_stored(u->writer);
+    if (stored == u->alarms_looked && pos == u->alarm_pos_looked)
+        return 0;
     struct alarm_event ev[ALARMS_PER_MESSAGE];
     struct wire_alarm wa[ALARMS_PER_MESSAGE];
     uint32_t points[ALARMS_PER_MESSAGE];
     long n = store_alarms_after(u->store, pos - 1, ev, ALARMS_PER_MESSAGE);
+    if (n == 0) {
+        u->alarms_looked = stored;
+        u->alarm_pos_looked = pos;
+    }
     if (n <= 0)
         return 0;
     for (long i = 0; i < n; i++) {
@@ -958,6 +968,7 @@ struct uplink *uplink_start(const struct conf *c, const struct conf_uplink *cu,
     snprintf(u->persisted, sizeof u->persisted, "%s", cur.delivered);
     u->persisted_lost = cur.lost;
     u->history_unknown = !cur.acked && !cur.delivered[0] && !cur.lost;
+    u->alarms_looked = UINT64_MAX;  /* events of an earlier run: look once */
     if (uplink_format_init(&u->fmt, c, cu, &u->site, u->store, err, errlen) != 0)
         goto fail;
     lanes_rewind(&u->lanes, 1, 0);

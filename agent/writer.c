@@ -435,3 +435,11 @@ void writer_get_stats(struct writer *w, struct writer_stats *out)
     *out = w->st;
     pthread_mutex_unlock(&w->lock);
 }
+
+uint64_t writer_alarms_stored(struct writer *w)
+{
+    pthread_mutex_lock(&w->lock);
+    uint64_t n = w->st.alarms;
+    pthread_mutex_unlock(&w->lock);
+    return n;
+}

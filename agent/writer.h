@@ -53,5 +53,8 @@ uint64_t writer_wait(struct writer *w, uint64_t seen, int timeout_ms);
 void writer_poke(struct writer *w);
 
 void writer_get_stats(struct writer *w, struct writer_stats *out);
+/* Alarm events committed since the start: an uplink asks the store for events
+ * only when this moved (a query per message otherwise). */
+uint64_t writer_alarms_stored(struct writer *w);
 
 #endif

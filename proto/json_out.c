@@ -102,6 +102,78 @@ void json_u64(struct json_out *j, uint64_t v)
     json_raw(j, s, (size_t)(tmp + sizeof tmp - s));
 }
 
+typedef unsigned __int128 u128;
+
+/* Digits of a 128-bit v into the end of buf; returns the start. */
+static char *u128toa_rev(u128 v, char *end)
+{
+    while (v > UINT64_MAX) {
+        *--end = (char)('0' + (int)(v % 10));
+        v /= 10;
+    }
+    return utoa_rev((uint64_t)v, end);
+}
+
+/*
+ * The shortest fixed-point decimal that reads back as v, exactly, for doubles
+ * from about 1e-22 to 2^53 with at most 21 decimals; 0 outside that range.
+ * v = M * 2^e. The decimals that read back as v are those strictly inside the
+ * half-way points to its neighbours (or on them when M is even: ties go to
+ * even). Scaled by 4 * 10^k those bounds are integers over 2^(2-e), so for each
+ * k the question "is there a k-decimal number in between" is integer arithmetic
+ * in 128 bits: no bignums, no printf. Long values (a float64 totaliser,
+ * 0.1 + 0.2) cost printf several microseconds each; this a few dozen
+ * multiplications.
+ */
+static size_t shortest_fixed(double v, char *out)
+{
+    uint64_t bits;
+    memcpy(&bits, &v, sizeof bits);
+    int bexp = (int)(bits >> 52 & 0x7ff);
+    uint64_t frac = bits & ((1ULL << 52) - 1);
+    if (bexp == 0 || bexp == 0x7ff)
+        return 0;                       /* zero, subnormal, inf, nan: not here */
+    uint64_t m = frac | 1ULL << 52;
+    int e = bexp - 1075;                /* v = m * 2^e */
+    int s = 2 - e;
+    if (e > 0 || s > 127)
+        return 0;
+    int even = (m & 1) == 0;
+    u128 center = (u128)m * 4;
+    u128 lo = center - (frac == 0 && bexp > 1 ? 1 : 2);    /* closer below a power of 2 */
+    u128 hi = center + 2;
+    u128 mask = ((u128)1 << s) - 1;
+    u128 p10 = 1;
+    for (int k = 0; k <= 21; k++, p10 *= 10) {
+        u128 l = lo * p10, h = hi * p10, c = center * p10;
+        /* the integers d with l <= d * 2^s <= h (strictly, for odd m) */
+        u128 dlo = (l >> s) + ((l & mask) != 0 || !even);
+        u128 dhi = (h >> s) - ((h & mask) == 0 && !even);
+        if (dlo > dhi)
+            continue;
+        u128 d = (c >> s) + ((c & mask) >= ((u128)1 << (s - 1)));  /* nearest to v */
+        if (d < dlo)
+            d = dlo;
+        if (d > dhi)
+            d = dhi;
+        char tmp[64];
+        char *end = tmp + sizeof tmp, *q = end;
+        for (int i = 0; i < k; i++) {
+            *--q = (char)('0' + (int)(d % 10));
+            d /= 10;
+        }
+        if (k)
+            *--q = '.';
+        q = u128toa_rev(d, q);
+        if (bits >> 63)
+            *--q = '-';
+        size_t n = (size_t)(end - q);
+        memcpy(out, q, n);
+        return n;
+    }
+    return 0;
+}
+
 void json_num(struct json_out *j, double v)
 {
     static const double p10[] = { 1, 10, 100, 1e3, 1e4, 1e5, 1e6 };
@@ -134,9 +206,18 @@ void json_num(struct json_out *j, double v)
         json_raw(j, p, (size_t)(end - p));
         return;
     }
-    char tmp[32];
-    int n = snprintf(tmp, sizeof tmp, "%.15g", v);
-    if (strtod(tmp, NULL) != v)
-        n = snprintf(tmp, sizeof tmp, "%.17g", v);
+    char tmp[64];
+    size_t len = shortest_fixed(v, tmp);
+    if (len) {
+        json_raw(j, tmp, len);
+        return;
+    }
+    /* Very large or very small: the least precision that reads back. */
+    int n = 0;
+    for (int prec = 15; prec <= 17; prec++) {
+        n = snprintf(tmp, sizeof tmp, "%.*g", prec, v);
+        if (strtod(tmp, NULL) == v)
+            break;
+    }
     json_raw(j, tmp, (size_t)n);
 }

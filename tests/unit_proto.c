@@ -62,7 +62,10 @@ static void test_numbers(void)
     CHECK_STR(num(1.0 / 0.0), "null");
     CHECK_STR(num(0.1 + 0.2), "0.30000000000000004");
     CHECK_STR(num(1e300), "1e+300");
-    CHECK_STR(num((double)0.61f), "0.61000001430511475");
+    CHECK_STR(num((double)0.61f), "0.6100000143051147");
+    CHECK_STR(num(nextafter(1234.5678, 1e9)), "1234.5678000000003");
+    CHECK_STR(num(0.5000000000000001), "0.5000000000000001");
+    CHECK_STR(num(nextafter(1099511627776.0, 0)), "1099511627775.9999");
     /* Every number reads back as exactly itself. */
     srand(7);
     for (int i = 0; i < 20000; i++) {
@@ -80,6 +83,42 @@ static void test_numbers(void)
             break;
         }
     }
+    /* ... and is the shortest: as many significant digits as the least %.Ng
+     * that reads back, over magnitudes from 1e-20 to 1e16 and the awkward spots
+     * (powers of two, where the gap below is half the gap above). */
+    uint64_t x = 88172645463325252ULL;
+    int bad = 0;
+    for (int i = 0; i < 300000 && bad < 3; i++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        double v;
+        if (i % 3 == 0)
+            v = ldexp(1.0, (int)(x % 100) - 60) * (x & 1 ? -1 : 1);
+        else
+            v = (double)(x >> 11) / 9007199254740992.0 * pow(10, (int)(x % 37) - 20);
+        const char *s = num(v);
+        int prec = 1;
+        char ref[40];
+        for (; prec <= 17; prec++) {
+            snprintf(ref, sizeof ref, "%.*g", prec, v);
+            if (strtod(ref, NULL) == v)
+                break;
+        }
+        int digits = 0, lead = 1;
+        for (const char *p = s; *p && *p != 'e'; p++)
+            if (*p >= '0' && *p <= '9') {
+                if (*p != '0' || !lead)
+                    digits++, lead = 0;
+            }
+        /* trailing zeros of an integer part are not significant */
+        if (!strchr(s, '.') && !strchr(s, 'e'))
+            for (const char *p = s + strlen(s) - 1; p > s && *p == '0'; p--)
+                digits--;
+        if (strtod(s, NULL) != v || digits > prec) {
+            bad++;
+            printf("  %.17g printed as %s (%d digits; %%.%dg reads back)\n", v, s, digits, prec);
+        }
+    }
+    CHECK(bad == 0);
 }
 
 static void test_wire_time(void)
