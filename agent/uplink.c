@@ -27,8 +27,12 @@
 #define STOP_DRAIN_MS 2000
 /* Messages made ahead and waiting for the sender thread: readings and alarms
  * (tracked), and a few status and point messages besides. */
-#define OUTQ_TRACKED 4
+#define OUTQ_TRACKED 8
 #define OUTQ_MAX (OUTQ_TRACKED + 4)
+/* The uplink thread is woken to make more when the queue is down to this: a
+ * few messages a wake-up, not one (each wake-up is a futex call, made on
+ * paho's threads with paho's mutex held when it follows an ack). */
+#define OUTQ_LOW (OUTQ_TRACKED / 2)
 /* Read ahead per lane: this many messages' readings, at most READAHEAD_MAX. */
 #define READAHEAD_MESSAGES 8
 #define READAHEAD_MAX 2048
@@ -81,7 +85,9 @@ struct uplink {
     pthread_mutex_t lock;       /* guards everything below; paho callbacks take it */
     int stop;
     int connected, connecting, rewind;
-    struct flight *slots;       /* max_inflight messages awaiting PUBACK */
+    struct flight *slots;       /* nslots: messages queued or awaiting PUBACK */
+    size_t nslots;              /* max_inflight + OUTQ_TRACKED + an alarm */
+    size_t handed;              /* given to paho, awaiting PUBACK: at most max_inflight */
     size_t inflight[2];         /* per lane */
     struct lanes lanes;         /* what is delivered, what to send next */
     uint64_t alarm_acked;       /* alarm events delivered up to this id */
@@ -193,7 +199,7 @@ static int on_tls_error(const char *str, size_t len, void *ctx)
 
 static struct flight *find_flight(struct uplink *u, MQTTAsync_token token)
 {
-    for (size_t i = 0; token != 0 && i < u->cu->max_inflight; i++)
+    for (size_t i = 0; token != 0 && i < u->nslots; i++)
         if (u->slots[i].used && u->slots[i].token == token)
             return &u->slots[i];
     return NULL;
@@ -203,6 +209,9 @@ static void settle(struct uplink *u, struct flight *f)
 {
     u->st.messages_acked++;
     f->used = 0;
+    u->handed--;
+    if (u->sender_waiting)  /* room in paho's window for the next queued message */
+        pthread_cond_signal(&u->outq_cond);
     if (f->alarm) {
         if (f->last > u->alarm_acked)
             u->alarm_acked = f->last;
@@ -224,8 +233,11 @@ static void on_send_ok(void *ctx, MQTTAsync_successData *resp)
         settle(u, f);
     else if (u->sending && u->nearly < EARLY_MAX)
         u->early[u->nearly++] = resp->token;
+    /* A full queue keeps paho busy: the sender wakes the uplink thread. */
+    int wake = u->outq_tracked <= OUTQ_LOW;
     pthread_mutex_unlock(&u->lock);
-    writer_poke(u->writer);
+    if (wake)
+        writer_poke(u->writer);
 }
 
 static void on_send_fail(void *ctx, MQTTAsync_failureData *resp)
@@ -377,11 +389,14 @@ static void outq_push(struct uplink *u, enum message_kind kind, const char *topi
                  message_kind_name(kind));
 }
 
-/* Room for one more tracked message: a free flight and a place in the queue. */
+/* Room for one more tracked message: a place in the queue, and a window (of
+ * messages queued or with paho) not full. The queue adds its few messages to
+ * the window: they are not sent yet, and paho's own window stays full while
+ * the next messages are made. */
 static int window_room(struct uplink *u, size_t max_inflight)
 {
     return u->connected && !u->rewind && u->outq_tracked < OUTQ_TRACKED &&
-           u->inflight[LANE_LIVE] + u->inflight[LANE_BACKFILL] < max_inflight;
+           u->inflight[LANE_LIVE] + u->inflight[LANE_BACKFILL] < max_inflight + OUTQ_TRACKED;
 }
 
 /* Queue one message with its PUBACK tracked: readings [first, last] of a lane,
@@ -392,7 +407,7 @@ static int send_tracked(struct uplink *u, enum message_kind kind, const char *to
 {
     pthread_mutex_lock(&u->lock);
     struct flight *f = NULL;
-    for (size_t i = 0; !f && u->outq_tracked < OUTQ_TRACKED && i < u->cu->max_inflight; i++)
+    for (size_t i = 0; !f && u->outq_tracked < OUTQ_TRACKED && i < u->nslots; i++)
         if (!u->slots[i].used)
             f = &u->slots[i];
     if (!f) {
@@ -419,6 +434,7 @@ static void handed_over(struct uplink *u, struct flight *f, int rc, int qos,
 {
     if (rc == MQTTASYNC_SUCCESS) {
         f->token = token;
+        u->handed++;
         u->st.messages_sent++;
         int done = qos == 0;    /* QoS 0: handed over is all the ack there is */
         for (size_t i = 0; i < u->nearly; i++)
@@ -447,7 +463,11 @@ static void *sender_main(void *arg)
     struct uplink *u = arg;
     pthread_mutex_lock(&u->lock);
     for (;;) {
-        while (!u->sender_stop && !u->outq_len) {
+        /* A tracked message waits for room in paho's window (not at a stop:
+         * a dead broker would never make room; paho refuses what is too many). */
+        while (!u->sender_stop &&
+               (!u->outq_len || (u->outq[u->outq_head].f && u->outq[u->outq_head].gen == u->gen &&
+                                 u->handed >= u->cu->max_inflight))) {
             u->sender_waiting = 1;
             pthread_cond_wait(&u->outq_cond, &u->lock);
             u->sender_waiting = 0;
@@ -457,8 +477,9 @@ static void *sender_main(void *arg)
         struct outmsg m = u->outq[u->outq_head];
         u->outq_head = (u->outq_head + 1) % OUTQ_MAX;
         u->outq_len--;
+        int wake = 0;
         if (m.f)
-            u->outq_tracked--;
+            wake = --u->outq_tracked == OUTQ_LOW;   /* down to the low mark */
         int stale = m.f && m.gen != u->gen;
         if (m.f && !stale) {
             u->sending = m.f;
@@ -486,7 +507,8 @@ static void *sender_main(void *arg)
                 handed_over(u, m.f, rc, m.qos, ro.token);
         }
         pthread_mutex_unlock(&u->lock);
-        writer_poke(u->writer);     /* room in the queue */
+        if (wake || !m.f || stale || rc != MQTTASYNC_SUCCESS)
+            writer_poke(u->writer);     /* room in the queue, or a rewind to do */
         pthread_mutex_lock(&u->lock);
     }
     pthread_mutex_unlock(&u->lock);
@@ -796,7 +818,9 @@ static void *uplink_main(void *arg)
     const struct conf_uplink *cu = u->cu;
     int64_t next_connect = 0, backoff = 250, last_persist = 0, drain_until = 0;
     int64_t last_account = 0, last_tokens = mono_ms();
-    /* The live lane always keeps some of the window: a backlog never starves it. */
+    /* The live lane always keeps a slot of the window, and takes every slot that
+     * frees before the backlog does: a backlog never starves it, and a drain
+     * keeps the window full. */
     size_t live_reserve = 1;
     size_t backfill_window = cu->max_inflight > live_reserve ? cu->max_inflight - live_reserve : 1;
     uint64_t next_seq = writer_wait(u->writer, 0, 0);
@@ -816,8 +840,10 @@ static void *uplink_main(void *arg)
             store_first_seq(u->store, &first);
             pthread_mutex_lock(&u->lock);
             u->gen++;   /* queued readings and alarms are void: sent again below */
-            for (size_t i = 0; i < cu->max_inflight; i++)
+            for (size_t i = 0; i < u->nslots; i++)
                 u->slots[i].used = 0;
+            u->handed = 0;
+            pthread_cond_signal(&u->outq_cond);     /* void messages leave the queue */
             u->inflight[LANE_LIVE] = u->inflight[LANE_BACKFILL] = 0;
             u->alarm_inflight = 0;
             u->alarm_pos = u->alarm_acked + 1;
@@ -933,7 +959,8 @@ struct uplink *uplink_start(const struct conf *c, const struct conf_uplink *cu,
     snprintf(u->topic_status, sizeof u->topic_status, "%s/status", cu->topic_prefix);
     snprintf(u->topic_alarm, sizeof u->topic_alarm, "%s/alarm", cu->topic_prefix);
     lanes_init(&u->lanes);
-    u->slots = calloc(cu->max_inflight, sizeof *u->slots);
+    u->nslots = cu->max_inflight + OUTQ_TRACKED + 1;
+    u->slots = calloc(u->nslots, sizeof *u->slots);
     for (int i = 0; i < 2; i++) {
         size_t cap = cu->message_readings * READAHEAD_MESSAGES;
         if (cap > READAHEAD_MAX)
