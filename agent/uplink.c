@@ -27,7 +27,7 @@
 #define STOP_DRAIN_MS 2000
 /* Messages made ahead and waiting for the sender thread: readings and alarms
  * (tracked), and a few status and point messages besides. */
-#define OUTQ_TRACKED 8
+#define OUTQ_TRACKED 16
 #define OUTQ_MAX (OUTQ_TRACKED + 4)
 /* The uplink thread is woken to make more when the queue is down to this: a
  * few messages a wake-up, not one (each wake-up is a futex call, made on
