@@ -3,6 +3,7 @@
  * description tables, the overrides a configuration applies to them, and the
  * values of fields that both encoders and the validator share. */
 #include "proto/profile_impl.h"
+#include "proto/charset.h"
 #include <ctype.h>
 #include <math.h>
 #include <mbedtls/md.h>
@@ -501,13 +502,14 @@ int profile_override(struct profile *p, const char *key, const char *value, char
         return 0;
     }
     if (FAMILY("charset") && !rest) {
-        if (strcasecmp(value, "utf-8") == 0 || strcasecmp(value, "utf8") == 0) {
-            p->charset = PROFILE_CHARSET_UTF8;
-            return 0;
+        const char *name = charset_iconv_name(value);
+        if (!name) {
+            snprintf(err, errlen, "%s: '%s' is not a charset Ganzhi writes (utf-8, gbk, gb18030)",
+                     key, value);
+            return -1;
         }
-        snprintf(err, errlen, "%s: '%s' is not available (this build writes utf-8 only; GBK "
-                 "needs a transcoder at profile_encode's output)", key, value);
-        return -1;
+        p->charset = strcmp(name, "UTF-8") ? name : NULL;
+        return 0;
     }
 #undef FAMILY
     snprintf(err, errlen, "'%s' is not an override of profile %s (expected field.KEY, "

@@ -48,11 +48,10 @@
  *  kind.KIND = CODE        coal: the record kind in file names (CDSS, YCBJ, FZSS, CDDY).
  *  text.field_sep / text.record_end / text.file_end = TEXT   coal separators
  *                          (; ~ ||); "\n" may be written as \n.
- *  charset = utf-8         the only charset built in. Many legacy coal platforms
- *                          expect GBK: the flag exists (PROFILE_CHARSET_GBK) and the
- *                          hook is profile_encode's output, which is UTF-8; a build
- *                          with a transcoder would convert it there. Until then
- *                          "gbk" is refused rather than sent mislabelled.
+ *  charset = utf-8 | gbk | gb18030   the wire charset (default utf-8). Many
+ *                          legacy coal platforms read GBK: profile_encode's UTF-8
+ *                          output is converted (proto/charset.h); a character GBK
+ *                          lacks is sent as '?'.
  */
 #ifndef GANZHI_PROFILE_H
 #define GANZHI_PROFILE_H

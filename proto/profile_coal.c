@@ -35,8 +35,8 @@
  * province's differ by overrides.
  *
  * Text fields never hold the separators: ; ~ | and control characters in names
- * and locations are written as spaces. Output is UTF-8; many legacy coal platforms
- * expect GBK (see charset in proto/profile.h).
+ * and locations are written as spaces. Output is UTF-8, or GBK / GB 18030 for the
+ * legacy platforms that read those (charset in proto/profile.h).
  */
 #include "proto/profile_impl.h"
 #include "proto/json_out.h"

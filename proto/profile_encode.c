@@ -4,6 +4,7 @@
 #include "proto/profile_impl.h"
 #include "proto/json_out.h"
 #include "proto/profile_generic.h"
+#include "proto/charset.h"
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -265,10 +266,20 @@ char *profile_encode(const struct profile *p, const struct profile_msg *m, size_
         (m->kind == MK_POINTS && m->npoints && !m->points) ||
         (m->kind == MK_STATUS && m->status && m->status->nlinks && !m->status->links))
         return NULL;
+    char *text = NULL;
     switch (p->syntax) {
-    case SYN_GENERIC: return pf_encode_generic(p, m, len);
-    case SYN_JSON: return pf_encode_json(p, m, len);
-    case SYN_TEXT: return pf_encode_text(p, m, len);
+    case SYN_GENERIC: text = pf_encode_generic(p, m, len); break;
+    case SYN_JSON: text = pf_encode_json(p, m, len); break;
+    case SYN_TEXT: text = pf_encode_text(p, m, len); break;
     }
-    return NULL;
+    if (!text || !p->charset)
+        return text;
+    /* A character the charset lacks arrives as '?': visible in the message,
+     * which still goes out. */
+    size_t replaced, n;
+    char *wire = charset_from_utf8(p->charset, text, len ? *len : strlen(text), &n, &replaced);
+    free(text);
+    if (wire && len)
+        *len = n;
+    return wire;
 }

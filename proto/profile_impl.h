@@ -58,7 +58,6 @@ enum pf_level { PL_LOLO, PL_LO, PL_HI, PL_HIHI, PL_COMM, PL_BLUE, PL_YELLOW, PL_
 extern const char *const pf_level_names[PL_COUNT];
 
 enum profile_syntax { SYN_GENERIC, SYN_JSON, SYN_TEXT };
-enum profile_charset { PROFILE_CHARSET_UTF8, PROFILE_CHARSET_GBK };
 
 struct profile {
     char name[16];
@@ -74,7 +73,7 @@ struct profile {
     char topic[MK_COUNT + 1][PF_TOPIC];       /* [MK_COUNT]: resend */
     char kind_code[MK_COUNT][8];              /* text: CDSS, YCBJ, FZSS, CDDY */
     char field_sep[8], record_end[8], file_end[8];  /* text syntax */
-    enum profile_charset charset;
+    const char *charset;    /* iconv name of the wire charset; NULL: UTF-8 */
 };
 
 /* The built-in tables (proto/profile_NAME.c). */

@@ -156,14 +156,20 @@ printf %s "$DATA" | openssl base64 -d -A | openssl enc -d -aes-128-cbc -K "$K16"
 $PY -c "import json,sys; m=json.load(open(sys.argv[1])); assert m['readings'] and m['enterprise']=='220102000001'; print('decrypted with openssl:', len(m['readings']), 'readings')" "$T/plain.json" \
     || fail "the decrypted body is not the generic message"
 
-log "coal to an outbox folder: standard file names, whole files only"
-mkdir -p "$T/outbox"
+log "coal to an outbox folder: standard file names, whole files only; and in GBK"
+mkdir -p "$T/outbox" "$T/outbox_gbk"
 cat >> "$T/agent.conf" <<INI
 
 [uplink files]
 url = file://$T/outbox
 profile = coal
 message_readings = 36
+
+[uplink files_gbk]
+url = file://$T/outbox_gbk
+profile = coal
+message_readings = 36
+override.charset = gbk
 INI
 "$BIN/ganzhi" check -c "$T/agent.conf" || fail "check with an outbox"
 start_agent "$T/agent.conf"
@@ -204,5 +210,20 @@ for name in sorted(os.listdir(sys.argv[1])):
         values[f[0]] = f[3]
 print(f"{len(values)} points read back from the CDSS files")
 assert len(values) == 36, len(values)
+PY
+$PY - "$T/outbox_gbk" <<'PY' || fail "the GBK outbox"
+import os, sys
+d = sys.argv[1]
+cddy = [n for n in sorted(os.listdir(d)) if "_CDDY_" in n]
+assert cddy, os.listdir(d)
+raw = open(os.path.join(d, cddy[0]), "rb").read()
+try:
+    raw.decode("utf-8")
+    raise SystemExit("the GBK file reads as UTF-8: not converted")
+except UnicodeDecodeError:
+    pass
+text = raw.decode("gbk")
+assert "1号储罐液位" in text and text.endswith("||"), text[:200]
+print("GBK outbox: the point names read back in GBK")
 PY
 echo PASS

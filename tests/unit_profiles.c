@@ -4,6 +4,7 @@
  * messages, time patterns, message ids and the tailings levels.
  * GOLDEN_UPDATE=1 rewrites the golden files from the encoders (then read them). */
 #include "tests/unit.h"
+#include "proto/charset.h"
 #include "proto/profile.h"
 #include "proto/profile_time.h"
 #include "proto/validate.h"
@@ -272,8 +273,8 @@ static void test_override_errors(void)
     CHECK(profile_override(p, "topic.realtime", "a/#", err, sizeof err) == -1);
     CHECK(profile_override(p, "add.realtime.x", "bogus", err, sizeof err) == -1);
     CHECK(profile_override(p, "text.field_sep", ",", err, sizeof err) == -1);   /* coal only */
-    CHECK(profile_override(p, "charset", "gbk", err, sizeof err) == -1);
-    CHECK(strstr(err, "GBK"));
+    CHECK(profile_override(p, "charset", "latin1", err, sizeof err) == -1);
+    CHECK(strstr(err, "not a charset") && strstr(err, "gbk"));
     CHECK(profile_override(p, "field.value", "a\"b", err, sizeof err) == -1);
     CHECK(profile_override(p, "whatever", "1", err, sizeof err) == -1);
     CHECK(strstr(err, "expected field.KEY"));
@@ -317,6 +318,32 @@ static void test_override_coal(void)
     CHECK_STR(name, "220102000001_SSSJ_20261129103000.txt");
     free(out);
     profile_free(p);
+
+    /* GBK for the legacy platforms: the same records, the name in GBK bytes. */
+    struct profile *g = profile_create("coal", err, sizeof err);
+    CHECK(profile_override(g, "charset", "GBK", err, sizeof err) == 0);
+    char *gbk = encode(g, MK_REALTIME, &s, &len);
+    static const char head[] = "220102000001;\xca\xbe\xc0\xfd\xbb\xaf\xb9\xa4\xd3\xd0\xcf\xde"
+                               "\xb9\xab\xcb\xbe;";
+    CHECK(gbk && memcmp(gbk, head, sizeof head - 1) == 0 && len == strlen(gbk));
+    free(gbk);
+    profile_free(g);
+}
+
+static void test_charset(void)
+{
+    size_t n, replaced;
+    char *o = charset_from_utf8("GBK", "a\xf0\x9f\x98\x80" "b 瓦斯", 13, &n, &replaced);
+    CHECK(o && n == 8 && replaced == 1 && memcmp(o, "a?b \xcd\xdf\xcb\xb9", 8) == 0);
+    free(o);
+    o = charset_from_utf8("GB18030", "a\xf0\x9f\x98\x80" "b", 6, &n, &replaced);
+    CHECK(o && n == 6 && replaced == 0 && memcmp(o, "a\x94\x39\xfc\x36" "b", 6) == 0);
+    free(o);
+    o = charset_from_utf8("GBK", "bad \xff utf-8", 11, &n, &replaced);
+    CHECK(o && replaced == 1 && strcmp(o, "bad ? utf-8") == 0);
+    free(o);
+    CHECK(charset_iconv_name("Gb18030") && !strcmp(charset_iconv_name("Gb18030"), "GB18030"));
+    CHECK(charset_iconv_name("big5") == NULL);
 }
 
 /* ---- the validator on broken messages ---- */
@@ -520,6 +547,7 @@ int main(void)
     RUN(test_override_variant);
     RUN(test_override_errors);
     RUN(test_override_coal);
+    RUN(test_charset);
     RUN(test_validate_broken);
     RUN(test_time_patterns);
     RUN(test_message_id);
