@@ -6,6 +6,7 @@
 #include "agent/notify.h"
 #include "agent/runtime.h"
 #include <MQTTAsync.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -65,6 +66,9 @@ static void apply_log_level(const struct conf *c)
 
 int main(int argc, char **argv)
 {
+    /* glibc gives each thread that allocates its own arena (and its own
+     * fragmentation): eleven threads, a few of them busy, share two. */
+    mallopt(M_ARENA_MAX, 2);
     const char *path = NULL;
     int allow_root = 0;
     for (int i = 1; i < argc; i++) {
