@@ -28,43 +28,74 @@ static size_t char_len(const unsigned char *s, size_t left)
     return n;
 }
 
-char *charset_from_utf8(const char *to, const char *text, size_t len, size_t *outlen,
-                        size_t *replaced)
+/* Convert with iconv; skip(s, left) is how many bytes to replace by one '?'
+ * where the input cannot be converted. Out grows as needed. */
+static char *convert(const char *to, const char *from, const char *text, size_t len,
+                     size_t (*skip)(const unsigned char *, size_t), size_t *outlen,
+                     size_t *replaced)
 {
-    iconv_t cd = iconv_open(to, "UTF-8");
+    iconv_t cd = iconv_open(to, from);
     if (cd == (iconv_t)-1)
         return NULL;
-    /* GBK takes at most 2 bytes for a character UTF-8 writes in 2 or 3, and
-     * GB 18030 at most 4 for UTF-8's 4: len + 1 always suffices. */
-    size_t cap = len + 1;
+    size_t cap = len + len / 2 + 8;
     char *out = malloc(cap);
-    if (!out) {
-        iconv_close(cd);
-        return NULL;
-    }
     char *in = (char *)text, *o = out;
     size_t inleft = len, oleft = cap - 1;
     *replaced = 0;
-    while (inleft > 0) {
+    while (out && inleft > 0) {
         if (iconv(cd, &in, &inleft, &o, &oleft) != (size_t)-1)
             break;
-        if ((errno == EILSEQ || errno == EINVAL) && oleft > 0) {
-            /* not representable, or not UTF-8: one '?' for the character */
-            size_t skip = char_len((const unsigned char *)in, inleft);
-            in += skip;
-            inleft -= skip;
-            *o++ = '?';
-            oleft--;
-            ++*replaced;
+        if (errno == E2BIG || oleft == 0) {
+            size_t used = (size_t)(o - out);
+            char *bigger = realloc(out, cap * 2);
+            if (!bigger) {
+                free(out);
+                out = NULL;
+                break;
+            }
+            out = bigger;
+            o = out + used;
+            oleft += cap;
+            cap *= 2;
             continue;
         }
-        free(out);      /* E2BIG cannot happen (see cap); anything else: give up */
-        iconv_close(cd);
-        return NULL;
+        if (errno != EILSEQ && errno != EINVAL) {
+            free(out);
+            out = NULL;
+            break;
+        }
+        size_t n = skip((const unsigned char *)in, inleft);
+        in += n;
+        inleft -= n;
+        *o++ = '?';
+        oleft--;
+        ++*replaced;
     }
-    iconv(cd, NULL, NULL, &o, &oleft);  /* the shift state back to its start */
+    if (out) {
+        iconv(cd, NULL, NULL, &o, &oleft);  /* the shift state back to its start */
+        *o = 0;
+        *outlen = (size_t)(o - out);
+    }
     iconv_close(cd);
-    *o = 0;
-    *outlen = (size_t)(o - out);
     return out;
 }
+
+static size_t one_byte(const unsigned char *s, size_t left)
+{
+    (void)s;
+    (void)left;
+    return 1;
+}
+
+char *charset_from_utf8(const char *to, const char *text, size_t len, size_t *outlen,
+                        size_t *replaced)
+{
+    return convert(to, "UTF-8", text, len, char_len, outlen, replaced);
+}
+
+char *charset_to_utf8(const char *from, const char *text, size_t len, size_t *outlen,
+                      size_t *replaced)
+{
+    return convert("UTF-8", from, text, len, one_byte, outlen, replaced);
+}
+

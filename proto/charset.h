@@ -18,5 +18,9 @@ const char *charset_iconv_name(const char *name);
  * never none). NULL when out of memory or `to` is unknown to iconv. */
 char *charset_from_utf8(const char *to, const char *text, size_t len, size_t *outlen,
                         size_t *replaced);
+/* The other way, for a captured message (`ganzhi validate --charset gbk`): text
+ * in `from` converted to UTF-8; a byte that is not `from` becomes '?'. */
+char *charset_to_utf8(const char *from, const char *text, size_t len, size_t *outlen,
+                      size_t *replaced);
 
 #endif

@@ -515,7 +515,8 @@ int profile_validate(const struct profile *p, enum message_kind kind, const char
         report[0] = 0;
     size_t at;
     if (validate_utf8(msg, len, &at)) {
-        problem(&r, "not UTF-8 (byte %zu: 0x%02x)", at, (unsigned char)msg[at]);
+        problem(&r, "not UTF-8 (byte %zu: 0x%02x; a GBK capture? ganzhi validate --charset gbk)",
+                at, (unsigned char)msg[at]);
         return r.n;
     }
     if (p->syntax == SYN_TEXT) {

@@ -226,4 +226,9 @@ text = raw.decode("gbk")
 assert "1号储罐液位" in text and text.endswith("||"), text[:200]
 print("GBK outbox: the point names read back in GBK")
 PY
+cdss=$(ls "$T/outbox_gbk"/*_CDSS_* | head -1)
+"$BIN/ganzhi" validate --profile coal --kind realtime --charset gbk "$cdss" || fail "validate --charset gbk"
+"$BIN/ganzhi" validate --profile coal --kind realtime "$cdss" > "$T/v8.out"; rc=$?
+cat "$T/v8.out"
+[ "$rc" = 1 ] && grep -q "not UTF-8.*--charset gbk" "$T/v8.out" || fail "a GBK capture validated as UTF-8 (exit $rc)"
 echo PASS

@@ -344,6 +344,9 @@ static void test_charset(void)
     free(o);
     CHECK(charset_iconv_name("Gb18030") && !strcmp(charset_iconv_name("Gb18030"), "GB18030"));
     CHECK(charset_iconv_name("big5") == NULL);
+    o = charset_to_utf8("GBK", "x \xcd\xdf\xcb\xb9 \xff", 8, &n, &replaced);
+    CHECK(o && replaced == 1 && strcmp(o, "x 瓦斯 ?") == 0);
+    free(o);
 }
 
 /* ---- the validator on broken messages ---- */
