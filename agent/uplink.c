@@ -27,12 +27,13 @@
 #define STOP_DRAIN_MS 2000
 /* Messages made ahead and waiting for the sender thread: readings and alarms
  * (tracked), and a few status and point messages besides. */
-#define OUTQ_TRACKED 16
+#define OUTQ_TRACKED 32
 #define OUTQ_MAX (OUTQ_TRACKED + 4)
 /* The uplink thread is woken to make more when the queue is down to this: a
  * few messages a wake-up, not one (each wake-up is a futex call, made on
- * paho's threads with paho's mutex held when it follows an ack). */
-#define OUTQ_LOW (OUTQ_TRACKED / 2)
+ * paho's threads with paho's mutex held when it follows an ack), and enough
+ * left queued that paho never waits while the uplink thread waits for a CPU. */
+#define OUTQ_LOW (OUTQ_TRACKED * 3 / 4)
 /* Read ahead per lane: this many messages' readings, at most READAHEAD_MAX. */
 #define READAHEAD_MESSAGES 8
 #define READAHEAD_MAX 2048

@@ -38,6 +38,9 @@ static double last_ack;
 
 /* subscriber state: paho's receive thread only, read by main after disconnect */
 static unsigned long long s_msgs, s_bytes, s_readings, s_resend, s_live, s_live_resend;
+/* Readings below --live-from (a backlog), and when the first and last arrived. */
+static unsigned long long s_back;
+static int64_t s_back_first_ms, s_back_last_ms;
 static uint64_t live_from = UINT64_MAX;
 static FILE *out;
 
@@ -153,8 +156,12 @@ static int on_message(void *ctx, char *topic, int len, MQTTAsync_message *m)
             q += 7;
             s_readings++;
             uint64_t seq = strtoull(q, &q, 10);
-            if (seq < live_from)
+            if (seq < live_from) {
+                if (!s_back++)
+                    s_back_first_ms = arrival;
+                s_back_last_ms = arrival;
                 continue;
+            }
             char *t = strstr(q, "\"ts\":\"");
             if (!t)
                 break;
@@ -413,8 +420,10 @@ int main(int argc, char **argv)
         if (out)
             fclose(out);
         printf("sub messages=%llu bytes=%llu readings=%llu resend_messages=%llu "
-               "live_readings=%llu live_resend=%llu\n", s_msgs, s_bytes, s_readings, s_resend,
-               s_live, s_live_resend);
+               "live_readings=%llu live_resend=%llu backlog_readings=%llu "
+               "backlog_first_ms=%lld backlog_last_ms=%lld\n", s_msgs, s_bytes, s_readings,
+               s_resend, s_live, s_live_resend, s_back, (long long)s_back_first_ms,
+               (long long)s_back_last_ms);
     }
     free(payload);
     return rc;
