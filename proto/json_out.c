@@ -102,6 +102,7 @@ void json_u64(struct json_out *j, uint64_t v)
     json_raw(j, s, (size_t)(tmp + sizeof tmp - s));
 }
 
+#ifdef __SIZEOF_INT128__  /* 64-bit targets; 32-bit ARM (armhf) uses printf below */
 typedef unsigned __int128 u128;
 
 /* Digits of a 128-bit v into the end of buf; returns the start. */
@@ -173,6 +174,13 @@ static size_t shortest_fixed(double v, char *out)
     }
     return 0;
 }
+#else
+static size_t shortest_fixed(double v, char *out)
+{
+    (void)v, (void)out;
+    return 0;
+}
+#endif
 
 void json_num(struct json_out *j, double v)
 {
