@@ -1,9 +1,10 @@
-/* uplink: cursor, in-flight window, reconnects and TLS over paho MQTTAsync. */
+/* uplink: one platform: lanes, the in-flight window, the hand-off to paho, reconnects, TLS. */
 #include "agent/clock.h"
 #include "agent/uplink.h"
 #include "agent/alarm.h"
 #include "agent/lanes.h"
 #include "agent/log.h"
+#include "agent/outbox.h"
 #include "agent/store.h"
 #include "agent/tls_probe.h"
 #include "agent/uplink_format.h"
@@ -12,7 +13,6 @@
 #include <MQTTAsync.h>
 #include <errno.h>
 #include <unistd.h>
-#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -301,52 +301,14 @@ static int gather_one(void *arg, uint64_t seq, const struct reading *r)
     return 0;
 }
 
-/* Write one message into the outbox folder as a file of the profile's name:
- * a temporary name, fsync, rename, fsync of the folder, so that a pipeline
- * picking files up never sees half a file under its final name. */
-static int write_outbox(struct uplink *u, enum message_kind kind, const char *body)
-{
-    char name[256], path[4096], tmp[4200];
-    int64_t now = wall_ms();
-    if (!u->fmt.profile || profile_file_name(u->fmt.profile, kind, &u->site, now, name,
-                                             sizeof name) != 0)
-        snprintf(name, sizeof name, "%s_%s_%lld.json", u->site.enterprise,
-                 message_kind_name(kind), (long long)now);
-    snprintf(path, sizeof path, "%s/%s", u->outbox, name);
-    /* Standard names have one-second resolution: never overwrite a file not yet
-     * collected; a second file of the same second gets a suffix. */
-    for (int i = 1; access(path, F_OK) == 0 && i < 1000; i++) {
-        const char *dot = strrchr(name, '.');
-        int stem = dot ? (int)(dot - name) : (int)strlen(name);
-        snprintf(path, sizeof path, "%s/%.*s_%d%s", u->outbox, stem, name, i, dot ? dot : "");
-    }
-    const char *base = strrchr(path, '/') + 1;
-    snprintf(tmp, sizeof tmp, "%s/.%s.tmp", u->outbox, base);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0)
-        return -1;
-    size_t len = strlen(body);
-    int ok = write(fd, body, len) == (ssize_t)len && fsync(fd) == 0;
-    ok &= close(fd) == 0;
-    if (!ok || rename(tmp, path) != 0) {
-        unlink(tmp);
-        return -1;
-    }
-    int dfd = open(u->outbox, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd >= 0) {
-        fsync(dfd);
-        close(dfd);
-    }
-    return 0;
-}
-
 /* Hand a message over: to paho, or (outbox) to a file, which is its own ack. */
 static int publish(struct uplink *u, enum message_kind kind, const char *topic,
                    MQTTAsync_message *m, MQTTAsync_responseOptions *ro)
 {
     if (!u->outbox)
         return MQTTAsync_sendMessage(u->client, topic, m, ro);
-    if (write_outbox(u, kind, m->payload) != 0) {
+    if (outbox_write(u->outbox, u->fmt.profile, &u->site, kind, wall_ms(), m->payload,
+                     (size_t)m->payloadlen) != 0) {
         log_error("uplink", u->cu->name, "cannot write into %s: %s", u->outbox, strerror(errno));
         return MQTTASYNC_FAILURE;
     }
