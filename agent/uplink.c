@@ -328,7 +328,7 @@ static int outq_push_locked(struct uplink *u, enum message_kind kind, const char
                             char *body, int qos, int retained, struct flight *f)
 {
     if (u->outq_len >= OUTQ_MAX || (f && u->outq_tracked >= OUTQ_TRACKED)) {
-        free(body);
+        free(body);     /* (send_tracked made sure of room: only status gets here) */
         return -1;
     }
     struct outmsg *m = &u->outq[(u->outq_head + u->outq_len++) % OUTQ_MAX];
@@ -359,6 +359,7 @@ static void outq_push(struct uplink *u, enum message_kind kind, const char *topi
 static int window_room(struct uplink *u, size_t max_inflight)
 {
     return u->connected && !u->rewind && u->outq_tracked < OUTQ_TRACKED &&
+           u->outq_len < OUTQ_MAX &&
            u->inflight[LANE_LIVE] + u->inflight[LANE_BACKFILL] < max_inflight + OUTQ_TRACKED;
 }
 
@@ -370,10 +371,11 @@ static int send_tracked(struct uplink *u, enum message_kind kind, const char *to
 {
     pthread_mutex_lock(&u->lock);
     struct flight *f = NULL;
-    for (size_t i = 0; !f && u->outq_tracked < OUTQ_TRACKED && i < u->nslots; i++)
+    int room = u->outq_tracked < OUTQ_TRACKED && u->outq_len < OUTQ_MAX;
+    for (size_t i = 0; !f && room && i < u->nslots; i++)
         if (!u->slots[i].used)
             f = &u->slots[i];
-    if (!f) {
+    if (!f) {   /* status messages took the queue meanwhile: the lane tries again */
         pthread_mutex_unlock(&u->lock);
         free(body);
         return 0;

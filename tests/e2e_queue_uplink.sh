@@ -182,7 +182,9 @@ stop_broker q
 sleep 6
 "$G" queue -c "$T/q.conf" > "$T/q1.out" || fail "queue exit $?"
 sed 's/^/    /' "$T/q1.out"
-grep -q "county  *disconnected" "$T/q1.out" || fail "queue does not show the uplink disconnected"
+grep -q "county  *disconnected" "$T/q1.out" || {
+    kill -0 "$AGENT_PID" 2>/dev/null && echo "(the agent process is alive)" || echo "(the agent process is gone)"
+    tail -40 "$T/agent.log"; fail "queue does not show the uplink disconnected"; }
 qjson || fail "queue --json exit $?"
 cat "$T/q.json"
 [ "$(field 'u["waiting"] > 300 and u["oldest_pending_ms"] >= 4000 and u["oldest_pending"] != None and u["connected"] is False and q["agent"]["running"] is True and u["drain_s"] is None')" = True ] \

@@ -48,7 +48,8 @@ for script in tests/e2e_*.sh tests/sim_*.sh; do
         skipped=$((skipped + 1))
     else
         echo "FAIL $name ($(( $(date +%s) - start ))s); last lines of $logdir/$name.log:"
-        tail -25 "$logdir/$name.log" | sed 's/^/    /'
+        tail -45 "$logdir/$name.log" | sed 's/^/    /'
+        echo "    (disk: $(df -h /tmp | awk 'NR == 2 { print $4 " free of " $2 }'); load: $(cut -d' ' -f1-3 /proc/loadavg))"
         failed=$((failed + 1)); failures+=("$name")
     fi
 done
