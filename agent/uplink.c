@@ -492,7 +492,8 @@ static int send_next(struct uplink *u, enum lane lane, uint64_t next_seq, size_t
     if (!some)
         return 0;
     /* The readings [from, limit) from the lane's read-ahead, read again when it
-     * does not hold a whole message from `from` and the store holds more. */
+     * does not hold `from` itself (after a rewind it may start above it), or
+     * holds less than a message from it while the store holds more. */
     struct readahead *ra = &u->ahead[lane];
     size_t at = 0, hi = ra->n, n = 0;
     while (at < hi) {   /* the first held seq >= from */
@@ -502,10 +503,11 @@ static int send_next(struct uplink *u, enum lane lane, uint64_t next_seq, size_t
         else
             hi = mid;
     }
-    while (at + n < ra->n && n < cu->message_readings && ra->r[at + n].seq < limit)
+    int holds = at < ra->n && ra->r[at].seq == from;
+    while (holds && at + n < ra->n && n < cu->message_readings && ra->r[at + n].seq < limit)
         n++;
     uint64_t end = ra->n ? ra->r[ra->n - 1].seq + 1 : 0;
-    if (n < cu->message_readings && (at == ra->n || end < limit) && end < next_seq) {
+    if (!holds || (n < cu->message_readings && end < limit && end < next_seq)) {
         ra->n = 0;
         at = 0;
         struct gather g = { u, ra, limit };
