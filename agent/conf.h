@@ -66,6 +66,7 @@ struct conf_uplink {
     double backfill_rate;   /* messages/s while re-uploading, 0 = unlimited */
     unsigned message_readings;  /* readings per realtime message */
     unsigned max_inflight;  /* messages awaiting PUBACK at once */
+    unsigned send_queue;    /* messages made ahead, waiting for the window */
     int64_t keepalive_ms, reconnect_max_ms, live_window_ms;
     char *app_id;           /* the platform's app id, NULL when absent */
     char *envelope;         /* payload encryption: none, A256GCM or A128CBC */

@@ -152,6 +152,8 @@ static const struct conf_key uplink_keys[] = {
       .off = U(message_readings), .desc = "readings per realtime message" },
     { .key = "max_inflight", .type = K_UINT, .def = "32", .lo = 1, .hi = 1000, .off = U(max_inflight),
       .desc = "messages awaiting PUBACK at once" },
+    { .key = "send_queue", .type = K_UINT, .def = "32", .lo = 1, .hi = 1000, .off = U(send_queue),
+      .desc = "messages made ahead while paho's window is full (memory: this many messages)" },
     { .key = "keepalive", .type = K_DURATION, .def = "30s", .lo = SEC, .hi = HOUR, .off = U(keepalive_ms),
       .desc = "MQTT keepalive" },
     { .key = "reconnect_max", .type = K_DURATION, .def = "5s", .lo = 100, .hi = 10 * MINUTE,

@@ -55,6 +55,8 @@ cJSON *status_build(int64_t uptime_ms, struct device *const *devs, size_t ndevs,
         add_u64(x, "oldest_pending_ms", (uint64_t)st.oldest_pending_ms);
         add_u64(x, "dropped", st.dropped);
         add_u64(x, "inflight", st.inflight);
+        add_u64(x, "queued", st.queued);
+        add_u64(x, "queue_max", st.queue_max);
         cJSON_AddBoolToObject(x, "backfilling", st.backfilling);
         add_u64(x, "messages_sent", st.messages_sent);
         add_u64(x, "messages_acked", st.messages_acked);

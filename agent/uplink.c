@@ -25,15 +25,13 @@
 #define EARLY_MAX 8
 /* How long a clean stop may spend delivering what is stored. */
 #define STOP_DRAIN_MS 2000
-/* Messages made ahead and waiting for the sender thread: readings and alarms
- * (tracked), and a few status and point messages besides. */
-#define OUTQ_TRACKED 32
-#define OUTQ_MAX (OUTQ_TRACKED + 4)
-/* The uplink thread is woken to make more when the queue is down to this: a
- * few messages a wake-up, not one (each wake-up is a futex call, made on
- * paho's threads with paho's mutex held when it follows an ack), and enough
- * left queued that paho never waits while the uplink thread waits for a CPU. */
-#define OUTQ_LOW (OUTQ_TRACKED * 3 / 4)
+/* The hand-off queue holds send_queue readings and alarm messages (tracked)
+ * and a few status and point messages besides. The uplink thread is woken to
+ * make more when it is down to three quarters: a few messages a wake-up, not
+ * one (each wake-up is a futex call, made on paho's threads with paho's mutex
+ * held when it follows an ack), and enough left queued that paho never waits
+ * while the uplink thread waits for a CPU. */
+#define OUTQ_UNTRACKED 4
 /* Read ahead per lane: this many messages' readings, at most READAHEAD_MAX. */
 #define READAHEAD_MESSAGES 8
 #define READAHEAD_MAX 2048
@@ -87,7 +85,7 @@ struct uplink {
     int stop;
     int connected, connecting, rewind;
     struct flight *slots;       /* nslots: messages queued or awaiting PUBACK */
-    size_t nslots;              /* max_inflight + OUTQ_TRACKED + an alarm */
+    size_t nslots;              /* max_inflight + send_queue + an alarm */
     size_t handed;              /* given to paho, awaiting PUBACK: at most max_inflight */
     size_t inflight[2];         /* per lane */
     struct lanes lanes;         /* what is delivered, what to send next */
@@ -105,7 +103,8 @@ struct uplink {
      * threads hold while they write and read the socket (TLS included): half
      * the uplink thread's time in a fast drain. So the uplink thread makes the
      * next messages while a sender thread waits there. */
-    struct outmsg outq[OUTQ_MAX];
+    struct outmsg *outq;        /* outq_cap = send_queue + OUTQ_UNTRACKED */
+    size_t outq_cap, outq_tracked_max, outq_low;
     size_t outq_head, outq_len, outq_tracked;
     unsigned gen;               /* bumped by each rewind: queued flights are void */
     pthread_cond_t outq_cond;
@@ -235,7 +234,7 @@ static void on_send_ok(void *ctx, MQTTAsync_successData *resp)
     else if (u->sending && u->nearly < EARLY_MAX)
         u->early[u->nearly++] = resp->token;
     /* A full queue keeps paho busy: the sender wakes the uplink thread. */
-    int wake = u->outq_tracked <= OUTQ_LOW;
+    int wake = u->outq_tracked <= u->outq_low;
     pthread_mutex_unlock(&u->lock);
     if (wake)
         writer_poke(u->writer);
@@ -327,11 +326,11 @@ static int publish(struct uplink *u, enum message_kind kind, const char *topic,
 static int outq_push_locked(struct uplink *u, enum message_kind kind, const char *topic,
                             char *body, int qos, int retained, struct flight *f)
 {
-    if (u->outq_len >= OUTQ_MAX || (f && u->outq_tracked >= OUTQ_TRACKED)) {
+    if (u->outq_len >= u->outq_cap || (f && u->outq_tracked >= u->outq_tracked_max)) {
         free(body);     /* (send_tracked made sure of room: only status gets here) */
         return -1;
     }
-    struct outmsg *m = &u->outq[(u->outq_head + u->outq_len++) % OUTQ_MAX];
+    struct outmsg *m = &u->outq[(u->outq_head + u->outq_len++) % u->outq_cap];
     *m = (struct outmsg){ kind, "", body, qos, retained, f, u->gen };
     snprintf(m->topic, sizeof m->topic, "%s", topic);
     if (f)
@@ -358,9 +357,9 @@ static void outq_push(struct uplink *u, enum message_kind kind, const char *topi
  * the next messages are made. */
 static int window_room(struct uplink *u, size_t max_inflight)
 {
-    return u->connected && !u->rewind && u->outq_tracked < OUTQ_TRACKED &&
-           u->outq_len < OUTQ_MAX &&
-           u->inflight[LANE_LIVE] + u->inflight[LANE_BACKFILL] < max_inflight + OUTQ_TRACKED;
+    return u->connected && !u->rewind && u->outq_tracked < u->outq_tracked_max &&
+           u->outq_len < u->outq_cap &&
+           u->inflight[LANE_LIVE] + u->inflight[LANE_BACKFILL] < max_inflight + u->outq_tracked_max;
 }
 
 /* Queue one message with its PUBACK tracked: readings [first, last] of a lane,
@@ -371,7 +370,7 @@ static int send_tracked(struct uplink *u, enum message_kind kind, const char *to
 {
     pthread_mutex_lock(&u->lock);
     struct flight *f = NULL;
-    int room = u->outq_tracked < OUTQ_TRACKED && u->outq_len < OUTQ_MAX;
+    int room = u->outq_tracked < u->outq_tracked_max && u->outq_len < u->outq_cap;
     for (size_t i = 0; !f && room && i < u->nslots; i++)
         if (!u->slots[i].used)
             f = &u->slots[i];
@@ -440,11 +439,11 @@ static void *sender_main(void *arg)
         if (!u->outq_len)
             break;
         struct outmsg m = u->outq[u->outq_head];
-        u->outq_head = (u->outq_head + 1) % OUTQ_MAX;
+        u->outq_head = (u->outq_head + 1) % u->outq_cap;
         u->outq_len--;
         int wake = 0;
         if (m.f)
-            wake = --u->outq_tracked == OUTQ_LOW;   /* down to the low mark */
+            wake = --u->outq_tracked == u->outq_low;   /* down to the low mark */
         int stale = m.f && m.gen != u->gen;
         if (m.f && !stale) {
             u->sending = m.f;
@@ -926,7 +925,11 @@ struct uplink *uplink_start(const struct conf *c, const struct conf_uplink *cu,
     snprintf(u->topic_status, sizeof u->topic_status, "%s/status", cu->topic_prefix);
     snprintf(u->topic_alarm, sizeof u->topic_alarm, "%s/alarm", cu->topic_prefix);
     lanes_init(&u->lanes);
-    u->nslots = cu->max_inflight + OUTQ_TRACKED + 1;
+    u->outq_tracked_max = cu->send_queue;
+    u->outq_low = cu->send_queue * 3 / 4;
+    u->outq_cap = cu->send_queue + OUTQ_UNTRACKED;
+    u->outq = calloc(u->outq_cap, sizeof *u->outq);
+    u->nslots = cu->max_inflight + cu->send_queue + 1;
     u->slots = calloc(u->nslots, sizeof *u->slots);
     for (int i = 0; i < 2; i++) {
         size_t cap = cu->message_readings * READAHEAD_MESSAGES;
@@ -936,7 +939,7 @@ struct uplink *uplink_start(const struct conf *c, const struct conf_uplink *cu,
         u->ahead[i].cap = cap;
     }
     u->uris = calloc(cu->nurls + 1, sizeof *u->uris);
-    if (!u->slots || !u->ahead[0].r || !u->ahead[1].r || !u->uris)
+    if (!u->slots || !u->outq || !u->ahead[0].r || !u->ahead[1].r || !u->uris)
         goto oom;
     for (size_t i = 0; i < cu->nurls; i++) {
         if (!(u->uris[i] = paho_uri(cu->urls[i])))
@@ -1017,8 +1020,9 @@ void uplink_stop(struct uplink *u)
     pthread_mutex_unlock(&u->lock);
     if (u->sender_started)
         pthread_join(u->sender, NULL);
-    for (; u->outq_len; u->outq_len--, u->outq_head = (u->outq_head + 1) % OUTQ_MAX)
+    for (; u->outq_len; u->outq_len--, u->outq_head = (u->outq_head + 1) % u->outq_cap)
         free(u->outq[u->outq_head].body);
+    free(u->outq);
     if (u->client) {
         MQTTAsync_disconnectOptions dopts = MQTTAsync_disconnectOptions_initializer;
         dopts.timeout = 1000;
@@ -1060,6 +1064,8 @@ void uplink_get_stats(struct uplink *u, struct uplink_stats *out)
     out->acked_seq = lanes_cursor(&u->lanes);
     out->dropped = u->lanes.lost;
     out->inflight = u->inflight[LANE_LIVE] + u->inflight[LANE_BACKFILL];
+    out->queued = u->outq_tracked;
+    out->queue_max = u->outq_tracked_max;
     out->backfilling = u->lanes.pos[LANE_BACKFILL] < u->lanes.live_start;
     pthread_mutex_unlock(&u->lock);
 }

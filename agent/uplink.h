@@ -21,7 +21,8 @@ struct uplink_stats {
     int64_t oldest_pending_ms;  /* age of the oldest unacknowledged reading, 0: none */
     uint64_t messages_sent, messages_acked, send_failures, connects, connect_failures;
     uint64_t dropped;           /* readings evicted before they were sent (see store) */
-    uint64_t inflight;          /* messages awaiting PUBACK */
+    uint64_t inflight;          /* messages awaiting PUBACK, or queued for paho */
+    uint64_t queued, queue_max; /* of those, made and waiting for paho's window; the bound */
     int backfilling;            /* a backlog is being re-uploaded behind live data */
     char server[160];           /* the broker it is connected to */
     char last_error[200];

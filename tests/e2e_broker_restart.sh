@@ -11,7 +11,8 @@ subscribe one "$MQ" 'ganzhi/220102000001/realtime'
 write_agent_conf "$T/agent.conf" "$SIM" \
 "[uplink county]
 url = mqtt://127.0.0.1:$MQ
-reconnect_max = 1s"
+reconnect_max = 1s
+send_queue = 2"
 start_agent "$T/agent.conf"
 
 count() { /usr/bin/python3 "$ROOT/tests/check_messages.py" count "$T/one.sub" 2>/dev/null || echo 0; }

@@ -86,8 +86,9 @@ assert d["name"] == "tank_plc" and d["link"] == "up" and d["requests"] > 0 and "
 names = sorted(u["name"] for u in s["uplinks"])
 assert names == ["city", "county"], names
 for u in s["uplinks"]:
-    for k in ("backlog", "oldest_pending_ms", "dropped", "connected"):
+    for k in ("backlog", "oldest_pending_ms", "dropped", "connected", "inflight", "queued"):
         assert k in u, k
+    assert u["queue_max"] == 32 and u["queued"] <= u["queue_max"], u
 PY
 log "ganzhi tail shows the latest stored readings"
 "$BIN/ganzhi" tail -c "$T/agent.conf" --once LT-101 TT-103 > "$T/tail.out" || fail "tail exit $?"
