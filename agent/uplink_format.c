@@ -17,6 +17,21 @@ static void fill_meta(struct wire_point_meta *m, const struct conf_device *d,
                                    p->lolo, p->lo, p->hi, p->hihi, p->hysteresis };
 }
 
+/* Room in f->meta (indexed by store point id) for id. */
+static int meta_room(struct uplink_format *f, uint32_t id)
+{
+    if (id < f->nmeta)
+        return 0;
+    size_t n = id + 64;
+    struct wire_point_meta *m = realloc(f->meta, n * sizeof *m);
+    if (!m)
+        return -1;
+    memset(m + f->nmeta, 0, (n - f->nmeta) * sizeof *m);
+    f->meta = m;
+    f->nmeta = n;
+    return 0;
+}
+
 int uplink_format_init(struct uplink_format *f, const struct conf *c,
                        const struct conf_uplink *cu, const struct wire_site *site,
                        struct store *s, char *err, size_t errlen)
@@ -84,15 +99,8 @@ int uplink_format_init(struct uplink_format *f, const struct conf *c,
                 snprintf(err, errlen, "store: %s", store_errmsg(s));
                 goto fail;
             }
-            if (id >= f->nmeta) {
-                size_t n = id + 64;
-                struct wire_point_meta *m = realloc(f->meta, n * sizeof *m);
-                if (!m)
-                    goto oom;
-                memset(m + f->nmeta, 0, (n - f->nmeta) * sizeof *m);
-                f->meta = m;
-                f->nmeta = n;
-            }
+            if (meta_room(f, id))
+                goto oom;
             f->meta[id] = f->defs[f->ndefs - 1];
             kv += p->nmeta;
         }
@@ -127,15 +135,8 @@ int uplink_format_init(struct uplink_format *f, const struct conf *c,
                 snprintf(err, errlen, "store: %s", store_errmsg(s));
                 goto fail;
             }
-            if (id >= f->nmeta) {
-                size_t n = id + 64;
-                struct wire_point_meta *m = realloc(f->meta, n * sizeof *m);
-                if (!m)
-                    goto oom;
-                memset(m + f->nmeta, 0, (n - f->nmeta) * sizeof *m);
-                f->meta = m;
-                f->nmeta = n;
-            }
+            if (meta_room(f, id))
+                goto oom;
             f->meta[id] = (struct wire_point_meta){ f->items[f->nitems - 1].tag, item, "",
                                                     "tailings", &f->items[f->nitems - 1].kv, 1,
                                                     NAN, NAN, NAN, NAN, NAN };
@@ -199,8 +200,10 @@ static void generic_topic(struct uplink_format *f, const char *kind, char *topic
 char *uplink_format_realtime(struct uplink_format *f, const struct wire_reading *r, size_t n,
                              int resend, int64_t now_ms, char *topic, size_t tlen)
 {
-    char id[33];
-    profile_message_id(f->cu->name, r[0].seq, r[n - 1].seq, id);
+    char id[33] = "";
+    /* generic carries no message id: a hash per message only for an envelope */
+    if (f->profile || f->sealed)
+        profile_message_id(f->cu->name, r[0].seq, r[n - 1].seq, id);
     if (!f->profile) {
         generic_topic(f, "realtime", topic, tlen);
         return seal(f, generic_realtime(f->site, r, n, resend), id);

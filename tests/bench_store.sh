@@ -68,18 +68,7 @@ echo "$BL"
     --points "$ROOT/conf/demo/points/tank_farm.csv" > /dev/null || fail "payload"
 
 # ---- TLS broker --------------------------------------------------------------------------
-P=$T/pki; mkdir -p "$P"
-openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=Ganzhi Bench CA" \
-    -keyout "$P/ca.key" -out "$P/ca.pem" 2>/dev/null || fail "CA"
-mkcert() { # name subject san
-    openssl req -newkey rsa:2048 -nodes -subj "$2" -keyout "$P/$1.key" -out "$P/$1.csr" 2>/dev/null
-    printf 'subjectAltName=%s\n' "$3" > "$P/$1.ext"
-    openssl x509 -req -in "$P/$1.csr" -CA "$P/ca.pem" -CAkey "$P/ca.key" -CAcreateserial \
-        -days 2 -extfile "$P/$1.ext" -out "$P/$1.pem" 2>/dev/null || fail "cert $1"
-}
-mkcert server "/CN=localhost" "DNS:localhost"
-mkcert client "/CN=220102000001-GW01" "DNS:gw01"
-chmod 600 "$P"/*.key
+make_pki
 PLAIN=$(free_port); TLS=$(free_port); SIM=$(free_port)
 # The counting subscriber may lag behind for a moment: let the broker queue for it.
 start_broker store "$PLAIN" "max_queued_messages 0" \

@@ -6,19 +6,8 @@
 source "$(dirname "$0")/lib.sh"
 
 SIM=$(free_port); TLS=$(free_port); PLAIN=$(free_port)
-P=$T/pki; mkdir -p "$P"
 log "making a CA, a server certificate for localhost and a client certificate"
-openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=Ganzhi Test CA" \
-    -keyout "$P/ca.key" -out "$P/ca.pem" 2>/dev/null || fail "CA"
-mkcert() { # name subject san
-    openssl req -newkey rsa:2048 -nodes -subj "$2" -keyout "$P/$1.key" -out "$P/$1.csr" 2>/dev/null
-    printf 'subjectAltName=%s\n' "$3" > "$P/$1.ext"
-    openssl x509 -req -in "$P/$1.csr" -CA "$P/ca.pem" -CAkey "$P/ca.key" -CAcreateserial \
-        -days 2 -extfile "$P/$1.ext" -out "$P/$1.pem" 2>/dev/null || fail "cert $1"
-}
-mkcert server "/CN=localhost" "DNS:localhost"
-mkcert client "/CN=220102000001-GW01" "DNS:gw01"
-chmod 600 "$P"/*.key
+make_pki
 
 start_sim "$SIM" --static
 start_broker tls "$PLAIN" \

@@ -115,3 +115,22 @@ write_agent_conf() {
 check_seq() {
     /usr/bin/python3 "$ROOT/tests/check_messages.py" seq "$@"
 }
+
+# make_pki: a throwaway CA in $P (ca.pem, ca.key), a server certificate for
+# localhost and a client certificate for the demo gateway, keys mode 600.
+# make_cert NAME SUBJECT SAN [DAYS]: one more certificate signed by that CA.
+make_cert() {
+    openssl req -newkey rsa:2048 -nodes -subj "$2" -keyout "$P/$1.key" -out "$P/$1.csr" 2>/dev/null
+    printf 'subjectAltName=%s\n' "$3" > "$P/$1.ext"
+    openssl x509 -req -in "$P/$1.csr" -CA "$P/ca.pem" -CAkey "$P/ca.key" -CAcreateserial \
+        -days "${4:-2}" -extfile "$P/$1.ext" -out "$P/$1.pem" 2>/dev/null || fail "cert $1"
+    chmod 600 "$P/$1.key"
+}
+make_pki() {
+    P=$T/pki; mkdir -p "$P"
+    openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=Ganzhi Test CA" \
+        -keyout "$P/ca.key" -out "$P/ca.pem" 2>/dev/null || fail "CA"
+    chmod 600 "$P/ca.key"
+    make_cert server "/CN=localhost" "DNS:localhost" "${SERVER_DAYS:-2}"
+    make_cert client "/CN=220102000001-GW01" "DNS:gw01" "${CLIENT_DAYS:-2}"
+}
