@@ -67,10 +67,10 @@ CFLAGS  += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=
 LDFLAGS += -fsanitize=$(SANITIZE)
 endif
 
-# Library code shared by the programs: everything in agent/, drivers/, proto/
+# Library code shared by the programs: everything in core/, agent/, drivers/, proto/
 # except the files that hold a main().
 MAINS     := agent/main.c tools/ganzhi.c tools/sim.c
-LIB_SRC   := $(filter-out $(MAINS),$(wildcard agent/*.c drivers/*.c proto/*.c))
+LIB_SRC   := $(filter-out $(MAINS),$(wildcard core/*.c agent/*.c drivers/*.c proto/*.c))
 CLI_SRC   := $(wildcard tools/cli_*.c)
 LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 SIM_SRC   := $(wildcard tools/sim_*.c)

@@ -1,5 +1,6 @@
 /* alarm: the limit and communication alarm state machine (see alarm.h). */
 #include "agent/alarm.h"
+#include "core/num.h"
 #include <math.h>
 #include <string.h>
 
@@ -58,7 +59,7 @@ void alarm_limits_init(struct alarm_limits *lim, const struct conf_point *p)
         const char *v = conf_point_meta(p, cols[c]);
         char err[64];
         double d;
-        if (v && conf_parse_double(v, &d, err, sizeof err) == 0)
+        if (v && num_parse_double(v, &d, err, sizeof err) == 0)
             lim->level[ALARM_BLUE + c] = d;
     }
     const char *dir = conf_point_meta(p, "direction");

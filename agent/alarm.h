@@ -16,7 +16,7 @@
 
 #include <stdint.h>
 #include "agent/conf.h"
-#include "agent/reading.h"
+#include "core/reading.h"
 
 enum alarm_level {
     ALARM_LOLO, ALARM_LO, ALARM_HI, ALARM_HIHI, ALARM_COMM,

@@ -17,7 +17,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
-#include "agent/reading.h"
+#include "core/reading.h"
 
 /* Largest encoded size of one reading. */
 #define BATCH_CODEC_MAX_READING 24

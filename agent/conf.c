@@ -7,6 +7,7 @@
  * profile needs.
  */
 #include "agent/conf_impl.h"
+#include "core/num.h"
 #include "agent/keyfile.h"
 #include "agent/log.h"
 #include "proto/profile.h"
@@ -289,7 +290,7 @@ static void build_device(struct conf_loader *L, const struct ini_section *s, str
     const struct ini_entry *uid = conf__ini_get(s, "unit_id");
     char err[128];
     long id;
-    if (applies == CONF_APPLIES_RTU && uid && conf_parse_long(uid->value, 0, 255, &id, err, sizeof err) == 0
+    if (applies == CONF_APPLIES_RTU && uid && num_parse_long(uid->value, 0, 255, &id, err, sizeof err) == 0
         && (id < 1 || id > 247))
         conf__err(L, L->path, uid->line, "unit_id: '%s' out of range for modbus-rtu (1..247; 0 is broadcast)",
                   uid->value);

@@ -122,8 +122,6 @@ const char *conf_point_meta(const struct conf_point *p, const char *key);
 /* Value parsers shared with the CLI: 0 on success, -1 with a reason in err. */
 int conf_parse_duration(const char *s, int64_t *ms, char *err, size_t errlen);
 int conf_parse_size(const char *s, int64_t *bytes, char *err, size_t errlen);
-int conf_parse_long(const char *s, long lo, long hi, long *out, char *err, size_t errlen);
-int conf_parse_double(const char *s, double *out, char *err, size_t errlen);
 
 /* Print the schema (every key, type, default, range, meaning) as text, for
  * `ganzhi check --keys` and the documentation. */

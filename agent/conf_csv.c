@@ -5,6 +5,7 @@
  * becomes one conf_point; every bad cell is reported at the row's line.
  */
 #include "agent/conf_impl.h"
+#include "core/num.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -180,7 +181,7 @@ static int num_cell(struct conf_loader *L, const char *file, int line, const cha
         *out = def;
         return 0;
     }
-    if (conf_parse_double(v, out, err, sizeof err) < 0) {
+    if (num_parse_double(v, out, err, sizeof err) < 0) {
         conf__err(L, file, line, "column '%s': %s", col, err);
         return -1;
     }
@@ -226,7 +227,7 @@ static int parse_point(struct conf_loader *L, const char *file, const struct csv
         bad = 1;
     }
     long addr;
-    if (conf_parse_long(cell[COL_ADDRESS], 0, 65535, &addr, err, sizeof err) < 0) {
+    if (num_parse_long(cell[COL_ADDRESS], 0, 65535, &addr, err, sizeof err) < 0) {
         conf__err(L, file, line, "column 'address': %s", err);
         bad = 1;
     } else {

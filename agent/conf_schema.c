@@ -6,6 +6,8 @@
  * Also the value parsers (numbers, durations, sizes) the CLI shares.
  */
 #include "agent/conf_impl.h"
+#include "core/num.h"
+#include "core/url.h"
 #include "proto/profile.h"
 
 #include <ctype.h>
@@ -187,59 +189,6 @@ static const struct section_schema schemas[] = {
 };
 
 /* --- value parsers -------------------------------------------------------- */
-
-int conf_parse_long(const char *s, long lo, long hi, long *out, char *err, size_t errlen)
-{
-    if (!*s) {
-        snprintf(err, errlen, "empty (expected an integer in %ld..%ld)", lo, hi);
-        return -1;
-    }
-    /* strtol would skip leading blanks and accept "+"; neither belongs in a value */
-    if (!isdigit((unsigned char)s[0]) && !(s[0] == '-' && isdigit((unsigned char)s[1]))) {
-        snprintf(err, errlen, "'%s' is not an integer", s);
-        return -1;
-    }
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (*end) {
-        snprintf(err, errlen, "'%s' is not an integer", s);
-        return -1;
-    }
-    if (errno == ERANGE || v < lo || v > hi) {
-        snprintf(err, errlen, "'%s' out of range (%ld..%ld)", s, lo, hi);
-        return -1;
-    }
-    *out = v;
-    return 0;
-}
-
-int conf_parse_double(const char *s, double *out, char *err, size_t errlen)
-{
-    if (!*s) {
-        snprintf(err, errlen, "empty (expected a number)");
-        return -1;
-    }
-    /* only plain decimal notation: no blanks, hex floats, inf or nan */
-    for (const char *p = s; *p; p++)
-        if (!isdigit((unsigned char)*p) && !strchr("+-.eE", *p)) {
-            snprintf(err, errlen, "'%s' is not a number", s);
-            return -1;
-        }
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (*end || end == s) {
-        snprintf(err, errlen, "'%s' is not a number", s);
-        return -1;
-    }
-    if ((errno == ERANGE && fabs(v) > 1) || !isfinite(v)) {
-        snprintf(err, errlen, "'%s' is too large", s);
-        return -1;
-    }
-    *out = v;
-    return 0;
-}
 
 /* Decimal "digits[.digits]" scaled by `mult` into an exact integer: no floating
  * point, so "0.1s" is 100 ms and not 99. */
@@ -442,65 +391,14 @@ static int parse_tz(const char *s, int *minutes, char *norm, size_t nlen, char *
 
 /* One broker address: mqtt[s]://host[:port], host a name, an IPv4 or an [IPv6];
  * or file:///DIR, an outbox folder the files of a text profile are written to. */
-static int check_url(const char *u, char *err, size_t errlen)
+static int check_url(const char *s, char *err, size_t errlen)
 {
-    const char *h;
-    if (strncmp(u, "file://", 7) == 0) {
-        struct stat st;
-        if (u[7] != '/') {
-            snprintf(err, errlen, "'%s': an outbox is file:///absolute/folder", u);
-            return -1;
-        }
-        if (stat(u + 7, &st) != 0 || !S_ISDIR(st.st_mode)) {
-            snprintf(err, errlen, "'%s': %s is not a folder", u, u + 7);
-            return -1;
-        }
-        return 0;
-    }
-    if (strncmp(u, "mqtt://", 7) == 0)
-        h = u + 7;
-    else if (strncmp(u, "mqtts://", 8) == 0)
-        h = u + 8;
-    else {
-        snprintf(err, errlen, "'%s' must start with mqtt://, mqtts:// or file:///", u);
+    struct url u;
+    if (url_parse(s, &u, err, errlen) != 0)
         return -1;
-    }
-    const char *p = h;
-    if (*p == '[') {
-        p = strchr(p, ']');
-        if (!p) {
-            snprintf(err, errlen, "'%s' has an unclosed '[' (expected mqtts://[::1]:8883)", u);
-            return -1;
-        }
-        p++;
-    } else {
-        while (*p && *p != ':' && *p != '/')
-            p++;
-    }
-    if (p == h || (h[0] == '[' && p == h + 2)) {
-        snprintf(err, errlen, "'%s' has no host (expected mqtt[s]://host[:port])", u);
-        return -1;
-    }
-    if (*p == ':') {
-        long port;
-        char perr[128];
-        const char *ps = p + 1;
-        size_t pn = strcspn(ps, "/");
-        char pbuf[16];
-        if (pn == 0 || pn >= sizeof pbuf) {
-            snprintf(err, errlen, "'%s' has a bad port (expected 1..65535)", u);
-            return -1;
-        }
-        memcpy(pbuf, ps, pn);
-        pbuf[pn] = 0;
-        if (conf_parse_long(pbuf, 1, 65535, &port, perr, sizeof perr) < 0) {
-            snprintf(err, errlen, "'%s' has a bad port (expected 1..65535)", u);
-            return -1;
-        }
-        p = ps + pn;
-    }
-    if (*p) {
-        snprintf(err, errlen, "'%s' has a path or junk after the host (expected mqtt[s]://host[:port])", u);
+    struct stat st;
+    if (u.scheme == URL_FILE && (stat(u.path, &st) != 0 || !S_ISDIR(st.st_mode))) {
+        snprintf(err, errlen, "'%s': %s is not a folder", s, u.path);
         return -1;
     }
     return 0;
@@ -595,7 +493,7 @@ static int set_value(struct conf_loader *L, const struct conf_key *k, const char
     }
     case K_INT:
     case K_UINT:
-        if (conf_parse_long(v, (long)k->lo, (long)k->hi, &l, err, errlen) < 0)
+        if (num_parse_long(v, (long)k->lo, (long)k->hi, &l, err, errlen) < 0)
             return -1;
         if (k->type == K_INT)
             *(int *)field = (int)l;
@@ -603,7 +501,7 @@ static int set_value(struct conf_loader *L, const struct conf_key *k, const char
             *(unsigned *)field = (unsigned)l;
         return 0;
     case K_DOUBLE:
-        if (conf_parse_double(v, &d, err, errlen) < 0)
+        if (num_parse_double(v, &d, err, errlen) < 0)
             return -1;
         if (d < (double)k->lo || (k->hi != NOMAX && d > (double)k->hi)) {
             range_text(range, sizeof range, k);

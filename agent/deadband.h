@@ -7,7 +7,7 @@
 #define GANZHI_DEADBAND_H
 
 #include <stdint.h>
-#include "agent/reading.h"
+#include "core/reading.h"
 
 /* A reading inside its deadband is still stored this often (x interval). */
 #define DEADBAND_HEARTBEAT_INTERVALS 60

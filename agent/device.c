@@ -1,5 +1,5 @@
 /* device: plan, read, decode and qualify the points of one device. */
-#include "agent/clock.h"
+#include "core/clock.h"
 #include "agent/device.h"
 #include "drivers/mb_decode.h"
 #include <math.h>

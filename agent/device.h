@@ -6,7 +6,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 #include "agent/conf.h"
-#include "agent/reading.h"
+#include "core/reading.h"
 #include "drivers/mb_link.h"
 #include "drivers/mb_plan.h"
 

@@ -1,6 +1,6 @@
 /* ganzhi-agent: polls the configured devices, stores every reading, publishes to
  * every uplink. Foreground; SIGTERM/SIGINT flush and exit 0; SIGHUP reloads. */
-#include "agent/clock.h"
+#include "core/clock.h"
 #include "agent/conf.h"
 #include "agent/log.h"
 #include "agent/notify.h"

@@ -1,5 +1,5 @@
 /* poller: bus threads, poll scheduling, failure backoff, deadband and heartbeat. */
-#include "agent/clock.h"
+#include "core/clock.h"
 #include "agent/poller.h"
 #include "agent/alarm.h"
 #include "agent/deadband.h"

@@ -28,7 +28,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "agent/alarm.h"
-#include "agent/reading.h"
+#include "core/reading.h"
 
 struct store;
 

@@ -1,5 +1,6 @@
 /* tls_probe: a diagnostic TLS 1.2 client handshake over mbedTLS (see tls_probe.h). */
 #include "agent/tls_probe.h"
+#include "core/clock.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <mbedtls/ctr_drbg.h>
@@ -173,13 +174,6 @@ out:
     return rc;
 }
 
-static int64_t probe_mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Verification callback: keep the broker's own certificate (depth 0) for the
  * report, whatever the verdict. */
 static int keep_peer(void *arg, mbedtls_x509_crt *crt, int depth, uint32_t *flags)
@@ -271,7 +265,7 @@ int tls_probe_details(const char *host, const char *port, const char *ca_file,
         goto out;
     why[0] = 0;     /* an address that failed before this one is no finding */
     net.fd = fd;
-    int64_t t0 = probe_mono_ms();
+    int64_t t0 = mono_ms();
     mbedtls_ssl_config_defaults(&conf, MBEDTLS_SSL_IS_CLIENT, MBEDTLS_SSL_TRANSPORT_STREAM,
                                 MBEDTLS_SSL_PRESET_DEFAULT);
     /* Optional: finish the handshake to see the broker's certificate; the
@@ -291,7 +285,7 @@ int tls_probe_details(const char *host, const char *port, const char *ca_file,
     while ((ret = mbedtls_ssl_handshake(&ssl)) == MBEDTLS_ERR_SSL_WANT_READ ||
            ret == MBEDTLS_ERR_SSL_WANT_WRITE)
         ;
-    d->handshake_ms = probe_mono_ms() - t0;
+    d->handshake_ms = mono_ms() - t0;
     d->client_cert_requested = ssl.client_auth;
     uint32_t flags = mbedtls_ssl_get_verify_result(&ssl);
     if (d->have_peer) {

@@ -1,5 +1,5 @@
 /* uplink: one platform: lanes, the in-flight window, the hand-off to paho, reconnects, TLS. */
-#include "agent/clock.h"
+#include "core/clock.h"
 #include "agent/uplink.h"
 #include "agent/alarm.h"
 #include "agent/lanes.h"

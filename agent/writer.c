@@ -1,5 +1,5 @@
 /* writer: bounded batch queue in front of the store, and the thread that commits it. */
-#include "agent/clock.h"
+#include "core/clock.h"
 #include "agent/writer.h"
 #include "agent/log.h"
 #include <errno.h>

@@ -6,7 +6,7 @@
 
 #include <stdint.h>
 #include "agent/alarm.h"
-#include "agent/reading.h"
+#include "core/reading.h"
 #include "agent/store.h"
 
 /* The disk budget the writer keeps the store within. */

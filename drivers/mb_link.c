@@ -1,6 +1,7 @@
 /* mb_link: libmodbus contexts for TCP and RTU, serial line discipline (inter-frame
  * silence, draining after errors), frame tracing, and error classification. */
 #include "drivers/mb_link.h"
+#include "core/clock.h"
 #include <errno.h>
 #include <modbus.h>
 #include <poll.h>
@@ -23,21 +24,6 @@ struct mb_link {
     struct mb_link_stats st;
 };
 
-static int64_t mono_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
-static void sleep_us(int64_t us)
-{
-    if (us <= 0)
-        return;
-    struct timespec ts = { us / 1000000, (long)(us % 1000000) * 1000 };
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-        ;
-}
 
 struct mb_link *mb_link_new(const struct mb_link_params *p, char *err, size_t errlen)
 {

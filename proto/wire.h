@@ -5,7 +5,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
-#include "agent/reading.h"
+#include "core/reading.h"
 
 struct wire_site {
     const char *enterprise, *enterprise_name, *gateway, *district;

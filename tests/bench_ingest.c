@@ -20,7 +20,7 @@
  *                     backfill lane sends it) to FILE for bench_paho.
  *
  * Exit 0 on success, 1 on a runtime failure, 2 on bad usage. */
-#include "agent/reading.h"
+#include "core/reading.h"
 #include "agent/store.h"
 #include "agent/writer.h"
 #include "proto/profile_generic.h"

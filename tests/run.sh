@@ -1,6 +1,6 @@
 #!/bin/bash
 # Runs every test: the unit binaries (build/tests/unit_*) and the end-to-end
-# scripts (tests/e2e_*.sh, tests/sim_*.sh) against real peers. Ends with
+# scripts (tests/check_*.sh, tests/e2e_*.sh, tests/sim_*.sh) against real peers. Ends with
 # "N passed, N failed". Usage: tests/run.sh [PATTERN]  (only tests whose name
 # contains PATTERN).
 cd "$(dirname "$0")/.." || exit 2
@@ -33,7 +33,7 @@ for bin in "$BUILD"/tests/unit_*; do
     echo "$name: $summary"
 done
 
-for script in tests/e2e_*.sh tests/sim_*.sh; do
+for script in tests/check_*.sh tests/e2e_*.sh tests/sim_*.sh; do
     [ -f "$script" ] || continue
     name=$(basename "$script" .sh)
     [[ -n "$PATTERN" && "$name" != *"$PATTERN"* ]] && continue

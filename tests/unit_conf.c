@@ -2,6 +2,7 @@
  * field by field, then every error class, each at its exact FILE:LINE. Error cases
  * are written to a temporary directory so their line numbers read in the test. */
 #include "agent/conf.h"
+#include "core/num.h"
 #include "tests/unit.h"
 
 #include <math.h>
@@ -417,32 +418,32 @@ static void test_parse_numbers(void)
 {
     char err[256];
     long l = 0;
-    CHECK(conf_parse_long("502", 1, 65535, &l, err, sizeof err) == 0 && l == 502);
-    CHECK(conf_parse_long("-5", -10, 10, &l, err, sizeof err) == 0 && l == -5);
-    CHECK(conf_parse_long("70000", 1, 65535, &l, err, sizeof err) == -1);
+    CHECK(num_parse_long("502", 1, 65535, &l, err, sizeof err) == 0 && l == 502);
+    CHECK(num_parse_long("-5", -10, 10, &l, err, sizeof err) == 0 && l == -5);
+    CHECK(num_parse_long("70000", 1, 65535, &l, err, sizeof err) == -1);
     CHECK_STR(err, "'70000' out of range (1..65535)");
-    CHECK(conf_parse_long("0", 1, 65535, &l, err, sizeof err) == -1);
-    CHECK(conf_parse_long("99999999999999999999", 0, 10, &l, err, sizeof err) == -1);
+    CHECK(num_parse_long("0", 1, 65535, &l, err, sizeof err) == -1);
+    CHECK(num_parse_long("99999999999999999999", 0, 10, &l, err, sizeof err) == -1);
     CHECK(strstr(err, "out of range"));
-    CHECK(conf_parse_long("", 0, 10, &l, err, sizeof err) == -1);
+    CHECK(num_parse_long("", 0, 10, &l, err, sizeof err) == -1);
     CHECK(strstr(err, "empty"));
     const char *garbage[] = { "12x", " 1", "1 ", "+1", "0x10", "1.0", "-", "abc" };
     for (size_t i = 0; i < sizeof garbage / sizeof garbage[0]; i++) {
-        CHECK(conf_parse_long(garbage[i], 0, 100, &l, err, sizeof err) == -1);
+        CHECK(num_parse_long(garbage[i], 0, 100, &l, err, sizeof err) == -1);
         CHECK(strstr(err, "is not an integer"));
     }
     CHECK(l == -5);     /* untouched by failures */
 
     double d = 0;
-    CHECK(conf_parse_double("1.5", &d, err, sizeof err) == 0 && d == 1.5);
-    CHECK(conf_parse_double("-2", &d, err, sizeof err) == 0 && d == -2);
-    CHECK(conf_parse_double("1e3", &d, err, sizeof err) == 0 && d == 1000);
-    CHECK(conf_parse_double(".5", &d, err, sizeof err) == 0 && d == 0.5);
-    CHECK(conf_parse_double("", &d, err, sizeof err) == -1 && strstr(err, "empty"));
-    CHECK(conf_parse_double("1e999", &d, err, sizeof err) == -1 && strstr(err, "too large"));
+    CHECK(num_parse_double("1.5", &d, err, sizeof err) == 0 && d == 1.5);
+    CHECK(num_parse_double("-2", &d, err, sizeof err) == 0 && d == -2);
+    CHECK(num_parse_double("1e3", &d, err, sizeof err) == 0 && d == 1000);
+    CHECK(num_parse_double(".5", &d, err, sizeof err) == 0 && d == 0.5);
+    CHECK(num_parse_double("", &d, err, sizeof err) == -1 && strstr(err, "empty"));
+    CHECK(num_parse_double("1e999", &d, err, sizeof err) == -1 && strstr(err, "too large"));
     const char *nan_like[] = { "abc", "1.5x", "inf", "nan", "0x1p3", " 1", "1 ", "e5", "-" };
     for (size_t i = 0; i < sizeof nan_like / sizeof nan_like[0]; i++) {
-        CHECK(conf_parse_double(nan_like[i], &d, err, sizeof err) == -1);
+        CHECK(num_parse_double(nan_like[i], &d, err, sizeof err) == -1);
         CHECK(strstr(err, "is not a number"));
     }
 }

@@ -1,6 +1,7 @@
 /* cli_probe: `ganzhi probe`, which type, byte order and scale turn a device's
  * registers into the value the engineer reads on its display. */
 #include "tools/cli.h"
+#include "core/num.h"
 #include "agent/device.h"
 #include "drivers/mb_decode.h"
 #include <math.h>
@@ -124,7 +125,7 @@ int cli_probe(int argc, char **argv)
             }
         } else if (!strcmp(a, "--address")) {
             char err[128];
-            if (conf_parse_long(argv[++i], 0, 65535, &address, err, sizeof err)) {
+            if (num_parse_long(argv[++i], 0, 65535, &address, err, sizeof err)) {
                 fprintf(stderr, "ganzhi probe: --address: %s\n", err);
                 return 2;
             }
@@ -138,7 +139,7 @@ int cli_probe(int argc, char **argv)
     }
     double want;
     char err[128];
-    if (!value_arg || conf_parse_double(value_arg, &want, err, sizeof err)) {
+    if (!value_arg || num_parse_double(value_arg, &want, err, sizeof err)) {
         fprintf(stderr, "ganzhi probe: --value: %s\n", value_arg ? err : "missing");
         usage(stderr);
         return 2;

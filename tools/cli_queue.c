@@ -3,7 +3,8 @@
  * Read from the store's cursors (the agent persists them every 250 ms) and, for
  * whether the agent runs and is connected, from its status.json when fresh. The
  * store is opened as a reader and never written. */
-#include "agent/clock.h"
+#include "core/num.h"
+#include "core/clock.h"
 #include "tools/cli.h"
 #include "agent/ranges.h"
 #include "agent/store.h"
@@ -431,9 +432,8 @@ int cli_queue(int argc, char **argv)
         } else if (!strcmp(argv[i], "--watch") || !strcmp(argv[i], "-w")) {
             watch = 1;
             if (i + 1 < argc && argv[i + 1][0] >= '0' && argv[i + 1][0] <= '9') {
-                char *end;
-                interval = strtol(argv[++i], &end, 10);
-                if (*end || interval < 1 || interval > 3600) {
+                char err[128];
+                if (num_parse_long(argv[++i], 1, 3600, &interval, err, sizeof err) != 0) {
                     fprintf(stderr, "ganzhi queue: --watch takes whole seconds, 1 to 3600\n");
                     return 2;
                 }

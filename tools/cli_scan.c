@@ -1,5 +1,6 @@
 /* cli_scan: `ganzhi scan`, which unit ids answer on a serial port or a TCP host. */
-#include "agent/clock.h"
+#include "core/clock.h"
+#include "core/num.h"
 #include "tools/cli.h"
 #include "drivers/mb_link.h"
 #include <stdio.h>
@@ -26,7 +27,7 @@ static void usage(FILE *f)
 static int num(const char *opt, const char *s, long lo, long hi, long *out)
 {
     char err[128];
-    if (conf_parse_long(s, lo, hi, out, err, sizeof err) == 0)
+    if (num_parse_long(s, lo, hi, out, err, sizeof err) == 0)
         return 0;
     fprintf(stderr, "ganzhi scan: %s: %s\n", opt, err);
     return -1;

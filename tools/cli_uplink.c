@@ -7,6 +7,7 @@
  * in plain words. Nothing secret is printed: no password, no key material. */
 #include "tools/cli.h"
 #include "agent/tls_probe.h"
+#include "core/url.h"
 #include "proto/wire.h"
 #include <MQTTAsync.h>
 #include <arpa/inet.h>
@@ -60,41 +61,14 @@ struct target {
 static int parse_url(const char *url, struct target *t)
 {
     memset(t, 0, sizeof *t);
-    const char *hp;
-    if (!strncmp(url, "mqtts://", 8))
-        t->tls = 1, hp = url + 8;
-    else if (!strncmp(url, "mqtt://", 7))
-        hp = url + 7;
-    else
+    struct url u;
+    char err[300];
+    if (url_parse(url, &u, err, sizeof err) != 0 || u.scheme == URL_FILE)
         return -1;
-    size_t hl;
-    const char *port = NULL;
-    if (hp[0] == '[') {
-        const char *close = strchr(hp, ']');
-        if (!close)
-            return -1;
-        hl = (size_t)(close - hp - 1);
-        memcpy(t->host, hp + 1, hl < sizeof t->host ? hl : sizeof t->host - 1);
-        if (close[1] == ':')
-            port = close + 2;
-        else if (close[1])
-            return -1;
-    } else {
-        const char *colon = strchr(hp, ':');
-        hl = colon ? (size_t)(colon - hp) : strlen(hp);
-        if (hl >= sizeof t->host)
-            return -1;
-        memcpy(t->host, hp, hl);
-        if (colon)
-            port = colon + 1;
-    }
-    if (!t->host[0])
-        return -1;
-    snprintf(t->port, sizeof t->port, "%s", port && *port ? port : t->tls ? "8883" : "1883");
-    int v6 = strchr(t->host, ':') != NULL;
-    snprintf(t->uri, sizeof t->uri, "%s://%s%s%s:%s", t->tls ? "ssl" : "tcp", v6 ? "[" : "",
-             t->host, v6 ? "]" : "", t->port);
-    return 0;
+    t->tls = u.scheme == URL_MQTTS;
+    snprintf(t->host, sizeof t->host, "%s", u.host);
+    snprintf(t->port, sizeof t->port, "%d", u.port);
+    return url_paho(&u, t->uri, sizeof t->uri);
 }
 
 /* ---- resolve and TCP ---- */

@@ -1,4 +1,5 @@
 /* ganzhi-sim: a Modbus TCP and RTU device simulator that behaves like a small tank farm and misbehaves on demand; options and main. */
+#include "core/num.h"
 #include "tools/sim_farm.h"
 #include "tools/sim_fault.h"
 #include "tools/sim_reply.h"
@@ -95,13 +96,8 @@ static int usage_error(const char *fmt, ...)
 /* A whole decimal number within [lo, hi]; 0, or -1 for anything else. */
 static int parse_long(const char *s, long lo, long hi, long *out)
 {
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (end == s || *end != '\0' || errno == ERANGE || v < lo || v > hi)
-        return -1;
-    *out = v;
-    return 0;
+    char err[128];
+    return num_parse_long(s, lo, hi, out, err, sizeof err);
 }
 
 /* Between requests, never inside one: the plant moves, the control file is looked at,

@@ -7,6 +7,7 @@
  * granule that changes the size, and a rename over it. A bad file is reported and the
  * directives in force kept: a test that typed a wrong line sees it in the log rather
  * than a simulator that suddenly behaves. */
+#include "core/num.h"
 #include "tools/sim_fault.h"
 #include <errno.h>
 #include <limits.h>
@@ -36,13 +37,8 @@ static int fail(char *err, size_t errlen, const char *fmt, ...)
 
 static int parse_num(const char *s, long lo, long hi, long *out)
 {
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (end == s || *end != '\0' || errno == ERANGE || v < lo || v > hi)
-        return -1;
-    *out = v;
-    return 0;
+    char err[128];
+    return num_parse_long(s, lo, hi, out, err, sizeof err);
 }
 
 /* "A-B", both 0..65535, A <= B. */

@@ -3,6 +3,7 @@
 #ifndef GANZHI_CLOCK_H
 #define GANZHI_CLOCK_H
 
+#include <errno.h>
 #include <stdint.h>
 #include <time.h>
 
@@ -20,6 +21,16 @@ static inline int64_t wall_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Sleep for us microseconds, the whole of it (a signal does not cut it short). */
+static inline void sleep_us(int64_t us)
+{
+    if (us <= 0)
+        return;
+    struct timespec ts = { us / 1000000, (long)(us % 1000000) * 1000 };
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
 }
 
 #endif

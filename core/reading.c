@@ -1,5 +1,5 @@
 /* reading: names of qualities as they appear on the wire. */
-#include "agent/reading.h"
+#include "core/reading.h"
 
 const char *quality_name(enum quality q)
 {
