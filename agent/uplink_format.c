@@ -66,8 +66,6 @@ int uplink_format_init(struct uplink_format *f, const struct conf *c,
         f->keys.hmac_key = f->hmac;
     }
     f->sealed = alg != ENVELOPE_NONE || f->keys.hmac_key;
-    if (!strcmp(cu->profile, "generic"))
-        return 0;
     f->profile = profile_create(cu->profile, err, errlen);
     if (!f->profile)
         return -1;
@@ -75,6 +73,11 @@ int uplink_format_init(struct uplink_format *f, const struct conf *c,
         if (profile_override(f->profile, cu->overrides[i].key, cu->overrides[i].value, err,
                              errlen) != 0)
             goto fail;
+    /* generic reads no point metadata: its fast encoders take the readings as
+     * they are; its topics are the profile's like any other's. */
+    f->generic = !strcmp(profile_name(f->profile), "generic");
+    if (f->generic)
+        return 0;
     size_t npoints = 0, nkv = 0;
     for (size_t d = 0; d < c->ndevices; d++)
         for (size_t i = 0; i < c->devices[d].npoints; i++) {
@@ -192,22 +195,17 @@ static const struct wire_point_meta *meta_of(struct uplink_format *f, uint32_t i
     return id < f->nmeta && f->meta[id].tag ? &f->meta[id] : NULL;
 }
 
-static void generic_topic(struct uplink_format *f, const char *kind, char *topic, size_t tlen)
-{
-    snprintf(topic, tlen, "%s/%s", f->cu->topic_prefix, kind);
-}
-
 char *uplink_format_realtime(struct uplink_format *f, const struct wire_reading *r, size_t n,
                              int resend, int64_t now_ms, char *topic, size_t tlen)
 {
     char id[33] = "";
+    if (profile_topic(f->profile, MK_REALTIME, resend, f->cu->topic_prefix, f->site, topic, tlen))
+        return NULL;
     /* generic carries no message id: a hash per message only for an envelope */
-    if (f->profile || f->sealed)
+    if (!f->generic || f->sealed)
         profile_message_id(f->cu->name, r[0].seq, r[n - 1].seq, id);
-    if (!f->profile) {
-        generic_topic(f, "realtime", topic, tlen);
+    if (f->generic)
         return seal(f, generic_realtime(f->site, r, n, resend), id);
-    }
     if (n > f->nptrs)
         n = f->nptrs;
     for (size_t i = 0; i < n; i++)
@@ -215,8 +213,6 @@ char *uplink_format_realtime(struct uplink_format *f, const struct wire_reading 
     struct profile_msg m = { .kind = MK_REALTIME, .site = f->site, .message_id = id,
                              .app_id = f->cu->app_id, .resend = resend, .now_ms = now_ms,
                              .readings = r, .meta = f->ptrs, .n = n };
-    if (profile_topic(f->profile, MK_REALTIME, resend, f->cu->topic_prefix, f->site, topic, tlen))
-        return NULL;
     size_t len;
     return seal(f, profile_encode(f->profile, &m, &len), id);
 }
@@ -228,10 +224,10 @@ char *uplink_format_alarm(struct uplink_format *f, const struct wire_alarm *a,
     char name[200], id[33];
     snprintf(name, sizeof name, "%s/alarm", f->cu->name);
     profile_message_id(name, a[0].id, a[n - 1].id, id);
-    if (!f->profile) {
-        generic_topic(f, "alarm", topic, tlen);
+    if (profile_topic(f->profile, MK_ALARM, 0, f->cu->topic_prefix, f->site, topic, tlen))
+        return NULL;
+    if (f->generic)
         return seal(f, generic_alarm(f->site, a, n), id);
-    }
     const struct wire_point_meta *metas[64];
     if (n > 64)
         n = 64;
@@ -240,8 +236,6 @@ char *uplink_format_alarm(struct uplink_format *f, const struct wire_alarm *a,
     struct profile_msg m = { .kind = MK_ALARM, .site = f->site, .message_id = id,
                              .app_id = f->cu->app_id, .now_ms = now_ms, .alarms = a,
                              .alarm_meta = metas, .nalarms = n };
-    if (profile_topic(f->profile, MK_ALARM, 0, f->cu->topic_prefix, f->site, topic, tlen))
-        return NULL;
     size_t len;
     return seal(f, profile_encode(f->profile, &m, &len), id);
 }
@@ -249,13 +243,13 @@ char *uplink_format_alarm(struct uplink_format *f, const struct wire_alarm *a,
 char *uplink_format_status(struct uplink_format *f, const cJSON *body, int64_t now_ms,
                            char *topic, size_t tlen)
 {
-    if (!f->profile) {
-        char sid[33], sname[200];
-        snprintf(sname, sizeof sname, "%s/status", f->cu->name);
-        profile_message_id(sname, (uint64_t)now_ms, (uint64_t)now_ms, sid);
-        generic_topic(f, "status", topic, tlen);
-        return seal(f, generic_status(f->site, now_ms, body), sid);
-    }
+    char name[200], id[33];
+    snprintf(name, sizeof name, "%s/status", f->cu->name);
+    profile_message_id(name, (uint64_t)now_ms, (uint64_t)now_ms, id);
+    if (profile_topic(f->profile, MK_STATUS, 0, f->cu->topic_prefix, f->site, topic, tlen))
+        return NULL;
+    if (f->generic)
+        return seal(f, generic_status(f->site, now_ms, body), id);
     /* The profile's status: uptime, version and each device's link. */
     struct wire_link links[256];
     size_t nl = 0;
@@ -263,13 +257,13 @@ char *uplink_format_status(struct uplink_format *f, const cJSON *body, int64_t n
     cJSON_ArrayForEach(d, devs) {
         if (nl == sizeof links / sizeof links[0])
             break;
-        const cJSON *name = cJSON_GetObjectItemCaseSensitive(d, "name");
+        const cJSON *dname = cJSON_GetObjectItemCaseSensitive(d, "name");
         const cJSON *link = cJSON_GetObjectItemCaseSensitive(d, "link");
         const cJSON *rtt = cJSON_GetObjectItemCaseSensitive(d, "rtt_ms");
         const cJSON *ec = cJSON_GetObjectItemCaseSensitive(d, "errors_comm");
         const char *ls = cJSON_GetStringValue(link);
         links[nl++] = (struct wire_link){
-            cJSON_GetStringValue(name), NULL,
+            cJSON_GetStringValue(dname), NULL,
             !ls ? WIRE_LINK_UNKNOWN : !strcmp(ls, "up") ? WIRE_LINK_UP
             : !strcmp(ls, "down") ? WIRE_LINK_DOWN : WIRE_LINK_UNKNOWN,
             cJSON_IsNumber(rtt) ? rtt->valuedouble : NAN,
@@ -278,20 +272,15 @@ char *uplink_format_status(struct uplink_format *f, const cJSON *body, int64_t n
     const cJSON *up = cJSON_GetObjectItemCaseSensitive(body, "uptime_s");
     struct wire_status st = { cJSON_IsNumber(up) ? (int64_t)up->valuedouble : 0, GANZHI_VERSION,
                               links, nl, body };
-    char name[200], id[33];
-    snprintf(name, sizeof name, "%s/status", f->cu->name);
-    profile_message_id(name, (uint64_t)now_ms, (uint64_t)now_ms, id);
     struct profile_msg m = { .kind = MK_STATUS, .site = f->site, .message_id = id,
                              .app_id = f->cu->app_id, .now_ms = now_ms, .status = &st };
-    if (profile_topic(f->profile, MK_STATUS, 0, f->cu->topic_prefix, f->site, topic, tlen))
-        return NULL;
     size_t len;
     return seal(f, profile_encode(f->profile, &m, &len), id);
 }
 
 char *uplink_format_points(struct uplink_format *f, int64_t now_ms, char *topic, size_t tlen)
 {
-    if (!f->profile)
+    if (f->generic)
         return NULL;
     char name[200], id[33];
     snprintf(name, sizeof name, "%s/points", f->cu->name);

@@ -1,6 +1,7 @@
 /* uplink_format: an uplink's messages in its profile: the profile (with the
  * point metadata it reads) chosen at start, then bodies and topics per message.
- * The generic profile keeps its own fast encoder. */
+ * The generic profile is a profile like the others (its topics overridable);
+ * only its encoders are its own, fast ones. */
 #ifndef GANZHI_UPLINK_FORMAT_H
 #define GANZHI_UPLINK_FORMAT_H
 
@@ -15,7 +16,8 @@
 struct uplink_format {
     const struct conf_uplink *cu;
     const struct wire_site *site;
-    struct profile *profile;            /* NULL: generic */
+    struct profile *profile;
+    int generic;                        /* the generic profile: its own fast encoders */
     struct wire_point_meta *meta;       /* by store point id */
     struct wire_kv *kv;
     size_t nmeta;

@@ -408,6 +408,10 @@ int profile_override(struct profile *p, const char *key, const char *value, char
                      "topic.resend", key);
             return -1;
         }
+        if (p->syntax == SYN_GENERIC && i == MK_POINTS) {
+            snprintf(err, errlen, "%s: the generic profile sends no point definitions", key);
+            return -1;
+        }
         if ((!*value && i != MK_COUNT) || strpbrk(value, "+#")) {
             snprintf(err, errlen, "%s: '%s' is not a topic to publish on (no wildcards)", key,
                      value);
@@ -416,8 +420,9 @@ int profile_override(struct profile *p, const char *key, const char *value, char
         return set_text(p->topic[i], PF_TOPIC, value, key, err, errlen);
     }
     if (p->syntax == SYN_GENERIC) {
-        snprintf(err, errlen, "%s: the generic profile is fixed by CONTRACT.md; only topic.KIND "
-                 "can be overridden", key);
+        snprintf(err, errlen, "%s: the generic profile is fixed by CONTRACT.md; only its topics "
+                 "(topic.realtime, topic.alarm, topic.status, topic.resend) can be overridden",
+                 key);
         return -1;
     }
     if (FAMILY("field") && rest)
