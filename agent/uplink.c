@@ -1,258 +1,30 @@
-/* uplink: one platform: lanes, the in-flight window, the hand-off to paho, reconnects, TLS. */
-#include "core/clock.h"
+/* uplink: one platform: the uplink thread's scheduling: alarms first, live
+ * readings next, the backlog (补传) behind them at its rate; the durable cursor;
+ * the accounting of backlog and losses; reconnects. The window of messages in
+ * flight is uplink_window.c's, the wire the transport's (uplink_mqtt.c,
+ * uplink_outbox.c). */
 #include "agent/uplink.h"
 #include "agent/alarm.h"
-#include "agent/lanes.h"
 #include "agent/log.h"
-#include "agent/outbox.h"
-#include "agent/store.h"
-#include "agent/tls_probe.h"
-#include "agent/uplink_format.h"
+#include "agent/uplink_impl.h"
+#include "agent/uplink_mqtt.h"
+#include "agent/uplink_outbox.h"
+#include "core/clock.h"
+#include "core/url.h"
 #include "proto/profile.h"
-#include "proto/profile_generic.h"
-#include <MQTTAsync.h>
 #include <errno.h>
-#include <unistd.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 /* How often at most the cursor is written: a crash costs repeats, not losses. */
 #define CURSOR_PERSIST_MS 250
-/* Acks that may arrive while one send is under way. */
-#define EARLY_MAX 8
 /* How long a clean stop may spend delivering what is stored. */
 #define STOP_DRAIN_MS 2000
-/* The hand-off queue holds send_queue readings and alarm messages (tracked)
- * and a few status and point messages besides. The uplink thread is woken to
- * make more when it is down to three quarters: a few messages a wake-up, not
- * one (each wake-up is a futex call, made on paho's threads with paho's mutex
- * held when it follows an ack), and enough left queued that paho never waits
- * while the uplink thread waits for a CPU. */
-#define OUTQ_UNTRACKED 4
 /* Read ahead per lane: this many messages' readings, at most READAHEAD_MAX. */
 #define READAHEAD_MESSAGES 8
 #define READAHEAD_MAX 2048
 
-/* A message awaiting its PUBACK. */
-struct flight {
-    MQTTAsync_token token;  /* 0 while being handed to paho */
-    uint64_t first, last;   /* seq range the message carries */
-    int used;
-    enum lane lane;
-    int alarm;              /* carries alarm events first..last, not readings */
-};
-
-struct point_name {
-    char *tag, *device, *unit;
-};
-
-/* Readings read ahead for one lane, names resolved: a drain reads the store
- * once per several messages, not once per message (a read transaction and
- * its file locks cost as much as encoding a message). */
-struct readahead {
-    struct wire_reading *r;
-    size_t n, cap;
-};
-
-/* A message made by the uplink thread, waiting for the sender thread. */
-struct outmsg {
-    enum message_kind kind;
-    char topic[256];
-    char *body;
-    int qos, retained;
-    struct flight *f;       /* NULL: not tracked (status, point definitions) */
-    unsigned gen;           /* the rewind generation it was made in */
-};
-
-struct uplink {
-    const struct conf_uplink *cu;
-    struct wire_site site;
-    struct writer *writer;
-    struct store *store;        /* this uplink's own connection */
-    struct uplink_format fmt;   /* the profile's messages */
-    MQTTAsync client;
-    char **uris;                /* paho form: tcp:// or ssl:// */
-    const char *outbox;         /* file:///DIR: messages are files in DIR, not MQTT */
-    MQTTAsync_token file_token; /* tokens of outbox writes (negative, never paho's) */
-    char topic_realtime[256], topic_status[256], topic_alarm[256];
-    pthread_t thread;
-    int started;
-
-    pthread_mutex_t lock;       /* guards everything below; paho callbacks take it */
-    int stop;
-    int connected, connecting, rewind;
-    struct flight *slots;       /* nslots: messages queued or awaiting PUBACK */
-    size_t nslots;              /* max_inflight + send_queue + an alarm */
-    size_t handed;              /* given to paho, awaiting PUBACK: at most max_inflight */
-    size_t inflight[2];         /* per lane */
-    struct lanes lanes;         /* what is delivered, what to send next */
-    uint64_t alarm_acked;       /* alarm events delivered up to this id */
-    uint64_t alarm_pos;         /* next alarm event id to send */
-    int alarm_inflight;         /* one alarm message at a time keeps them in order */
-    int fresh_connect;          /* connected since the last rewind */
-    struct flight *sending;     /* a send between reservation and token */
-    int tls;                    /* some url is mqtts:// */
-    int diagnose;               /* a TLS connect failed: probe for the reason */
-    MQTTAsync_token early[EARLY_MAX];
-    size_t nearly;
-    struct uplink_stats st;
-    /* The hand-off. MQTTAsync_sendMessage waits for paho's mutex, which paho's
-     * threads hold while they write and read the socket (TLS included): half
-     * the uplink thread's time in a fast drain. So the uplink thread makes the
-     * next messages while a sender thread waits there. */
-    struct outmsg *outq;        /* outq_cap = send_queue + OUTQ_UNTRACKED */
-    size_t outq_cap, outq_tracked_max, outq_low;
-    size_t outq_head, outq_len, outq_tracked;
-    unsigned gen;               /* bumped by each rewind: queued flights are void */
-    pthread_cond_t outq_cond;
-    int sender_stop, sender_waiting;
-    pthread_t sender;
-    int sender_started;
-
-    /* uplink thread only */
-    char persisted[sizeof(((struct store_cursor *)0)->delivered)];
-    uint64_t persisted_lost, persisted_alarm;
-    int history_unknown;        /* a fresh cursor: where its history begins is not yet seen */
-    uint64_t alarms_looked;     /* writer_alarms_stored() when the store last had none */
-    uint64_t alarm_pos_looked;  /* and the alarm position then */
-    double tokens;              /* backfill messages the rate allows now */
-    uint64_t cursor_failures;
-    struct point_name *names;
-    size_t nnames;
-    struct readahead ahead[2];  /* per lane */
-};
-
-/* ---- paho callbacks (paho's threads) ---- */
-
-static void on_connect_ok(void *ctx, MQTTAsync_successData *resp)
-{
-    struct uplink *u = ctx;
-    pthread_mutex_lock(&u->lock);
-    u->connected = 1;
-    u->connecting = 0;
-    u->rewind = 1;
-    u->fresh_connect = 1;
-    u->st.connects++;
-    snprintf(u->st.server, sizeof u->st.server, "%s",
-             resp && resp->alt.connect.serverURI ? resp->alt.connect.serverURI : "?");
-    pthread_mutex_unlock(&u->lock);
-    log_info("uplink", u->cu->name, "connected to %s", u->st.server);
-    writer_poke(u->writer);
-}
-
-static void on_connect_fail(void *ctx, MQTTAsync_failureData *resp)
-{
-    struct uplink *u = ctx;
-    pthread_mutex_lock(&u->lock);
-    u->connecting = 0;
-    u->st.connect_failures++;
-    /* The TLS error callback may already have said why; keep its words. */
-    if (!strstr(u->st.last_error, "TLS"))
-        snprintf(u->st.last_error, sizeof u->st.last_error, "connect failed: %s (code %d)",
-                 resp && resp->message ? resp->message : "no answer", resp ? resp->code : 0);
-    char msg[sizeof u->st.last_error];
-    snprintf(msg, sizeof msg, "%s", u->st.last_error);
-    uint64_t n = u->st.connect_failures;
-    u->st.last_error[0] = 0;
-    int report = n <= 3 || n % 60 == 0;
-    /* paho says little about TLS failures: let the uplink thread find out why. */
-    u->diagnose = report && u->tls;
-    pthread_mutex_unlock(&u->lock);
-    if (report)
-        log_warn("uplink", u->cu->name, "%s; %llu failed attempts", msg, (unsigned long long)n);
-    writer_poke(u->writer);
-}
-
-static void on_connection_lost(void *ctx, char *cause)
-{
-    struct uplink *u = ctx;
-    pthread_mutex_lock(&u->lock);
-    u->connected = 0;
-    u->rewind = 1;
-    pthread_mutex_unlock(&u->lock);
-    log_warn("uplink", u->cu->name, "connection lost%s%s", cause ? ": " : "", cause ? cause : "");
-    writer_poke(u->writer);
-}
-
-static int on_message(void *ctx, char *topic, int len, MQTTAsync_message *m)
-{
-    MQTTAsync_freeMessage(&m);
-    MQTTAsync_free(topic);
-    return 1;
-}
-
-static int on_tls_error(const char *str, size_t len, void *ctx)
-{
-    struct uplink *u = ctx;
-    pthread_mutex_lock(&u->lock);
-    snprintf(u->st.last_error, sizeof u->st.last_error, "TLS: %.*s", (int)len, str);
-    /* OpenSSL lines end with a newline. */
-    size_t l = strlen(u->st.last_error);
-    while (l && (u->st.last_error[l - 1] == '\n' || u->st.last_error[l - 1] == '\r'))
-        u->st.last_error[--l] = 0;
-    pthread_mutex_unlock(&u->lock);
-    return 0;
-}
-
-static struct flight *find_flight(struct uplink *u, MQTTAsync_token token)
-{
-    for (size_t i = 0; token != 0 && i < u->nslots; i++)
-        if (u->slots[i].used && u->slots[i].token == token)
-            return &u->slots[i];
-    return NULL;
-}
-
-static void settle(struct uplink *u, struct flight *f)
-{
-    u->st.messages_acked++;
-    f->used = 0;
-    u->handed--;
-    if (u->sender_waiting)  /* room in paho's window for the next queued message */
-        pthread_cond_signal(&u->outq_cond);
-    if (f->alarm) {
-        if (f->last > u->alarm_acked)
-            u->alarm_acked = f->last;
-        u->alarm_inflight = 0;
-        return;
-    }
-    /* Acks may come in any order, from either lane: the set takes them all. */
-    if (lanes_acked(&u->lanes, f->first, f->last) != 0)
-        u->rewind = 1;  /* out of memory: send again rather than lose track */
-    u->inflight[f->lane]--;
-}
-
-static void on_send_ok(void *ctx, MQTTAsync_successData *resp)
-{
-    struct uplink *u = ctx;
-    pthread_mutex_lock(&u->lock);
-    struct flight *f = find_flight(u, resp->token);
-    if (f)
-        settle(u, f);
-    else if (u->sending && u->nearly < EARLY_MAX)
-        u->early[u->nearly++] = resp->token;
-    /* A full queue keeps paho busy: the sender wakes the uplink thread. */
-    int wake = u->outq_tracked <= u->outq_low;
-    pthread_mutex_unlock(&u->lock);
-    if (wake)
-        writer_poke(u->writer);
-}
-
-static void on_send_fail(void *ctx, MQTTAsync_failureData *resp)
-{
-    struct uplink *u = ctx;
-    pthread_mutex_lock(&u->lock);
-    if (find_flight(u, resp->token) || u->sending) {
-        u->rewind = 1;
-        u->st.send_failures++;
-    }
-    pthread_mutex_unlock(&u->lock);
-    writer_poke(u->writer);
-}
-
-/* ---- the uplink thread ---- */
 
 static const struct point_name *point_name(struct uplink *u, uint32_t id)
 {
@@ -301,186 +73,6 @@ static int gather_one(void *arg, uint64_t seq, const struct reading *r)
 }
 
 /* Hand a message over: to paho, or (outbox) to a file, which is its own ack. */
-static int publish(struct uplink *u, enum message_kind kind, const char *topic,
-                   MQTTAsync_message *m, MQTTAsync_responseOptions *ro)
-{
-    if (!u->outbox)
-        return MQTTAsync_sendMessage(u->client, topic, m, ro);
-    if (outbox_write(u->outbox, u->fmt.profile, &u->site, kind, wall_ms(), m->payload,
-                     (size_t)m->payloadlen) != 0) {
-        log_error("uplink", u->cu->name, "cannot write into %s: %s", u->outbox, strerror(errno));
-        return MQTTASYNC_FAILURE;
-    }
-    if (ro) {
-        pthread_mutex_lock(&u->lock);
-        ro->token = --u->file_token;
-        if (u->nearly < EARLY_MAX)
-            u->early[u->nearly++] = ro->token;     /* acknowledged already */
-        pthread_mutex_unlock(&u->lock);
-    }
-    return MQTTASYNC_SUCCESS;
-}
-
-/* Queue a message for the sender thread (u->lock held). Takes body; 0 queued,
- * -1 no room (body freed). */
-static int outq_push_locked(struct uplink *u, enum message_kind kind, const char *topic,
-                            char *body, int qos, int retained, struct flight *f)
-{
-    if (u->outq_len >= u->outq_cap || (f && u->outq_tracked >= u->outq_tracked_max)) {
-        free(body);     /* (send_tracked made sure of room: only status gets here) */
-        return -1;
-    }
-    struct outmsg *m = &u->outq[(u->outq_head + u->outq_len++) % u->outq_cap];
-    *m = (struct outmsg){ kind, "", body, qos, retained, f, u->gen };
-    snprintf(m->topic, sizeof m->topic, "%s", topic);
-    if (f)
-        u->outq_tracked++;
-    if (u->sender_waiting)  /* a futex call per message otherwise */
-        pthread_cond_signal(&u->outq_cond);
-    return 0;
-}
-
-static void outq_push(struct uplink *u, enum message_kind kind, const char *topic, char *body,
-                      int qos, int retained)
-{
-    pthread_mutex_lock(&u->lock);
-    int rc = outq_push_locked(u, kind, topic, body, qos, retained, NULL);
-    pthread_mutex_unlock(&u->lock);
-    if (rc)
-        log_warn("uplink", u->cu->name, "%s message dropped: the hand-off queue is full",
-                 message_kind_name(kind));
-}
-
-/* Room for one more tracked message: a place in the queue, and a window (of
- * messages queued or with paho) not full. The queue adds its few messages to
- * the window: they are not sent yet, and paho's own window stays full while
- * the next messages are made. */
-static int window_room(struct uplink *u, size_t max_inflight)
-{
-    return u->connected && !u->rewind && u->outq_tracked < u->outq_tracked_max &&
-           u->outq_len < u->outq_cap &&
-           u->inflight[LANE_LIVE] + u->inflight[LANE_BACKFILL] < max_inflight + u->outq_tracked_max;
-}
-
-/* Queue one message with its PUBACK tracked: readings [first, last] of a lane,
- * or (alarm) alarm events first..last. Takes body. 1 queued, 0 no room. The
- * lane moves on at once; a failed hand-over rewinds it. */
-static int send_tracked(struct uplink *u, enum message_kind kind, const char *topic, char *body,
-                        int qos, uint64_t first, uint64_t last, enum lane lane, int alarm)
-{
-    pthread_mutex_lock(&u->lock);
-    struct flight *f = NULL;
-    int room = u->outq_tracked < u->outq_tracked_max && u->outq_len < u->outq_cap;
-    for (size_t i = 0; !f && room && i < u->nslots; i++)
-        if (!u->slots[i].used)
-            f = &u->slots[i];
-    if (!f) {   /* status messages took the queue meanwhile: the lane tries again */
-        pthread_mutex_unlock(&u->lock);
-        free(body);
-        return 0;
-    }
-    *f = (struct flight){ 0, first, last, 1, lane, alarm };
-    if (alarm) {
-        u->alarm_inflight = 1;
-        u->alarm_pos = last + 1;
-    } else {
-        u->inflight[lane]++;
-        lanes_sent(&u->lanes, lane, last);
-    }
-    outq_push_locked(u, kind, topic, body, qos, 0, f);
-    pthread_mutex_unlock(&u->lock);
-    return 1;
-}
-
-/* After paho took (or refused) a tracked message (u->lock held). */
-static void handed_over(struct uplink *u, struct flight *f, int rc, int qos,
-                        MQTTAsync_token token)
-{
-    if (rc == MQTTASYNC_SUCCESS) {
-        f->token = token;
-        u->handed++;
-        u->st.messages_sent++;
-        int done = qos == 0;    /* QoS 0: handed over is all the ack there is */
-        for (size_t i = 0; i < u->nearly; i++)
-            done |= u->early[i] == token;
-        if (done)
-            settle(u, f);
-        return;
-    }
-    f->used = 0;
-    if (f->alarm)
-        u->alarm_inflight = 0;
-    else
-        u->inflight[f->lane]--;
-    u->rewind = 1;
-    u->st.send_failures++;
-}
-
-/* The sender thread: hands queued messages to paho (or the outbox), in order.
- * A flight's reservation comes first and the message goes out without our lock:
- * paho may call on_send_ok with its own mutex held, so holding ours across
- * MQTTAsync_sendMessage could deadlock. An ack that beats the token into the
- * flight is parked in `early`. Messages of an earlier generation (a rewind
- * since) are dropped: what they carried is sent again. */
-static void *sender_main(void *arg)
-{
-    struct uplink *u = arg;
-    pthread_mutex_lock(&u->lock);
-    for (;;) {
-        /* A tracked message waits for room in paho's window (not at a stop:
-         * a dead broker would never make room; paho refuses what is too many). */
-        while (!u->sender_stop &&
-               (!u->outq_len || (u->outq[u->outq_head].f && u->outq[u->outq_head].gen == u->gen &&
-                                 u->handed >= u->cu->max_inflight))) {
-            u->sender_waiting = 1;
-            pthread_cond_wait(&u->outq_cond, &u->lock);
-            u->sender_waiting = 0;
-        }
-        if (!u->outq_len)
-            break;
-        struct outmsg m = u->outq[u->outq_head];
-        u->outq_head = (u->outq_head + 1) % u->outq_cap;
-        u->outq_len--;
-        int wake = 0;
-        if (m.f)
-            wake = --u->outq_tracked == u->outq_low;   /* down to the low mark */
-        int stale = m.f && m.gen != u->gen;
-        if (m.f && !stale) {
-            u->sending = m.f;
-            u->nearly = 0;
-        }
-        pthread_mutex_unlock(&u->lock);
-        int rc = MQTTASYNC_FAILURE;
-        MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
-        if (!stale) {
-            ro.onSuccess = on_send_ok;
-            ro.onFailure = on_send_fail;
-            ro.context = u;
-            MQTTAsync_message pm = MQTTAsync_message_initializer;
-            pm.payload = m.body;
-            pm.payloadlen = (int)strlen(m.body);
-            pm.qos = m.qos;
-            pm.retained = m.retained;
-            rc = publish(u, m.kind, m.topic, &pm, m.f ? &ro : NULL);
-        }
-        free(m.body);
-        pthread_mutex_lock(&u->lock);
-        if (m.f && !stale) {
-            u->sending = NULL;
-            if (m.gen == u->gen)
-                handed_over(u, m.f, rc, m.qos, ro.token);
-        }
-        pthread_mutex_unlock(&u->lock);
-        if (wake || !m.f || stale || rc != MQTTASYNC_SUCCESS)
-            writer_poke(u->writer);     /* room in the queue, or a rewind to do */
-        pthread_mutex_lock(&u->lock);
-    }
-    pthread_mutex_unlock(&u->lock);
-    return NULL;
-}
-
-/* Publish one message on a lane if it has readings and the window room. 1 sent,
- * 0 nothing to do, -1 failed (rewind set). */
 static int send_next(struct uplink *u, enum lane lane, uint64_t next_seq, size_t max_inflight)
 {
     const struct conf_uplink *cu = u->cu;
@@ -536,7 +128,7 @@ static int send_next(struct uplink *u, enum lane lane, uint64_t next_seq, size_t
     char *body = uplink_format_realtime(&u->fmt, msg, n, resend, wall_ms(), topic, sizeof topic);
     if (!body)
         return 0;
-    return send_tracked(u, MK_REALTIME, topic, body, cu->qos, msg[0].seq, msg[n - 1].seq, lane,
+    return window_send_tracked(u, MK_REALTIME, topic, body, cu->qos, msg[0].seq, msg[n - 1].seq, lane,
                         0);
 }
 
@@ -580,92 +172,21 @@ static int send_alarms(struct uplink *u)
     if (!body)
         return 0;
     /* An alarm is never fire-and-forget, whatever the uplink's qos. */
-    return send_tracked(u, MK_ALARM, topic, body, 1, ev[0].id, ev[n - 1].id, LANE_LIVE, 1) > 0;
+    return window_send_tracked(u, MK_ALARM, topic, body, 1, ev[0].id, ev[n - 1].id, LANE_LIVE, 1) > 0;
 }
 
 static void start_connect(struct uplink *u)
 {
-    const struct conf_uplink *cu = u->cu;
-    if (u->outbox) {
-        /* An outbox is "connected" while the folder takes files. */
-        if (access(u->outbox, W_OK) != 0) {
-            pthread_mutex_lock(&u->lock);
-            u->st.connect_failures++;
-            pthread_mutex_unlock(&u->lock);
-            log_warn("uplink", cu->name, "outbox %s: %s", u->outbox, strerror(errno));
-            return;
-        }
-        pthread_mutex_lock(&u->lock);
-        u->connected = u->fresh_connect = u->rewind = 1;
-        u->st.connects++;
-        snprintf(u->st.server, sizeof u->st.server, "file://%s", u->outbox);
-        pthread_mutex_unlock(&u->lock);
-        log_info("uplink", cu->name, "writing files into %s", u->outbox);
-        return;
-    }
-    MQTTAsync_connectOptions co = MQTTAsync_connectOptions_initializer;
-    MQTTAsync_SSLOptions so = MQTTAsync_SSLOptions_initializer;
-    co.keepAliveInterval = (int)(cu->keepalive_ms / 1000);
-    co.cleansession = 1;
-    co.connectTimeout = 10;
-    co.automaticReconnect = 0;  /* we reconnect ourselves, with our own backoff */
-    co.onSuccess = on_connect_ok;
-    co.onFailure = on_connect_fail;
-    co.context = u;
-    co.serverURIcount = (int)cu->nurls;
-    co.serverURIs = u->uris;
-    co.username = cu->username;
-    co.password = cu->password;
-    co.maxInflight = (int)cu->max_inflight + 2;
-    if (u->tls) {
-        so.trustStore = cu->ca_file;
-        so.keyStore = cu->cert_file;
-        so.privateKey = cu->key_file;
-        so.enableServerCertAuth = 1;
-        so.verify = 1;      /* the broker's name must match its certificate */
-        so.sslVersion = MQTT_SSL_VERSION_TLS_1_2;
-        so.ssl_error_cb = on_tls_error;
-        so.ssl_error_context = u;
-        co.ssl = &so;
-    }
+    char err[300];
     pthread_mutex_lock(&u->lock);
     u->connecting = 1;
     pthread_mutex_unlock(&u->lock);
-    int rc = MQTTAsync_connect(u->client, &co);
-    if (rc != MQTTASYNC_SUCCESS) {
+    if (u->t->ops->connect(u->t, err, sizeof err) != 0) {
         pthread_mutex_lock(&u->lock);
         u->connecting = 0;
         u->st.connect_failures++;
         pthread_mutex_unlock(&u->lock);
-        log_warn("uplink", cu->name, "cannot start connecting (code %d)", rc);
-    }
-}
-
-/* Say in plain words why TLS to the first mqtts:// broker fails. */
-static void diagnose_tls(struct uplink *u)
-{
-    const struct conf_uplink *cu = u->cu;
-    for (size_t i = 0; i < cu->nurls; i++) {
-        if (strncmp(u->uris[i], "ssl://", 6) != 0)
-            continue;
-        char host[256], why[300];
-        snprintf(host, sizeof host, "%s", u->uris[i] + 6);
-        char *colon = strrchr(host, ':');
-        if (!colon)
-            return;
-        *colon = 0;
-        const char *port = colon + 1;
-        if (host[0] == '[') {       /* [v6]:port */
-            memmove(host, host + 1, strlen(host));
-            host[strcspn(host, "]")] = 0;
-        }
-        if (tls_probe(host, port, cu->ca_file, cu->cert_file, cu->key_file, 3000, why,
-                      sizeof why) != 0)
-            log_error("uplink", cu->name, "TLS to %s:%s: %s", host, port, why);
-        else
-            log_warn("uplink", cu->name, "TLS to %s:%s works (%s); the broker refused the MQTT "
-                     "connection itself (credentials? client id?)", host, port, why);
-        return;
+        log_warn("uplink", u->cu->name, "%s", err);
     }
 }
 
@@ -749,7 +270,7 @@ static void send_points(struct uplink *u)
     char topic[256];
     char *body = uplink_format_points(&u->fmt, wall_ms(), topic, sizeof topic);
     if (body)   /* retained: a platform that subscribes later still learns the points */
-        outq_push(u, MK_POINTS, topic, body, 1, 1);
+        window_send_untracked(u, MK_POINTS, topic, body, 1, 1);
 }
 
 /* Where the live lane starts after a (re)connect: at the first reading sampled
@@ -805,14 +326,7 @@ static void *uplink_main(void *arg)
             uint64_t first = 0;
             store_first_seq(u->store, &first);
             pthread_mutex_lock(&u->lock);
-            u->gen++;   /* queued readings and alarms are void: sent again below */
-            for (size_t i = 0; i < u->nslots; i++)
-                u->slots[i].used = 0;
-            u->handed = 0;
-            pthread_cond_signal(&u->outq_cond);     /* void messages leave the queue */
-            u->inflight[LANE_LIVE] = u->inflight[LANE_BACKFILL] = 0;
-            u->alarm_inflight = 0;
-            u->alarm_pos = u->alarm_acked + 1;
+            window_void(u);     /* what was queued or in flight is sent again below */
             inflight = 0;
             lanes_rewind(&u->lanes, first, live_start);
             uint64_t backlog = live_start > u->lanes.pos[LANE_BACKFILL]
@@ -843,7 +357,7 @@ static void *uplink_main(void *arg)
                 break;
         }
         if (diagnose)
-            diagnose_tls(u);
+            u->t->ops->diagnose(u->t);     /* in words, what paho could not say */
         int64_t now = mono_ms();
         if (!connected && !connecting && now >= next_connect) {
             start_connect(u);
@@ -873,30 +387,23 @@ static void *uplink_main(void *arg)
                 u->tokens -= 1;
         }
         if (!sent) {
-            /* Wait for new readings or an ack; a rate-limited backlog wakes soon. */
+            /* Wait for new readings, an ack or room; a rate-limited backlog
+             * wakes soon, a failed connect when its backoff ends. */
             int wait = cu->backfill_rate > 0 ? 20 : 100;
-            next_seq = writer_wait(u->writer, next_seq, wait);
-        } else {
-            next_seq = writer_wait(u->writer, 0, 0);
+            if (!connected && !connecting && next_connect - now < wait)
+                wait = next_connect > now ? (int)(next_connect - now) : 0;
+            wake_wait(&u->wake, wait);
         }
+        next_seq = writer_wait(u->writer, 0, 0);
     }
     persist_cursor(u);
     return NULL;
 }
 
 /* mqtt://host[:port] -> tcp://host:port, mqtts:// -> ssl:// (paho's names). */
-static char *paho_uri(const char *url)
+static const char *outbox_dir(const struct conf_uplink *cu)
 {
-    int tls = strncmp(url, "mqtts://", 8) == 0;
-    const char *hostport = url + (tls ? 8 : 7);
-    const char *colon = strrchr(hostport, ':');
-    int has_port = colon && !strchr(colon, ']');
-    size_t n = strlen(hostport) + 16;
-    char *s = malloc(n);
-    if (s)
-        snprintf(s, n, "%s%s%s", tls ? "ssl://" : "tcp://", hostport,
-                 has_port ? "" : tls ? ":8883" : ":1883");
-    return s;
+    return strncmp(cu->urls[0], "file://", 7) == 0 ? cu->urls[0] + 7 : NULL;
 }
 
 struct uplink *uplink_start(const struct conf *c, const struct conf_uplink *cu,
@@ -909,6 +416,7 @@ struct uplink *uplink_start(const struct conf *c, const struct conf_uplink *cu,
     }
     pthread_mutex_init(&u->lock, NULL);
     pthread_cond_init(&u->outq_cond, NULL);
+    wake_init(&u->wake);
     u->cu = cu;
     const struct profile_info *pi = profile_find(cu->profile);
     if (!pi || !pi->implemented) {
@@ -921,30 +429,17 @@ struct uplink *uplink_start(const struct conf *c, const struct conf_uplink *cu,
     u->site = (struct wire_site){ c->agent.enterprise_code, c->agent.enterprise_name,
                                   c->agent.gateway_code, c->agent.district_code,
                                   c->agent.wire_tz_minutes };
-    snprintf(u->topic_realtime, sizeof u->topic_realtime, "%s/realtime", cu->topic_prefix);
-    snprintf(u->topic_status, sizeof u->topic_status, "%s/status", cu->topic_prefix);
-    snprintf(u->topic_alarm, sizeof u->topic_alarm, "%s/alarm", cu->topic_prefix);
     lanes_init(&u->lanes);
-    u->outq_tracked_max = cu->send_queue;
-    u->outq_low = cu->send_queue * 3 / 4;
-    u->outq_cap = cu->send_queue + OUTQ_UNTRACKED;
-    u->outq = calloc(u->outq_cap, sizeof *u->outq);
-    u->nslots = cu->max_inflight + cu->send_queue + 1;
-    u->slots = calloc(u->nslots, sizeof *u->slots);
     for (int i = 0; i < 2; i++) {
         size_t cap = cu->message_readings * READAHEAD_MESSAGES;
         if (cap > READAHEAD_MAX)
             cap = READAHEAD_MAX > cu->message_readings ? READAHEAD_MAX : cu->message_readings;
         u->ahead[i].r = calloc(cap, sizeof *u->ahead[i].r);
         u->ahead[i].cap = cap;
-    }
-    u->uris = calloc(cu->nurls + 1, sizeof *u->uris);
-    if (!u->slots || !u->outq || !u->ahead[0].r || !u->ahead[1].r || !u->uris)
-        goto oom;
-    for (size_t i = 0; i < cu->nurls; i++) {
-        if (!(u->uris[i] = paho_uri(cu->urls[i])))
-            goto oom;
-        u->tls |= strncmp(u->uris[i], "ssl://", 6) == 0;
+        if (!u->ahead[i].r) {
+            snprintf(err, errlen, "out of memory");
+            goto fail;
+        }
     }
     u->store = store_open(c->agent.data_dir, STORE_READ, err, errlen);
     if (!u->store)
@@ -969,24 +464,20 @@ struct uplink *uplink_start(const struct conf *c, const struct conf_uplink *cu,
     if (uplink_format_init(&u->fmt, c, cu, &u->site, u->store, err, errlen) != 0)
         goto fail;
     lanes_rewind(&u->lanes, 1, 0);
-    if (strncmp(cu->urls[0], "file://", 7) == 0)
-        u->outbox = cu->urls[0] + 7;
-    MQTTAsync_createOptions opts = MQTTAsync_createOptions_initializer;
-    opts.MQTTVersion = MQTTVERSION_3_1_1;
-    int rc = u->outbox ? MQTTASYNC_SUCCESS
-           : MQTTAsync_createWithOptions(&u->client, u->uris[0], cu->client_id,
-                                         MQTTCLIENT_PERSISTENCE_NONE, NULL, &opts);
-    if (rc != MQTTASYNC_SUCCESS) {
-        snprintf(err, errlen, "cannot create MQTT client for %s (code %d)", cu->urls[0], rc);
+    struct transport_events ev;
+    window_events(u, &ev);
+    const char *dir = outbox_dir(cu);
+    u->t = dir ? uplink_outbox_open(cu->name, dir, u->fmt.generic ? NULL : u->fmt.profile,
+                                    &u->site, &ev, err, errlen)
+               : uplink_mqtt_open(cu, &ev, err, errlen);
+    if (!u->t)
+        goto fail;
+    if (window_start(u, err, errlen) != 0)
+        goto fail;
+    if (writer_watch(w, &u->wake) != 0) {
+        snprintf(err, errlen, "out of memory");
         goto fail;
     }
-    if (u->client)
-        MQTTAsync_setCallbacks(u->client, u, on_connection_lost, on_message, NULL);
-    if (pthread_create(&u->sender, NULL, sender_main, u) != 0) {
-        snprintf(err, errlen, "cannot start a thread: %s", strerror(errno));
-        goto fail;
-    }
-    u->sender_started = 1;
     if (pthread_create(&u->thread, NULL, uplink_main, u) != 0) {
         snprintf(err, errlen, "cannot start a thread: %s", strerror(errno));
         goto fail;
@@ -995,8 +486,6 @@ struct uplink *uplink_start(const struct conf *c, const struct conf_uplink *cu,
     log_info("uplink", cu->name, "delivered up to seq %llu; sending to %s",
              (unsigned long long)lanes_cursor(&u->lanes), cu->urls[0]);
     return u;
-oom:
-    snprintf(err, errlen, "out of memory");
 fail:
     uplink_stop(u);
     return NULL;
@@ -1010,31 +499,17 @@ void uplink_stop(struct uplink *u)
     u->stop = 1;
     pthread_mutex_unlock(&u->lock);
     if (u->started) {
-        writer_poke(u->writer);
+        wake_ring(&u->wake);
         pthread_join(u->thread, NULL);
     }
-    /* The sender hands over what the uplink thread queued last, then ends. */
-    pthread_mutex_lock(&u->lock);
-    u->sender_stop = 1;
-    pthread_cond_signal(&u->outq_cond);
-    pthread_mutex_unlock(&u->lock);
-    if (u->sender_started)
-        pthread_join(u->sender, NULL);
-    for (; u->outq_len; u->outq_len--, u->outq_head = (u->outq_head + 1) % u->outq_cap)
-        free(u->outq[u->outq_head].body);
-    free(u->outq);
-    if (u->client) {
-        MQTTAsync_disconnectOptions dopts = MQTTAsync_disconnectOptions_initializer;
-        dopts.timeout = 1000;
-        if (MQTTAsync_isConnected(u->client))
-            MQTTAsync_disconnect(u->client, &dopts);
-        /* Give paho a moment to send DISCONNECT before the client goes away. */
-        for (int i = 0; i < 20 && MQTTAsync_isConnected(u->client); i++) {
-            struct timespec ts = { 0, 10000000 };
-            nanosleep(&ts, NULL);
-        }
-        MQTTAsync_destroy(&u->client);
-    }
+    if (u->writer)
+        writer_unwatch(u->writer, &u->wake);
+    /* The sender hands over what the uplink thread queued last; the transport
+     * then closes (no event after that), and only then the window goes. */
+    window_stop(u);
+    if (u->t)
+        u->t->ops->close(u->t);
+    window_free(u);
     uplink_format_free(&u->fmt);
     store_close(u->store);
     for (size_t i = 0; i < u->nnames; i++) {
@@ -1042,15 +517,11 @@ void uplink_stop(struct uplink *u)
         free(u->names[i].device);
         free(u->names[i].unit);
     }
-    if (u->uris)
-        for (size_t i = 0; u->uris[i]; i++)
-            free(u->uris[i]);
-    free(u->uris);
     free(u->names);
-    free(u->slots);
     lanes_free(&u->lanes);
     free(u->ahead[0].r);
     free(u->ahead[1].r);
+    wake_destroy(&u->wake);
     pthread_cond_destroy(&u->outq_cond);
     pthread_mutex_destroy(&u->lock);
     free(u);
@@ -1080,5 +551,5 @@ void uplink_publish_status(struct uplink *u, const cJSON *body)
     char topic[256];
     char *s = uplink_format_status(&u->fmt, body, wall_ms(), topic, sizeof topic);
     if (s)
-        outq_push(u, MK_STATUS, topic, s, 0, 0);
+        window_send_untracked(u, MK_STATUS, topic, s, 0, 0);
 }

@@ -20,7 +20,9 @@ struct writer {
     pthread_cond_t committed;   /* next_seq moved, or poked */
     struct batch **q;           /* FIFO ring */
     size_t qcap, qhead, qlen;
-    uint64_t poke_gen;
+    uint64_t poke_gen;          /* bumped by commits of alarm events */
+    struct wake **watchers;     /* rung after every commit */
+    size_t nwatchers;
     struct alarm_event *alarms; /* events waiting for the next commit */
     size_t nalarms, alarms_cap;
     int stop;
@@ -233,6 +235,8 @@ static void *writer_main(void *arg)
             }
             free(ev);
             pthread_cond_broadcast(&w->committed);
+            for (size_t i = 0; i < w->nwatchers; i++)
+                wake_ring(w->watchers[i]);
             pthread_mutex_unlock(&w->lock);
             keep_budget(w, 0);
             pthread_mutex_lock(&w->lock);
@@ -346,6 +350,7 @@ void writer_free(struct writer *w)
     pthread_cond_destroy(&w->work);
     pthread_cond_destroy(&w->committed);
     free(w->q);
+    free(w->watchers);
     free(w);
 }
 
@@ -421,11 +426,26 @@ uint64_t writer_wait(struct writer *w, uint64_t seen, int timeout_ms)
     return v;
 }
 
-void writer_poke(struct writer *w)
+int writer_watch(struct writer *w, struct wake *wk)
 {
     pthread_mutex_lock(&w->lock);
-    w->poke_gen++;
-    pthread_cond_broadcast(&w->committed);
+    struct wake **nw = realloc(w->watchers, (w->nwatchers + 1) * sizeof *nw);
+    if (nw) {
+        w->watchers = nw;
+        w->watchers[w->nwatchers++] = wk;
+    }
+    pthread_mutex_unlock(&w->lock);
+    return nw ? 0 : -1;
+}
+
+void writer_unwatch(struct writer *w, struct wake *wk)
+{
+    pthread_mutex_lock(&w->lock);
+    for (size_t i = 0; i < w->nwatchers; i++)
+        if (w->watchers[i] == wk) {
+            w->watchers[i] = w->watchers[--w->nwatchers];
+            break;
+        }
     pthread_mutex_unlock(&w->lock);
 }
 

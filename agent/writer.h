@@ -1,6 +1,6 @@
 /* writer: the store's only writer thread. Pollers hand it batches through a bounded
  * queue; it commits everything waiting once per commit_interval (one transaction,
- * one fsync) and wakes the uplinks. */
+ * one fsync) and rings each uplink's doorbell. */
 #ifndef GANZHI_WRITER_H
 #define GANZHI_WRITER_H
 
@@ -8,6 +8,7 @@
 #include "agent/alarm.h"
 #include "core/reading.h"
 #include "agent/store.h"
+#include "agent/wake.h"
 
 /* The disk budget the writer keeps the store within. */
 struct writer_limits {
@@ -49,8 +50,10 @@ int writer_submit_alarms(struct writer *w, const struct alarm_event *ev, size_t 
 /* One past the highest committed seq; waits up to timeout_ms for it to exceed
  * `seen` (timeout 0: do not wait). */
 uint64_t writer_wait(struct writer *w, uint64_t seen, int timeout_ms);
-/* Wake every writer_wait() now (e.g. an uplink that got an ack). */
-void writer_poke(struct writer *w);
+/* Ring wk after every commit (an uplink's doorbell: new readings or alarm
+ * events to send), until writer_unwatch. 0, or -1 out of memory. */
+int writer_watch(struct writer *w, struct wake *wk);
+void writer_unwatch(struct writer *w, struct wake *wk);
 
 void writer_get_stats(struct writer *w, struct writer_stats *out);
 /* Alarm events committed since the start: an uplink asks the store for events

@@ -7,6 +7,7 @@
  * in plain words. Nothing secret is printed: no password, no key material. */
 #include "tools/cli.h"
 #include "agent/tls_probe.h"
+#include "agent/uplink_mqtt.h"
 #include "core/url.h"
 #include "proto/wire.h"
 #include <MQTTAsync.h>
@@ -319,33 +320,18 @@ static int mqtt_try(const struct conf *c, const struct conf_uplink *cu, const st
     }
     struct waiter w;
     waiter_init(&w);
-    /* The agent's options (uplink.c start_connect), one URI at a time. */
-    MQTTAsync_connectOptions co = MQTTAsync_connectOptions_initializer;
-    MQTTAsync_SSLOptions so = MQTTAsync_SSLOptions_initializer;
-    co.keepAliveInterval = (int)(cu->keepalive_ms / 1000);
-    co.cleansession = 1;
-    co.connectTimeout = 10;
-    co.automaticReconnect = 0;
-    co.onSuccess = on_ok;
-    co.onFailure = on_fail;
-    co.context = &w;
-    co.username = cu->username;
-    co.password = cu->password;
-    co.maxInflight = (int)cu->max_inflight + 2;
-    if (t->tls) {
-        so.trustStore = cu->ca_file;
-        so.keyStore = cu->cert_file;
-        so.privateKey = cu->key_file;
-        so.enableServerCertAuth = 1;
-        so.verify = 1;
-        so.sslVersion = MQTT_SSL_VERSION_TLS_1_2;
-        so.ssl_error_cb = on_tls_error;
-        so.ssl_error_context = &w;
-        co.ssl = &so;
-    }
+    /* The agent's own options (uplink_mqtt.c), one URI at a time. */
+    struct mqtt_connect_options o;
+    uplink_mqtt_options(cu, t->tls, &o);
+    MQTTAsync_connectOptions *co = &o.co;
+    co->onSuccess = on_ok;
+    co->onFailure = on_fail;
+    co->context = &w;
+    o.so.ssl_error_cb = on_tls_error;
+    o.so.ssl_error_context = &w;
     int result = -1;
     double t0 = mono_ms();
-    rc = MQTTAsync_connect(client, &co);
+    rc = MQTTAsync_connect(client, co);
     if (rc != MQTTASYNC_SUCCESS) {
         snprintf(why, whylen, "MQTT connect could not start (paho code %d)", rc);
         goto out;
@@ -370,7 +356,7 @@ static int mqtt_try(const struct conf *c, const struct conf_uplink *cu, const st
     }
     printf("  mqtt      connected as %s%s%s in %.1f ms (MQTT 3.1.1, keepalive %d s)\n", client_id,
            cu->username ? ", user " : "", cu->username ? cu->username : "", w.t_done - t0,
-           co.keepAliveInterval);
+           co->keepAliveInterval);
     if (no_publish) {
         printf("  publish   skipped (--no-publish)\n");
         result = 0;
