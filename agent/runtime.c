@@ -130,13 +130,13 @@ void runtime_report(struct runtime *rt, int64_t uptime_ms)
 {
     size_t ndevs;
     struct device *const *devs = poller_devices(rt->poller, &ndevs);
-    cJSON *st = status_build(uptime_ms, devs, ndevs, rt->uplinks, rt->uplink_names,
-                             rt->nuplinks, rt->writer);
-    if (!st)
+    struct agent_status st;
+    if (status_collect(&st, uptime_ms, devs, ndevs, rt->uplinks, rt->uplink_names, rt->nuplinks,
+                       rt->writer) != 0)
         return;
     for (size_t i = 0; i < rt->nuplinks; i++)
-        uplink_publish_status(rt->uplinks[i], st);
-    if (status_write_file(rt->conf->agent.data_dir, st) != 0) {
+        uplink_publish_status(rt->uplinks[i], &st);
+    if (status_write_file(rt->conf->agent.data_dir, &st) != 0) {
         if (rt->status_failures++ % 60 == 0)
             log_warn("status", NULL, "cannot write %s/status.json: %s (%llu times)",
                      rt->conf->agent.data_dir, strerror(errno),
@@ -144,7 +144,7 @@ void runtime_report(struct runtime *rt, int64_t uptime_ms)
     } else {
         rt->status_failures = 0;
     }
-    cJSON_Delete(st);
+    status_release(&st);
 }
 
 const struct conf *runtime_conf(const struct runtime *rt) { return rt->conf; }

@@ -1,4 +1,4 @@
-/* status: the agent's self-report as JSON. */
+/* status: the agent's self-report: figures taken, and their JSON. */
 #include "agent/status.h"
 #include <errno.h>
 #include <fcntl.h>
@@ -9,86 +9,138 @@
 
 static void add_u64(cJSON *o, const char *k, uint64_t v) { cJSON_AddNumberToObject(o, k, (double)v); }
 
-cJSON *status_build(int64_t uptime_ms, struct device *const *devs, size_t ndevs,
-                    struct uplink *const *ups, const char *const *up_names, size_t nups,
-                    struct writer *w)
+int status_collect(struct agent_status *s, int64_t uptime_ms, struct device *const *devs,
+                   size_t ndevs, struct uplink *const *ups, const char *const *up_names,
+                   size_t nups, struct writer *w)
+{
+    memset(s, 0, sizeof *s);
+    s->devices = calloc(ndevs ? ndevs : 1, sizeof *s->devices);
+    s->uplinks = calloc(nups ? nups : 1, sizeof *s->uplinks);
+    if (!s->devices || !s->uplinks) {
+        status_release(s);
+        return -1;
+    }
+    s->uptime_s = uptime_ms / 1000;
+    s->version = GANZHI_VERSION;
+    for (size_t i = 0; i < ndevs; i++) {
+        const struct device *d = devs[i];
+        uint64_t req = atomic_load(&d->stats.requests);
+        s->devices[i] = (struct device_status){
+            .name = d->conf->name,
+            .link = req == 0 ? WIRE_LINK_UNKNOWN
+                  : atomic_load(&d->stats.link_up) ? WIRE_LINK_UP : WIRE_LINK_DOWN,
+            .rtt_ms = (double)atomic_load(&d->stats.last_rtt_us) / 1000.0,
+            .requests = req,
+            .errors_comm = atomic_load(&d->stats.err_comm),
+            .errors_exception = atomic_load(&d->stats.err_exception),
+            .errors_reply = atomic_load(&d->stats.err_reply),
+            .reads_split = atomic_load(&d->stats.splits),
+            .last_exception = atomic_load(&d->stats.last_exception),
+            .quarantined = atomic_load(&d->stats.quarantined),
+            .reads_per_poll = d->plan.nreads,
+        };
+    }
+    s->ndevices = ndevs;
+    for (size_t i = 0; i < nups; i++) {
+        s->uplinks[i].name = up_names[i];
+        uplink_get_stats(ups[i], &s->uplinks[i].st);
+    }
+    s->nuplinks = nups;
+    writer_get_stats(w, &s->store);
+    s->next_seq = writer_wait(w, 0, 0);
+    return 0;
+}
+
+void status_release(struct agent_status *s)
+{
+    free(s->devices);
+    free(s->uplinks);
+    memset(s, 0, sizeof *s);
+}
+
+static const char *link_name(enum wire_link_state l)
+{
+    return l == WIRE_LINK_UP ? "up" : l == WIRE_LINK_DOWN ? "down" : "unknown";
+}
+
+cJSON *status_json(const struct agent_status *s)
 {
     cJSON *o = cJSON_CreateObject();
     if (!o)
         return NULL;
-    cJSON_AddStringToObject(o, "version", GANZHI_VERSION);
-    cJSON_AddNumberToObject(o, "uptime_s", (double)(uptime_ms / 1000));
+    cJSON_AddStringToObject(o, "version", s->version);
+    cJSON_AddNumberToObject(o, "uptime_s", (double)s->uptime_s);
     cJSON *da = cJSON_AddArrayToObject(o, "devices");
-    for (size_t i = 0; da && i < ndevs; i++) {
-        struct device *d = devs[i];
+    for (size_t i = 0; da && i < s->ndevices; i++) {
+        const struct device_status *d = &s->devices[i];
         cJSON *x = cJSON_CreateObject();
         if (!x)
             break;
         cJSON_AddItemToArray(da, x);
-        cJSON_AddStringToObject(x, "name", d->conf->name);
-        uint64_t req = atomic_load(&d->stats.requests);
-        cJSON_AddStringToObject(x, "link", req == 0 ? "unknown"
-                                : atomic_load(&d->stats.link_up) ? "up" : "down");
-        cJSON_AddNumberToObject(x, "rtt_ms", (double)atomic_load(&d->stats.last_rtt_us) / 1000.0);
-        add_u64(x, "requests", req);
-        add_u64(x, "errors_comm", atomic_load(&d->stats.err_comm));
-        add_u64(x, "errors_exception", atomic_load(&d->stats.err_exception));
-        add_u64(x, "errors_reply", atomic_load(&d->stats.err_reply));
-        cJSON_AddNumberToObject(x, "last_exception", atomic_load(&d->stats.last_exception));
-        add_u64(x, "reads_split", atomic_load(&d->stats.splits));
-        cJSON_AddBoolToObject(x, "quarantined", atomic_load(&d->stats.quarantined));
-        cJSON_AddNumberToObject(x, "reads_per_poll", (double)d->plan.nreads);
+        cJSON_AddStringToObject(x, "name", d->name);
+        cJSON_AddStringToObject(x, "link", link_name(d->link));
+        cJSON_AddNumberToObject(x, "rtt_ms", d->rtt_ms);
+        add_u64(x, "requests", d->requests);
+        add_u64(x, "errors_comm", d->errors_comm);
+        add_u64(x, "errors_exception", d->errors_exception);
+        add_u64(x, "errors_reply", d->errors_reply);
+        cJSON_AddNumberToObject(x, "last_exception", d->last_exception);
+        add_u64(x, "reads_split", d->reads_split);
+        cJSON_AddBoolToObject(x, "quarantined", d->quarantined);
+        cJSON_AddNumberToObject(x, "reads_per_poll", (double)d->reads_per_poll);
     }
     cJSON *ua = cJSON_AddArrayToObject(o, "uplinks");
-    for (size_t i = 0; ua && i < nups; i++) {
-        struct uplink_stats st;
-        uplink_get_stats(ups[i], &st);
+    for (size_t i = 0; ua && i < s->nuplinks; i++) {
+        const struct uplink_stats *st = &s->uplinks[i].st;
         cJSON *x = cJSON_CreateObject();
         if (!x)
             break;
         cJSON_AddItemToArray(ua, x);
-        cJSON_AddStringToObject(x, "name", up_names[i]);
-        cJSON_AddBoolToObject(x, "connected", st.connected);
-        cJSON_AddStringToObject(x, "server", st.server);
-        add_u64(x, "acked_seq", st.acked_seq);
-        add_u64(x, "backlog", st.backlog);
-        add_u64(x, "oldest_pending_ms", (uint64_t)st.oldest_pending_ms);
-        add_u64(x, "dropped", st.dropped);
-        add_u64(x, "inflight", st.inflight);
-        add_u64(x, "queued", st.queued);
-        add_u64(x, "queue_max", st.queue_max);
-        cJSON_AddBoolToObject(x, "backfilling", st.backfilling);
-        add_u64(x, "messages_sent", st.messages_sent);
-        add_u64(x, "messages_acked", st.messages_acked);
-        add_u64(x, "send_failures", st.send_failures);
-        add_u64(x, "connect_failures", st.connect_failures);
+        cJSON_AddStringToObject(x, "name", s->uplinks[i].name);
+        cJSON_AddBoolToObject(x, "connected", st->connected);
+        cJSON_AddStringToObject(x, "server", st->server);
+        add_u64(x, "acked_seq", st->acked_seq);
+        add_u64(x, "backlog", st->backlog);
+        add_u64(x, "oldest_pending_ms", (uint64_t)st->oldest_pending_ms);
+        add_u64(x, "dropped", st->dropped);
+        add_u64(x, "inflight", st->inflight);
+        add_u64(x, "queued", st->queued);
+        add_u64(x, "queue_max", st->queue_max);
+        cJSON_AddBoolToObject(x, "backfilling", st->backfilling);
+        add_u64(x, "messages_sent", st->messages_sent);
+        add_u64(x, "messages_acked", st->messages_acked);
+        add_u64(x, "send_failures", st->send_failures);
+        add_u64(x, "connect_failures", st->connect_failures);
     }
-    struct writer_stats ws;
-    writer_get_stats(w, &ws);
-    cJSON *s = cJSON_AddObjectToObject(o, "store");
-    if (s) {
-        add_u64(s, "queued", ws.queued_readings);
-        add_u64(s, "queue_max", ws.queue_max);
-        add_u64(s, "dropped", ws.dropped_readings);
-        add_u64(s, "committed", ws.committed_readings);
-        add_u64(s, "commits", ws.commits);
-        add_u64(s, "commit_failures", ws.commit_failures);
-        add_u64(s, "evicted", ws.evicted_readings);
-        add_u64(s, "disk_full", ws.disk_full);
-        add_u64(s, "bytes", (uint64_t)ws.store_bytes);
-        add_u64(s, "store_max", (uint64_t)ws.store_max);
-        cJSON_AddNumberToObject(s, "last_commit_ms", (double)ws.last_commit_us / 1000.0);
-        add_u64(s, "next_seq", writer_wait(w, 0, 0));
+    const struct writer_stats *ws = &s->store;
+    cJSON *so = cJSON_AddObjectToObject(o, "store");
+    if (so) {
+        add_u64(so, "queued", ws->queued_readings);
+        add_u64(so, "queue_max", ws->queue_max);
+        add_u64(so, "dropped", ws->dropped_readings);
+        add_u64(so, "committed", ws->committed_readings);
+        add_u64(so, "commits", ws->commits);
+        add_u64(so, "commit_failures", ws->commit_failures);
+        add_u64(so, "evicted", ws->evicted_readings);
+        add_u64(so, "disk_full", ws->disk_full);
+        add_u64(so, "bytes", (uint64_t)ws->store_bytes);
+        add_u64(so, "store_max", (uint64_t)ws->store_max);
+        cJSON_AddNumberToObject(so, "last_commit_ms", (double)ws->last_commit_us / 1000.0);
+        add_u64(so, "next_seq", s->next_seq);
     }
     return o;
 }
 
-int status_write_file(const char *dir, const cJSON *status)
+int status_write_file(const char *dir, const struct agent_status *st)
 {
+    cJSON *status = status_json(st);
+    if (!status)
+        return -1;
     char tmp[4096], path[4096];
     snprintf(tmp, sizeof tmp, "%s/status.json.new", dir);
     snprintf(path, sizeof path, "%s/status.json", dir);
     char *s = cJSON_Print(status);
+    cJSON_Delete(status);
     if (!s)
         return -1;
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);

@@ -541,7 +541,7 @@ void uplink_get_stats(struct uplink *u, struct uplink_stats *out)
     pthread_mutex_unlock(&u->lock);
 }
 
-void uplink_publish_status(struct uplink *u, const cJSON *body)
+void uplink_publish_status(struct uplink *u, const struct agent_status *body)
 {
     pthread_mutex_lock(&u->lock);
     int connected = u->connected;

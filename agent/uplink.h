@@ -9,7 +9,6 @@
 #ifndef GANZHI_UPLINK_H
 #define GANZHI_UPLINK_H
 
-#include <cjson/cJSON.h>
 #include <stdint.h>
 #include "agent/conf.h"
 #include "agent/writer.h"
@@ -35,7 +34,8 @@ struct uplink *uplink_start(const struct conf *c, const struct conf_uplink *u,
 /* Persist the cursor, disconnect, free. */
 void uplink_stop(struct uplink *u);
 void uplink_get_stats(struct uplink *u, struct uplink_stats *out);
+struct agent_status;
 /* Publish a status message (QoS 0, not stored) if connected. */
-void uplink_publish_status(struct uplink *u, const cJSON *body);
+void uplink_publish_status(struct uplink *u, const struct agent_status *s);
 
 #endif

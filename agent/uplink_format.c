@@ -240,38 +240,28 @@ char *uplink_format_alarm(struct uplink_format *f, const struct wire_alarm *a,
     return seal(f, profile_encode(f->profile, &m, &len), id);
 }
 
-char *uplink_format_status(struct uplink_format *f, const cJSON *body, int64_t now_ms,
-                           char *topic, size_t tlen)
+char *uplink_format_status(struct uplink_format *f, const struct agent_status *s,
+                           int64_t now_ms, char *topic, size_t tlen)
 {
     char name[200], id[33];
     snprintf(name, sizeof name, "%s/status", f->cu->name);
     profile_message_id(name, (uint64_t)now_ms, (uint64_t)now_ms, id);
     if (profile_topic(f->profile, MK_STATUS, 0, f->cu->topic_prefix, f->site, topic, tlen))
         return NULL;
-    if (f->generic)
-        return seal(f, generic_status(f->site, now_ms, body), id);
+    if (f->generic) {   /* the whole document, as status.json has it */
+        cJSON *body = status_json(s);
+        char *msg = body ? generic_status(f->site, now_ms, body) : NULL;
+        cJSON_Delete(body);
+        return seal(f, msg, id);
+    }
     /* The profile's status: uptime, version and each device's link. */
     struct wire_link links[256];
-    size_t nl = 0;
-    const cJSON *devs = cJSON_GetObjectItemCaseSensitive(body, "devices"), *d;
-    cJSON_ArrayForEach(d, devs) {
-        if (nl == sizeof links / sizeof links[0])
-            break;
-        const cJSON *dname = cJSON_GetObjectItemCaseSensitive(d, "name");
-        const cJSON *link = cJSON_GetObjectItemCaseSensitive(d, "link");
-        const cJSON *rtt = cJSON_GetObjectItemCaseSensitive(d, "rtt_ms");
-        const cJSON *ec = cJSON_GetObjectItemCaseSensitive(d, "errors_comm");
-        const char *ls = cJSON_GetStringValue(link);
-        links[nl++] = (struct wire_link){
-            cJSON_GetStringValue(dname), NULL,
-            !ls ? WIRE_LINK_UNKNOWN : !strcmp(ls, "up") ? WIRE_LINK_UP
-            : !strcmp(ls, "down") ? WIRE_LINK_DOWN : WIRE_LINK_UNKNOWN,
-            cJSON_IsNumber(rtt) ? rtt->valuedouble : NAN,
-            cJSON_IsNumber(ec) ? (uint64_t)ec->valuedouble : 0 };
+    size_t nl = s->ndevices < 256 ? s->ndevices : 256;
+    for (size_t i = 0; i < nl; i++) {
+        const struct device_status *d = &s->devices[i];
+        links[i] = (struct wire_link){ d->name, NULL, d->link, d->rtt_ms, d->errors_comm };
     }
-    const cJSON *up = cJSON_GetObjectItemCaseSensitive(body, "uptime_s");
-    struct wire_status st = { cJSON_IsNumber(up) ? (int64_t)up->valuedouble : 0, GANZHI_VERSION,
-                              links, nl, body };
+    struct wire_status st = { s->uptime_s, s->version, links, nl, NULL };
     struct profile_msg m = { .kind = MK_STATUS, .site = f->site, .message_id = id,
                              .app_id = f->cu->app_id, .now_ms = now_ms, .status = &st };
     size_t len;

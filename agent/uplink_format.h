@@ -5,9 +5,9 @@
 #ifndef GANZHI_UPLINK_FORMAT_H
 #define GANZHI_UPLINK_FORMAT_H
 
-#include <cjson/cJSON.h>
 #include <stddef.h>
 #include "agent/conf.h"
+#include "agent/status.h"
 #include "agent/store.h"
 #include "proto/envelope.h"
 #include "proto/profile.h"
@@ -43,8 +43,8 @@ char *uplink_format_realtime(struct uplink_format *f, const struct wire_reading 
 char *uplink_format_alarm(struct uplink_format *f, const struct wire_alarm *a,
                           const uint32_t *points, size_t n, int64_t now_ms, char *topic,
                           size_t tlen);
-char *uplink_format_status(struct uplink_format *f, const cJSON *body, int64_t now_ms,
-                           char *topic, size_t tlen);
+char *uplink_format_status(struct uplink_format *f, const struct agent_status *s,
+                           int64_t now_ms, char *topic, size_t tlen);
 /* Point definitions (sent on connect); NULL when the profile has none (generic). */
 char *uplink_format_points(struct uplink_format *f, int64_t now_ms, char *topic, size_t tlen);
 

@@ -119,7 +119,7 @@ struct wire_status {
     const char *version;
     const struct wire_link *links;
     size_t nlinks;
-    const cJSON *detail;        /* generic: the agent's status_build() object, sent as is */
+    const cJSON *detail;        /* generic: the agent's status document (status.json), sent as is */
 };
 
 struct profile_msg {

@@ -214,7 +214,7 @@ static char *generic_status_of(const struct profile_msg *m)
     const struct wire_status *st = m->status;
     if (st && st->detail)
         return generic_status(m->site, m->now_ms, st->detail);
-    /* No detail object: the structured figures, in status_build()'s names. */
+    /* No detail object: the structured figures, in status.json's names. */
     cJSON *o = cJSON_CreateObject();
     if (!o)
         return NULL;
