@@ -66,29 +66,6 @@ void alarm_limits_init(struct alarm_limits *lim, const struct conf_point *p)
     lim->colours_down = dir && !strcmp(dir, "down");
 }
 
-int alarm_colour(const struct alarm_point *st)
-{
-    for (int l = ALARM_RED; l >= ALARM_BLUE; l--)
-        if (st->level[l].active)
-            return l;
-    return -1;
-}
-
-int alarm_item_colour(const unsigned count[4])
-{
-    static const unsigned step[3] = { 4, 3, 2 };    /* blue x4, yellow x3, orange x2 */
-    int top = -1, escalated = -1;
-    unsigned at_or_above = 0;
-    for (int i = 3; i >= 0; i--) {
-        at_or_above += count[i];
-        if (count[i] && top < 0)
-            top = i;
-        if (i < 3 && at_or_above >= step[i] && escalated < i + 1)
-            escalated = i + 1;
-    }
-    return top > escalated ? top : escalated;
-}
-
 int alarm_eval(struct alarm_point *st, const struct conf_point *p, const struct alarm_limits *lim,
                const struct reading *r, struct alarm_event *out)
 {

@@ -20,7 +20,8 @@
 
 enum alarm_level {
     ALARM_LOLO, ALARM_LO, ALARM_HI, ALARM_HIHI, ALARM_COMM,
-    /* tailings dams: four warning colours from the point's blue..red columns */
+    /* tailings dams: four warning colours from the point's blue..red columns
+     * (its monitoring item's colour: agent/tailings) */
     ALARM_BLUE, ALARM_YELLOW, ALARM_ORANGE, ALARM_RED,
     ALARM_LEVELS
 };
@@ -60,13 +61,5 @@ void alarm_limits_init(struct alarm_limits *lim, const struct conf_point *p);
  * returns how many. */
 int alarm_eval(struct alarm_point *st, const struct conf_point *p, const struct alarm_limits *lim,
                const struct reading *r, struct alarm_event *out);
-
-/* The highest tailings colour a point is raised at (ALARM_BLUE..ALARM_RED), or -1. */
-int alarm_colour(const struct alarm_point *st);
-
-/* A monitoring item's colour from its points' (count[0..3]: points at blue, yellow,
- * orange, red): the highest of them, escalated as 4 blue make yellow, 3 yellow
- * (or worse) make orange, 2 orange (or worse) make red. -1: none; else 0..3. */
-int alarm_item_colour(const unsigned count[4]);
 
 #endif

@@ -1,12 +1,11 @@
 /* poller: bus threads, poll scheduling, failure backoff, deadband and heartbeat. */
 #include "core/clock.h"
 #include "agent/poller.h"
-#include "agent/alarm.h"
+#include "agent/alarm_watch.h"
 #include "agent/deadband.h"
 #include "agent/log.h"
 #include <errno.h>
 #include <stdatomic.h>
-#include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,9 +14,6 @@
 struct dev_run {
     struct device dev;
     struct deadband_state *ps;
-    struct alarm_point *alarms;     /* per point */
-    struct alarm_limits *limits;    /* per point */
-    int has_colours;                /* some point has tailings colours */
     struct reading *scratch;
     int64_t next_ms;        /* monotonic time of the next poll */
     unsigned failures;      /* consecutive polls without an answer */
@@ -35,22 +31,9 @@ struct bus {
     size_t ndevs;
 };
 
-/* A tailings monitoring item (the `item` column): its points' colours escalate
- * to the item's (4 blue make yellow, 3 yellow orange, 2 orange red). */
-struct item {
-    char *name;
-    uint32_t id;                    /* store id of the pseudo point "item:NAME" */
-    int colour;                     /* 0..3 blue..red, -1 none */
-    struct dev_run **runs;
-    size_t *idx;
-    size_t n;
-};
-
 struct poller {
     struct writer *writer;
-    pthread_mutex_t items_lock;     /* colour states of item members, across buses */
-    struct item *items;
-    size_t nitems;
+    struct alarm_watch *alarms;     /* limits, tailings colours and items */
     /* The latest sample time seen (stored or polled): a clock behind it has been
      * stepped back, and what it stamps cannot be trusted until it catches up. */
     _Atomic int64_t clock_floor_ms;
@@ -98,114 +81,6 @@ static void check_clock(struct poller *pl, struct dev_run *dr)
         log_info("agent", NULL, "the clock has caught up: readings are trusted again");
 }
 
-static void log_event(const char *tag, const struct alarm_event *e)
-{
-    char num[32];
-    snprintf(num, sizeof num, "%.6g", e->value);
-    log_info("alarm", tag, "%s %s%s%s", alarm_level_name(e->level), e->raised ? "raised" : "cleared",
-             e->level == ALARM_COMM ? "" : " at ", e->level == ALARM_COMM ? "" : num);
-}
-
-/* Recompute every item's colour from its members (items_lock held). */
-static void eval_items(struct poller *pl, int64_t now)
-{
-    for (size_t k = 0; k < pl->nitems; k++) {
-        struct item *it = &pl->items[k];
-        unsigned count[4] = { 0, 0, 0, 0 };
-        for (size_t m = 0; m < it->n; m++) {
-            int c = alarm_colour(&it->runs[m]->alarms[it->idx[m]]);
-            if (c >= 0)
-                count[c - ALARM_BLUE]++;
-        }
-        int colour = alarm_item_colour(count);
-        if (colour == it->colour)
-            continue;
-        struct alarm_event ev[2];
-        int n = 0;
-        unsigned at = 0;
-        for (int c = colour < 0 ? 4 : colour; c < 4; c++)
-            at += count[c];
-        if (it->colour >= 0)
-            ev[n++] = (struct alarm_event){ 0, it->id, (uint8_t)(ALARM_BLUE + it->colour), 0, now,
-                                            at, 0 };
-        if (colour >= 0)
-            ev[n++] = (struct alarm_event){ 0, it->id, (uint8_t)(ALARM_BLUE + colour), 1, now, at, 0 };
-        it->colour = colour;
-        char tag[160];
-        snprintf(tag, sizeof tag, "item:%s", it->name);
-        for (int e = 0; e < n; e++)
-            log_event(tag, &ev[e]);
-        if (writer_submit_alarms(pl->writer, ev, (size_t)n) != 0)
-            log_error("alarm", tag, "out of memory: alarm events lost");
-    }
-}
-
-/* Alarm evaluation sees every poll, not only the readings the deadband keeps. */
-static void eval_alarms(struct poller *pl, struct dev_run *dr)
-{
-    const struct conf_device *c = dr->dev.conf;
-    struct alarm_event ev[ALARM_LEVELS];
-    /* Tailings points' colours are read by other buses' item evaluation. */
-    if (dr->has_colours)
-        pthread_mutex_lock(&pl->items_lock);
-    for (size_t i = 0; i < c->npoints; i++) {
-        int n = alarm_eval(&dr->alarms[i], &c->points[i], &dr->limits[i], &dr->scratch[i], ev);
-        for (int k = 0; k < n; k++)
-            log_event(c->points[i].tag, &ev[k]);
-        if (n && writer_submit_alarms(pl->writer, ev, (size_t)n) != 0)
-            log_error("alarm", c->points[i].tag, "out of memory: alarm events lost");
-    }
-    if (dr->has_colours) {
-        eval_items(pl, c->npoints ? dr->scratch[0].ts_ms : 0);
-        pthread_mutex_unlock(&pl->items_lock);
-    }
-}
-
-/* Items of tailings points (the `item` column, with colour thresholds). */
-static int build_items(struct poller *pl, struct store *s)
-{
-    for (size_t r = 0; r < pl->nruns; r++) {
-        struct dev_run *dr = &pl->runs[r];
-        const struct conf_device *c = dr->dev.conf;
-        for (size_t i = 0; i < c->npoints; i++) {
-            const char *name = conf_point_meta(&c->points[i], "item");
-            int colours = 0;
-            for (int l = ALARM_BLUE; l <= ALARM_RED; l++)
-                colours |= !isnan(dr->limits[i].level[l]);
-            if (!name || !colours)
-                continue;
-            dr->has_colours = 1;
-            struct item *it = NULL;
-            for (size_t k = 0; k < pl->nitems && !it; k++)
-                if (!strcmp(pl->items[k].name, name))
-                    it = &pl->items[k];
-            if (!it) {
-                struct item *ni = realloc(pl->items, (pl->nitems + 1) * sizeof *ni);
-                if (!ni)
-                    return -1;
-                pl->items = ni;
-                it = &pl->items[pl->nitems++];
-                *it = (struct item){ strdup(name), 0, -1, NULL, NULL, 0 };
-                char tag[160];
-                snprintf(tag, sizeof tag, "item:%s", name);
-                if (!it->name || store_point_id(s, tag, "tailings", "", &it->id) != 0)
-                    return -1;
-            }
-            struct dev_run **nr = realloc(it->runs, (it->n + 1) * sizeof *nr);
-            size_t *nx = realloc(it->idx, (it->n + 1) * sizeof *nx);
-            if (nr)
-                it->runs = nr;
-            if (nx)
-                it->idx = nx;
-            if (!nr || !nx)
-                return -1;
-            it->runs[it->n] = dr;
-            it->idx[it->n++] = i;
-        }
-    }
-    return 0;
-}
-
 static void submit(struct poller *pl, struct dev_run *dr)
 {
     const struct conf_device *c = dr->dev.conf;
@@ -248,7 +123,8 @@ static void poll_one(struct poller *pl, struct dev_run *dr, int64_t now)
     uint64_t splits = atomic_load(&dr->dev.stats.splits);
     int failed = device_poll(&dr->dev, dr->scratch);
     check_clock(pl, dr);
-    eval_alarms(pl, dr);
+    /* Alarms see every poll, not only the readings the deadband keeps. */
+    alarm_watch_poll(pl->alarms, (size_t)(dr - pl->runs), dr->scratch);
     if (atomic_load(&dr->dev.stats.splits) != splits)
         log_info("device", c->name, "%s", dr->dev.last_error);
     submit(pl, dr);
@@ -309,26 +185,6 @@ static void *bus_main(void *arg)
     return NULL;
 }
 
-/* An alarm that was active when the agent stopped is active again: no second
- * "raised" for it, and its clear is not lost. */
-static void restore_alarm(void *arg, uint32_t point, int level, int64_t since)
-{
-    struct poller *pl = arg;
-    if (level < 0 || level >= ALARM_LEVELS)
-        return;
-    for (size_t i = 0; i < pl->nruns; i++) {
-        struct dev_run *dr = &pl->runs[i];
-        for (size_t k = 0; k < dr->dev.conf->npoints; k++)
-            if (dr->dev.point_ids[k] == point)
-                dr->alarms[k].level[level].active = 1;
-    }
-    for (size_t k = 0; k < pl->nitems; k++)
-        if (pl->items[k].id == point && level >= ALARM_BLUE && level <= ALARM_RED &&
-            level - ALARM_BLUE > pl->items[k].colour)
-            pl->items[k].colour = level - ALARM_BLUE;
-    (void)since;
-}
-
 /* Devices on the same serial port share a bus; each TCP device is its own. */
 static int same_bus(const struct conf_device *a, const struct conf_device *b)
 {
@@ -348,7 +204,6 @@ struct poller *poller_start(const struct conf *c, struct store *s, struct writer
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_mutex_init(&pl->lock, NULL);
-    pthread_mutex_init(&pl->items_lock, NULL);
     pthread_cond_init(&pl->wake, &ca);
     pthread_condattr_destroy(&ca);
     pl->runs = calloc(c->ndevices, sizeof *pl->runs);
@@ -393,12 +248,8 @@ struct poller *poller_start(const struct conf *c, struct store *s, struct writer
         pl->devices[i] = &dr->dev;
         dr->ps = calloc(cd->npoints, sizeof *dr->ps);
         dr->scratch = calloc(cd->npoints, sizeof *dr->scratch);
-        dr->alarms = calloc(cd->npoints ? cd->npoints : 1, sizeof *dr->alarms);
-        dr->limits = calloc(cd->npoints ? cd->npoints : 1, sizeof *dr->limits);
-        if (!dr->ps || !dr->scratch || !dr->alarms || !dr->limits)
+        if (!dr->ps || !dr->scratch)
             goto oom;
-        for (size_t k = 0; k < cd->npoints; k++)
-            alarm_limits_init(&dr->limits[k], &cd->points[k]);
         /* One transaction for the whole table: one fsync, not one per point. */
         int ok = store_begin(s) == 0;
         for (size_t k = 0; ok && k < cd->npoints; k++)
@@ -413,11 +264,9 @@ struct poller *poller_start(const struct conf *c, struct store *s, struct writer
         dr->jitter_seed = (unsigned)(now + (int64_t)i * 7919);
         pl->buses[b].devs[pl->buses[b].ndevs++] = dr;
     }
-    if (build_items(pl, s) != 0) {
-        snprintf(err, errlen, "cannot set up tailings items: %s", store_errmsg(s));
+    pl->alarms = alarm_watch_create(c, pl->devices, pl->nruns, s, w, err, errlen);
+    if (!pl->alarms)
         goto fail;
-    }
-    store_alarm_active(s, restore_alarm, pl);
     for (size_t b = 0; b < pl->nbuses; b++) {
         if (pthread_create(&pl->buses[b].thread, NULL, bus_main, &pl->buses[b]) != 0) {
             snprintf(err, errlen, "cannot start a thread: %s", strerror(errno));
@@ -450,18 +299,10 @@ void poller_stop(struct poller *pl)
         device_fini(&pl->runs[i].dev);
         free(pl->runs[i].ps);
         free(pl->runs[i].scratch);
-        free(pl->runs[i].alarms);
-        free(pl->runs[i].limits);
     }
     for (size_t b = 0; b < pl->nbuses; b++)
         mb_link_free(pl->buses[b].link);
-    for (size_t k = 0; k < pl->nitems; k++) {
-        free(pl->items[k].name);
-        free(pl->items[k].runs);
-        free(pl->items[k].idx);
-    }
-    free(pl->items);
-    pthread_mutex_destroy(&pl->items_lock);
+    alarm_watch_free(pl->alarms);
     pthread_mutex_destroy(&pl->lock);
     pthread_cond_destroy(&pl->wake);
     free(pl->runs);

@@ -1,6 +1,7 @@
 /* uplink_format: message bodies and topics in an uplink's profile. */
 #include "agent/uplink_format.h"
 #include "agent/keyfile.h"
+#include "agent/tailings.h"
 #include "proto/profile_generic.h"
 #include <sys/random.h>
 #include <math.h>
@@ -107,43 +108,18 @@ int uplink_format_init(struct uplink_format *f, const struct conf *c,
             f->meta[id] = f->defs[f->ndefs - 1];
             kv += p->nmeta;
         }
-    /* A tailings item's alarms come from the pseudo point "item:NAME" (see the
-     * poller): give it the item column the profile reads. The array is sized
-     * once: metas point into it. */
-    size_t with_item = 0;
-    for (size_t d = 0; d < c->ndevices; d++)
-        for (size_t i = 0; i < c->devices[d].npoints; i++)
-            with_item += conf_point_meta(&c->devices[d].points[i], "item") != NULL;
-    f->items = calloc(with_item ? with_item : 1, sizeof *f->items);
-    if (!f->items)
-        goto oom;
-    for (size_t d = 0; d < c->ndevices; d++)
-        for (size_t i = 0; i < c->devices[d].npoints; i++) {
-            const char *item = conf_point_meta(&c->devices[d].points[i], "item");
-            if (!item)
-                continue;
-            size_t k;
-            for (k = 0; k < f->nitems && strcmp(f->items[k].kv.value, item); k++)
-                ;
-            if (k < f->nitems)
-                continue;
-            char tag[160];
-            snprintf(tag, sizeof tag, "item:%s", item);
-            f->items[f->nitems].tag = strdup(tag);
-            f->items[f->nitems].kv = (struct wire_kv){ "item", item };
-            if (!f->items[f->nitems++].tag)
-                goto oom;
-            uint32_t id;
-            if (store_point_id(s, tag, "tailings", "", &id) != 0) {
-                snprintf(err, errlen, "store: %s", store_errmsg(s));
-                goto fail;
-            }
-            if (meta_room(f, id))
-                goto oom;
-            f->meta[id] = (struct wire_point_meta){ f->items[f->nitems - 1].tag, item, "",
-                                                    "tailings", &f->items[f->nitems - 1].kv, 1,
-                                                    NAN, NAN, NAN, NAN, NAN };
-        }
+    /* A tailings item's alarms come from its pseudo point "item:NAME" (see
+     * agent/tailings): its metadata gives it the item column the profile reads. */
+    f->tailings = tailings_create(c, s, err, errlen);
+    if (!f->tailings)
+        goto fail;
+    for (size_t k = 0; k < tailings_count(f->tailings); k++) {
+        uint32_t id;
+        const struct wire_point_meta *m = tailings_meta(f->tailings, k, &id);
+        if (meta_room(f, id))
+            goto oom;
+        f->meta[id] = *m;
+    }
     return 0;
 oom:
     snprintf(err, errlen, "out of memory");
@@ -184,9 +160,7 @@ void uplink_format_free(struct uplink_format *f)
     free(f->kv);
     free(f->ptrs);
     free(f->defs);
-    for (size_t k = 0; k < f->nitems; k++)
-        free(f->items[k].tag);
-    free(f->items);
+    tailings_free(f->tailings);
     memset(f, 0, sizeof *f);
 }
 

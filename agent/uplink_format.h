@@ -13,6 +13,8 @@
 #include "proto/profile.h"
 #include "proto/wire.h"
 
+struct tailings;
+
 struct uplink_format {
     const struct conf_uplink *cu;
     const struct wire_site *site;
@@ -25,8 +27,7 @@ struct uplink_format {
     size_t nptrs;
     struct wire_point_meta *defs;       /* the configured points, for MK_POINTS */
     size_t ndefs;
-    struct { char *tag; struct wire_kv kv; } *items;   /* tailings items' pseudo points */
-    size_t nitems;
+    struct tailings *tailings;          /* the items' pseudo points (their metadata) */
     int sealed;                         /* messages go out in an envelope */
     struct envelope_keys keys;
     unsigned char aes[32], hmac[1024];

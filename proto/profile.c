@@ -593,44 +593,6 @@ void profile_message_id(const char *uplink, uint64_t first_seq, uint64_t last_se
     out[32] = 0;
 }
 
-/* ---- tailings levels ---- */
-static const char *const colours[4] = { "blue", "yellow", "orange", "red" };
-
-const char *profile_tailings_point_level(const struct wire_point_meta *m, double value)
-{
-    const char *dir = wire_meta(m, "direction");
-    int down = dir && strcmp(dir, "down") == 0;
-    int level = -1;
-    for (int i = 0; i < 4 && !isnan(value); i++) {
-        const char *t = wire_meta(m, colours[i]);
-        if (!t)
-            continue;
-        char *end;
-        double th = strtod(t, &end);
-        if (end == t || *end || !isfinite(th))
-            continue;
-        if (down ? value <= th : value >= th)
-            level = i;
-    }
-    return level < 0 ? NULL : colours[level];
-}
-
-const char *profile_tailings_item_level(const unsigned count[4])
-{
-    int top = -1, escalated = -1;
-    unsigned at_or_above = 0;
-    static const unsigned step[3] = { 4, 3, 2 };    /* blue x4, yellow x3, orange x2 */
-    for (int i = 3; i >= 0; i--) {
-        at_or_above += count[i];
-        if (count[i] && top < 0)
-            top = i;
-        if (i < 3 && at_or_above >= step[i] && escalated < i + 1)
-            escalated = i + 1;
-    }
-    int l = top > escalated ? top : escalated;
-    return l < 0 ? NULL : colours[l];
-}
-
 /* ---- field values ---- */
 const char *wire_meta(const struct wire_point_meta *m, const char *key)
 {

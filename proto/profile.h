@@ -186,14 +186,4 @@ int profile_fields(const struct profile *p, enum message_kind kind, char *buf, s
  * characters. The same readings re-sent on one uplink carry the same id. */
 void profile_message_id(const char *uplink, uint64_t first_seq, uint64_t last_seq, char out[33]);
 
-/* tailings: the colour ("blue", "yellow", "orange", "red") of a value against
- * the point's blue/yellow/orange/red columns (direction up: danger rises with the
- * value, the default; down: as it falls), or NULL. */
-const char *profile_tailings_point_level(const struct wire_point_meta *m, double value);
-/* tailings: the level of a monitoring item from its points' (count[0..3]: points
- * at blue, yellow, orange, red): the highest, raised one step when 4 points are at
- * blue or above (→ yellow), 3 at yellow or above (→ orange) or 2 at orange or
- * above (→ red); NULL when no point is at any level. */
-const char *profile_tailings_item_level(const unsigned count[4]);
-
 #endif

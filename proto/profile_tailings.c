@@ -2,9 +2,10 @@
  * "tailings"): records per monitoring point carrying the monitoring item of the
  * point table (displacement, phreatic, water_level, dry_beach, rainfall, ...),
  * times as yyyy-MM-dd HH:mm:ss, and alarms in the four colours of GB 51108:
- * blue 1, yellow 2, orange 3, red 4. The point colours come from the blue,
- * yellow, orange and red columns (profile_tailings_point_level), an item's from
- * its points' (profile_tailings_item_level).
+ * blue 1, yellow 2, orange 3, red 4. The agent raises the colours (a point's
+ * against its blue, yellow, orange and red columns, an item's escalated from its
+ * points'); the encoder only names them, and sends the columns in point
+ * definitions.
  *
  *   {"dataId":"...","districtCode":"220102","enterpriseCode":"...","gatewayCode":"GW01",
  *    "sendTime":"2026-11-29 10:30:05","resend":0,

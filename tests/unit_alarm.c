@@ -2,6 +2,7 @@
  * communication alarm. */
 #include "tests/unit.h"
 #include "agent/alarm.h"
+#include "agent/tailings.h"
 
 static struct conf_point point(double lolo, double lo, double hi, double hihi, double hyst,
                                int64_t delay)
@@ -97,13 +98,13 @@ static void test_tailings_colours(void)
     struct alarm_point st;
     memset(&st, 0, sizeof st);
     struct alarm_event ev[ALARM_LEVELS];
-    CHECK(feed(&st, &p, 1000, 9, ev) == 0 && alarm_colour(&st) == -1);
+    CHECK(feed(&st, &p, 1000, 9, ev) == 0 && tailings_point_colour(&st) == -1);
     CHECK(feed(&st, &p, 2000, 5.5, ev) == 2);
     CHECK(ev[0].level == ALARM_BLUE && ev[1].level == ALARM_YELLOW && ev[1].raised);
-    CHECK(alarm_colour(&st) == ALARM_YELLOW);
+    CHECK(tailings_point_colour(&st) == ALARM_YELLOW);
     CHECK(feed(&st, &p, 3000, 6.05, ev) == 0);      /* within the hysteresis */
     CHECK(feed(&st, &p, 4000, 6.2, ev) == 1 && ev[0].level == ALARM_YELLOW && !ev[0].raised);
-    CHECK(alarm_colour(&st) == ALARM_BLUE);
+    CHECK(tailings_point_colour(&st) == ALARM_BLUE);
     CHECK_STR(alarm_level_name(ALARM_ORANGE), "orange");
 }
 
@@ -112,14 +113,14 @@ static void test_item_escalation(void)
     unsigned none[4] = { 0, 0, 0, 0 }, b3[4] = { 3, 0, 0, 0 }, b4[4] = { 4, 0, 0, 0 };
     unsigned y3[4] = { 0, 3, 0, 0 }, mix[4] = { 2, 1, 0, 0 }, o2[4] = { 0, 0, 2, 0 };
     unsigned o1y2[4] = { 0, 2, 1, 0 }, r1[4] = { 0, 0, 0, 1 };
-    CHECK(alarm_item_colour(none) == -1);
-    CHECK(alarm_item_colour(b3) == 0);      /* blue */
-    CHECK(alarm_item_colour(b4) == 1);      /* 4 blue make yellow */
-    CHECK(alarm_item_colour(y3) == 2);      /* 3 yellow make orange */
-    CHECK(alarm_item_colour(mix) == 1);     /* the highest point's colour */
-    CHECK(alarm_item_colour(o2) == 3);      /* 2 orange make red */
-    CHECK(alarm_item_colour(o1y2) == 2);    /* 3 at yellow or worse make orange */
-    CHECK(alarm_item_colour(r1) == 3);
+    CHECK(tailings_item_colour(none) == -1);
+    CHECK(tailings_item_colour(b3) == 0);      /* blue */
+    CHECK(tailings_item_colour(b4) == 1);      /* 4 blue make yellow */
+    CHECK(tailings_item_colour(y3) == 2);      /* 3 yellow make orange */
+    CHECK(tailings_item_colour(mix) == 1);     /* the highest point's colour */
+    CHECK(tailings_item_colour(o2) == 3);      /* 2 orange make red */
+    CHECK(tailings_item_colour(o1y2) == 2);    /* 3 at yellow or worse make orange */
+    CHECK(tailings_item_colour(r1) == 3);
 }
 
 int main(void)

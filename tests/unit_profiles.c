@@ -4,6 +4,8 @@
  * messages, time patterns, message ids and the tailings levels.
  * GOLDEN_UPDATE=1 rewrites the golden files from the encoders (then read them). */
 #include "tests/unit.h"
+#include "agent/alarm.h"
+#include "agent/tailings.h"
 #include "proto/charset.h"
 #include "proto/profile.h"
 #include "proto/profile_time.h"
@@ -500,26 +502,54 @@ static void test_message_id(void)
     CHECK(strcmp(id, id2) != 0);
 }
 
+/* The colour the agent raises for a first reading of value against the point's
+ * blue..red columns (agent/alarm, then agent/tailings), by its name; NULL: none. */
+static const char *point_level(const struct wire_point_meta *m, double value)
+{
+    struct conf_kv kv[32];
+    size_t n = m->nkv < 32 ? m->nkv : 32;
+    for (size_t i = 0; i < n; i++)
+        kv[i] = (struct conf_kv){ (char *)m->kv[i].key, (char *)m->kv[i].value };
+    struct conf_point p = { .lolo = NAN, .lo = NAN, .hi = NAN, .hihi = NAN, .hysteresis = NAN,
+                            .meta = kv, .nmeta = n };
+    struct alarm_limits lim;
+    alarm_limits_init(&lim, &p);
+    struct alarm_point st;
+    memset(&st, 0, sizeof st);
+    struct reading r = { 1, Q_GOOD, 1, T0, value, 0 };
+    struct alarm_event ev[ALARM_LEVELS];
+    alarm_eval(&st, &p, &lim, &r, ev);
+    int c = tailings_point_colour(&st);
+    return c < 0 ? NULL : alarm_level_name((enum alarm_level)c);
+}
+
+/* An item's colour from its points' (agent/tailings), by its name; NULL: none. */
+static const char *item_level(const unsigned count[4])
+{
+    int c = tailings_item_colour(count);
+    return c < 0 ? NULL : alarm_level_name((enum alarm_level)(ALARM_BLUE + c));
+}
+
 static void test_tailings_levels(void)
 {
-    const char *l = profile_tailings_point_level(&points[0], 9.7);
+    const char *l = point_level(&points[0], 9.7);
     CHECK_STR(l, "yellow");
-    CHECK(profile_tailings_point_level(&points[0], 8) == NULL);
-    CHECK_STR(profile_tailings_point_level(&points[0], 11), "red");
+    CHECK(point_level(&points[0], 8) == NULL);
+    CHECK_STR(point_level(&points[0], 11), "red");
     static const struct wire_kv down_kv[] = { { "direction", "down" }, { "blue", "20" },
                                               { "red", "5" } };
     struct wire_point_meta down = { "B-1", "干滩长度", "m", "d", down_kv, 3, NAN, NAN, NAN, NAN,
                                     NAN };
-    CHECK_STR(profile_tailings_point_level(&down, 19), "blue");
-    CHECK_STR(profile_tailings_point_level(&down, 4), "red");
+    CHECK_STR(point_level(&down, 19), "blue");
+    CHECK_STR(point_level(&down, 4), "red");
     unsigned c0[4] = { 0, 0, 0, 0 }, c1[4] = { 3, 0, 0, 0 }, c2[4] = { 4, 0, 0, 0 },
              c3[4] = { 1, 2, 0, 0 }, c4[4] = { 0, 0, 2, 0 }, c5[4] = { 0, 1, 1, 0 };
-    CHECK(profile_tailings_item_level(c0) == NULL);
-    CHECK_STR(profile_tailings_item_level(c1), "blue");
-    CHECK_STR(profile_tailings_item_level(c2), "yellow");
-    CHECK_STR(profile_tailings_item_level(c3), "yellow");
-    CHECK_STR(profile_tailings_item_level(c4), "red");
-    CHECK_STR(profile_tailings_item_level(c5), "orange");
+    CHECK(item_level(c0) == NULL);
+    CHECK_STR(item_level(c1), "blue");
+    CHECK_STR(item_level(c2), "yellow");
+    CHECK_STR(item_level(c3), "yellow");
+    CHECK_STR(item_level(c4), "red");
+    CHECK_STR(item_level(c5), "orange");
 }
 
 static void test_registry(void)
