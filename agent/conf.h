@@ -17,6 +17,8 @@ struct conf_kv {
     char *value;
 };
 
+/* One per configured point, so laid out without holes (128 bytes): a site may
+ * have 50,000. tag, name and unit share one allocation, owned by tag. */
 struct conf_point {
     char *tag;              /* unique on the site */
     char *name;             /* "" when absent */
@@ -27,8 +29,8 @@ struct conf_point {
     double lolo, lo, hi, hihi, hysteresis;  /* NAN when absent */
     int64_t delay_ms;       /* alarm on-delay, 0 when absent */
     struct conf_kv *meta;   /* the table's other columns, non-empty values only */
-    size_t nmeta;
     const char *file;       /* the point table, for messages */
+    uint32_t nmeta;
     int line;
 };
 

@@ -12,11 +12,13 @@
 /* A reading inside its deadband is still stored this often (x interval). */
 #define DEADBAND_HEARTBEAT_INTERVALS 60
 
+/* One per configured point: 16 bytes (bit-fields, gcc and clang), not 24. */
 struct deadband_state {
     double value;
-    int64_t stored_ms;  /* sample time of the last kept reading, 0: none yet */
-    uint8_t quality;
-    uint8_t has_value;
+    int64_t stored_ms : 56;     /* sample time of the last kept reading, 0: none yet
+                                 * (Unix ms: 2^55 ms is a million years) */
+    uint64_t quality : 7;
+    uint64_t has_value : 1;
 };
 
 int deadband_keep(const struct deadband_state *st, double deadband, const struct reading *r,

@@ -19,25 +19,35 @@ static int pow10_of_inverse(double scale)
     return 0;
 }
 
+/* The points' layouts as the planner takes them: made when planning (at start,
+ * and when a device refuses a read), not kept (8 bytes a point). */
+static const struct mb_addr **point_addrs(const struct conf_device *c)
+{
+    const struct mb_addr **addrs = malloc((c->npoints ? c->npoints : 1) * sizeof *addrs);
+    for (size_t i = 0; addrs && i < c->npoints; i++)
+        addrs[i] = &c->points[i].addr;
+    return addrs;
+}
+
 int device_init(struct device *d, const struct conf_device *c, struct mb_link *link,
                 char *err, size_t errlen)
 {
     memset(d, 0, sizeof *d);
     d->conf = c;
-    const struct mb_addr **addrs = calloc(c->npoints ? c->npoints : 1, sizeof *addrs);
-    d->addrs = addrs;
+    const struct mb_addr **addrs = point_addrs(c);
     d->point_ids = calloc(c->npoints ? c->npoints : 1, sizeof *d->point_ids);
     d->scale_pow10 = calloc(c->npoints ? c->npoints : 1, sizeof *d->scale_pow10);
     if (!addrs || !d->point_ids || !d->scale_pow10) {
+        free(addrs);
         snprintf(err, errlen, "out of memory");
         goto fail;
     }
-    for (size_t i = 0; i < c->npoints; i++) {
-        addrs[i] = &c->points[i].addr;
-        d->scale_pow10[i] = pow10_of_inverse(c->points[i].scale);
-    }
+    for (size_t i = 0; i < c->npoints; i++)
+        d->scale_pow10[i] = (int8_t)pow10_of_inverse(c->points[i].scale);
     struct mb_limits lim = { c->max_registers, c->max_bits, c->max_gap };
-    if (mb_plan_build(&d->plan, addrs, c->npoints, &lim)) {
+    int planned = mb_plan_build(&d->plan, addrs, c->npoints, &lim);
+    free(addrs);
+    if (planned != 0) {
         snprintf(err, errlen, "cannot plan reads (a point wider than max_registers?)");
         goto fail;
     }
@@ -66,8 +76,6 @@ void device_fini(struct device *d)
     if (d->owns_link)
         mb_link_free(d->link);
     mb_plan_free(&d->plan);
-    free(d->addrs);
-    d->addrs = NULL;
     free(d->point_ids);
     free(d->scale_pow10);
     d->link = NULL;
@@ -176,8 +184,10 @@ int device_poll(struct device *d, struct reading *out)
             o->has_value = !bad;
             o->value = bad ? 0 : device_engineering(d, i, raw);
         }
-        if (split) {
-            size_t pieces = mb_plan_split(&d->plan, k, d->addrs);
+        const struct mb_addr **addrs = split ? point_addrs(c) : NULL;
+        size_t pieces = addrs ? mb_plan_split(&d->plan, k, addrs) : 0;
+        free(addrs);
+        if (pieces) {
             atomic_fetch_add(&d->stats.splits, 1);
             snprintf(d->last_error, sizeof d->last_error,
                      "refused a read of %u %s at %u (exception %d); now %zu reads",

@@ -24,10 +24,9 @@ struct device {
     const struct conf_device *conf;
     struct mb_link *link;       /* a serial bus's link is shared by its devices */
     int owns_link;
-    const struct mb_addr **addrs;   /* the points' layouts, for re-planning */
     struct mb_plan plan;
     uint32_t *point_ids;        /* store ids, one per conf point (0 without a store) */
-    int *scale_pow10;           /* k when scale == 10^-k exactly (k in 1..6), else 0 */
+    int8_t *scale_pow10;        /* k when scale == 10^-k exactly (k in 1..6), else 0 */
     uint16_t regs[125];
     uint8_t bits[2000];
     char last_error[200];

@@ -63,6 +63,11 @@ int mb_plan_build(struct mb_plan *plan, const struct mb_addr *const *points, siz
         plan->idx[i] = items[i].idx;
     }
     free(items);
+    /* Room was made for one read per point; keep what the plan uses (a split
+     * makes room again). */
+    struct mb_read *fit = realloc(plan->reads, plan->nreads * sizeof *fit);
+    if (fit)
+        plan->reads = fit;
     return 0;
 fail:
     free(items);
@@ -98,7 +103,10 @@ size_t mb_plan_split(struct mb_plan *plan, size_t k, const struct mb_addr *const
     int halve = pieces == 1;
     if (halve)
         pieces = 2;
-    /* Room: the reads array holds one read per point at most. */
+    struct mb_read *room = realloc(plan->reads, (plan->nreads + pieces - 1) * sizeof *room);
+    if (!room)
+        return 0;
+    plan->reads = room;
     memmove(&plan->reads[k + pieces], &plan->reads[k + 1],
             (plan->nreads - k - 1) * sizeof plan->reads[0]);
     plan->nreads += pieces - 1;

@@ -38,8 +38,8 @@ void mb_plan_free(struct mb_plan *plan);
 /* A device refused read k (illegal address): replace it by smaller reads. First
  * the read is cut at every unused register it spans; a read without gaps is cut
  * in two. Returns the number of reads that replace it (>= 2), or 0 if it serves
- * a single point and cannot be split. Repeated refusals thus end, within a few
- * polls, with reads the device accepts; the plan remembers them. */
+ * a single point and cannot be split, or memory ran out. Repeated refusals thus
+ * end, within a few polls, with reads the device accepts; the plan remembers them. */
 size_t mb_plan_split(struct mb_plan *plan, size_t k, const struct mb_addr *const *points);
 
 #endif

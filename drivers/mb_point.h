@@ -4,9 +4,11 @@
 
 #include <stdint.h>
 
-enum mb_area { MB_COIL, MB_DISCRETE, MB_INPUT, MB_HOLDING };
+/* The enums are one byte each (packed: gcc and clang), so that struct mb_addr,
+ * held once per configured point, takes 8 bytes rather than 16. */
+enum __attribute__((packed)) mb_area { MB_COIL, MB_DISCRETE, MB_INPUT, MB_HOLDING };
 
-enum mb_type {
+enum __attribute__((packed)) mb_type {
     MB_BOOL, MB_BIT, MB_INT16, MB_UINT16, MB_INT32, MB_UINT32,
     MB_INT64, MB_UINT64, MB_FLOAT32, MB_FLOAT64
 };
@@ -23,7 +25,7 @@ enum mb_type {
  *   DCBA  little words, swapped bytes  64-bit: HG FE DC BA
  * For 16-bit types only the byte choice applies (BADC and DCBA swap the two bytes).
  */
-enum mb_order { MB_ABCD, MB_CDAB, MB_BADC, MB_DCBA };
+enum __attribute__((packed)) mb_order { MB_ABCD, MB_CDAB, MB_BADC, MB_DCBA };
 
 struct mb_addr {
     enum mb_area area;

@@ -5,12 +5,18 @@
 #   2. the stage goal: 5,000 uint16 points polled every 1 s, sim -> agent -> store ->
 #      mosquitto (QoS 1), with a subscriber confirming what arrived; the agent's
 #      readings/s, CPU, peak RSS and store bytes per reading;
-#   3. saturation: 25,000 points (same devices, same settings) polled at the shortest
+#   3. the large site: 50,000 points polled every 500 ms (100,000 readings/s), for
+#      memory: peak RSS, peak private memory (RssAnon) and CPU per reading;
+#   4. saturation: 25,000 points (same devices, same settings) polled at the shortest
 #      interval, to find the agent's ceilings in readings/s (polled, stored,
 #      acknowledged end to end), as ratios of the bare libmodbus figure of step 1.
+# Memory: VmHWM is the kernel's peak RSS (shared library pages included); the
+# agent's own memory is RssAnon, sampled from /proc/PID/status every 200 ms from
+# start to stop, its peak reported beside VmHWM and per configured point.
 # Prints a summary (also written to $BUILD/bench.txt). Exit 0 whatever the figures;
 # non-zero only when something broke. Knobs (environment): BENCH_POINTS (5000),
-# BENCH_SAT_POINTS (25000; up to 50000),
+# BENCH_BIG_POINTS (50000; 0 skips the stage), BENCH_BIG_INTERVAL (500ms),
+# BENCH_BIG_WINDOW (20 s), BENCH_SAT_POINTS (25000; up to 50000; 0 skips the stage),
 # BENCH_DEVICES (5), BENCH_WINDOW (20 s), BENCH_WARMUP (5 s), BENCH_SAT_INTERVAL
 # (10ms), BENCH_SAT_WINDOW (15 s), BENCH_BARE_SECONDS (5), BENCH_PERF=1 (perf record
 # the agent during the saturation window; report in $BUILD/bench-perf.txt).
@@ -25,27 +31,49 @@ SAT_INTERVAL=${BENCH_SAT_INTERVAL:-10ms}
 # than the agent can take and every stage (poll, store, uplink) shows its ceiling.
 SAT_POINTS=${BENCH_SAT_POINTS:-25000}
 SAT_WINDOW=${BENCH_SAT_WINDOW:-15}
+BIG_POINTS=${BENCH_BIG_POINTS:-50000}
+BIG_INTERVAL=${BENCH_BIG_INTERVAL:-500ms}
+BIG_WINDOW=${BENCH_BIG_WINDOW:-20}
 BARE_SECONDS=${BENCH_BARE_SECONDS:-5}
 MSG_READINGS=500
 # Stage goal (the issue): 5,000 points at 1 s, < 10 % of one core, < 16 MB RSS.
 GOAL_CPU_PCT=10
 GOAL_RSS_MB=16
+# Memory goals (the issue): private memory (RssAnon) <= 3 MB at 5,000 points / 1 s;
+# <= 10 MB RssAnon and <= 16 MB RSS at 50,000 points / 500 ms.
+GOAL_ANON_MB=3
+GOAL_BIG_ANON_MB=10
+GOAL_BIG_RSS_MB=16
 HZ=$(getconf CLK_TCK)
 NPROC=$(nproc)
 OUT=$ROOT/$BUILD/bench.txt
 PY=/usr/bin/python3
 
 [ -x "$BIN/tests/bench_modbus" ] || fail "$BIN/tests/bench_modbus missing: run make first"
-[ $((POINTS % DEVICES)) = 0 ] && [ $((SAT_POINTS % DEVICES)) = 0 ] \
-    || fail "BENCH_POINTS and BENCH_SAT_POINTS must be multiples of BENCH_DEVICES"
-[ "$POINTS" -le 50000 ] && [ "$SAT_POINTS" -le 50000 ] || fail "ganzhi-sim serves 50000 at most"
+[ $((POINTS % DEVICES)) = 0 ] && [ $((SAT_POINTS % DEVICES)) = 0 ] && [ $((BIG_POINTS % DEVICES)) = 0 ] \
+    || fail "BENCH_POINTS, BENCH_BIG_POINTS and BENCH_SAT_POINTS must be multiples of BENCH_DEVICES"
+[ "$POINTS" -le 50000 ] && [ "$SAT_POINTS" -le 50000 ] && [ "$BIG_POINTS" -le 50000 ] \
+    || fail "ganzhi-sim serves 50000 at most"
 SIM_POINTS=$(( POINTS > SAT_POINTS ? POINTS : SAT_POINTS ))
+SIM_POINTS=$(( BIG_POINTS > SIM_POINTS ? BIG_POINTS : SIM_POINTS ))
 
 # ---- helpers ---------------------------------------------------------------------
 # cpu_ticks PID: utime + stime of the whole process (all threads), in clock ticks.
 cpu_ticks() { awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"; }
 now_s() { date +%s.%N; }
 vm_kb() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status"; }
+
+# mem_sampler PID FILE: every 200 ms while PID lives, append "RssAnon VmRSS" (kB)
+# to FILE. The peak of RssAnon is the agent's own memory at its highest (start-up
+# included); VmHWM gives the peak RSS.
+mem_sampler() {
+    while awk '$1 == "RssAnon:" { a = $2 } $1 == "VmRSS:" { r = $2 }
+               END { if (a == "") exit 1; print a, r }' "/proc/$1/status" >> "$2" 2>/dev/null; do
+        sleep 0.2
+    done
+}
+# mem_peak FILE: "PEAK_RSSANON_KB PEAK_VMRSS_KB" of a sampler's file.
+mem_peak() { awk '$1 > a { a = $1 } $2 > r { r = $2 } END { print a + 0, r + 0 }' "$1"; }
 
 # status_sample DIR: "MTIME ACKED COMMITTED DROPPED_STORE DROPPED_UPLINK BACKLOG REQUESTS" of the
 # agent's last status.json, MTIME being when the agent wrote it (the snapshot's time).
@@ -133,6 +161,9 @@ run_agent() {
     pid=$!
     PIDS+=($pid)
     R_PID=$pid
+    : > "$dir/mem.txt"
+    mem_sampler "$pid" "$dir/mem.txt" &
+    local sampler=$!
     # Start-up: until the first status.json, which comes status_interval (1 s) after
     # the runtime (devices, points registered in the store, uplinks) has started.
     local ts0=$(now_s)
@@ -169,6 +200,8 @@ run_agent() {
     kill -TERM "$pid"
     wait "$pid"; local rc=$?
     [ "$rc" = 0 ] || { tail -20 "$dir/agent.log"; fail "agent exited $rc on SIGTERM"; }
+    wait "$sampler" 2>/dev/null
+    read -r R_ANON_PEAK_KB R_RSS_PEAK_KB <<< "$(mem_peak "$dir/mem.txt")"
     # status.json is written at status_interval only; the store is the final word.
     R_COMMITTED_END=$(sqlite3 "$dir/data/store.db" 'SELECT coalesce(sum(n),0) FROM batch')
     R_ACKED_END=$(sqlite3 "$dir/data/store.db" "SELECT acked FROM cursor WHERE uplink='bench'")
@@ -236,7 +269,23 @@ PY
 )"
 [ -n "$SUB_MSGS" ] || fail "cannot read the subscriber's messages"
 
-# ---- 3. saturation ----------------------------------------------------------------------
+G_ANON_KB=$R_ANON_PEAK_KB
+
+# ---- 3. the large site: 50,000 points at 500 ms ----------------------------------------
+if [ "$BIG_POINTS" -gt 0 ]; then
+    L=$T/big
+    mkdir -p "$L"
+    write_conf "$L" "$BIG_INTERVAL" "$BIG_POINTS"
+    log "large site: $BIG_POINTS points on $DEVICES devices at $BIG_INTERVAL; warm-up ${WARMUP}s, window ${BIG_WINDOW}s"
+    run_agent "$L" "$WARMUP" "$BIG_WINDOW" "$BIG_POINTS"
+    L_ELAPSED=$R_ELAPSED L_CPU_S=$R_CPU_S L_HWM_KB=$R_HWM_KB L_ANON_KB=$R_ANON_PEAK_KB
+    L_STORED_RATE=$R_STORED_RATE L_ACKED_RATE=$R_ACKED_RATE L_READINGS=$R_READINGS_WINDOW
+    L_DROP_STORE=$R_DROP_STORE L_DROP_UP=$R_DROP_UP L_ERRORS=$R_ERRORS L_WARNS=$R_WARNS
+    L_STARTUP=$R_STARTUP L_THREADS=$R_THREADS
+fi
+
+# ---- 4. saturation ----------------------------------------------------------------------
+if [ "$SAT_POINTS" -gt 0 ]; then
 S=$T/sat
 mkdir -p "$S"
 write_conf "$S" "$SAT_INTERVAL" "$SAT_POINTS"
@@ -254,9 +303,12 @@ if [ -f "$T/perf.data" ]; then
         2>/dev/null | grep -v '^#' | grep -v '^$' > "$ROOT/$BUILD/bench-perf.txt"
     log "perf profile of the saturated agent: $BUILD/bench-perf.txt"
 fi
+fi
 
 # ---- summary --------------------------------------------------------------------------
 verdict() { awk -v v="$1" -v g="$2" 'BEGIN { print (v < g) ? "PASS" : "MISS" }'; }
+verdict_le() { awk -v v="$1" -v g="$2" 'BEGIN { print (v <= g) ? "PASS" : "MISS" }'; }
+mb() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
 {
     G_CPU_PCT=$(awk -v c="$G_CPU_S" -v e="$G_ELAPSED" 'BEGIN { printf "%.1f", 100 * c / e }')
     G_RSS_MB=$(awk -v k="$G_HWM_KB" 'BEGIN { printf "%.1f", k / 1024 }')
@@ -271,6 +323,11 @@ verdict() { awk -v v="$1" -v g="$2" 'BEGIN { print (v < g) ? "PASS" : "MISS" }';
         "goal < $GOAL_CPU_PCT %: $(verdict "$G_CPU_PCT" "$GOAL_CPU_PCT")"
     printf '%-44s %14s   %s\n' "agent peak RSS (VmHWM), MB" "$G_RSS_MB" \
         "goal < $GOAL_RSS_MB MB: $(verdict "$G_RSS_MB" "$GOAL_RSS_MB")"
+    printf '%-44s %14s   %s\n' "agent peak private memory (RssAnon), MB" "$(mb "$G_ANON_KB")" \
+        "goal <= $GOAL_ANON_MB MB: $(verdict_le "$(mb "$G_ANON_KB")" "$GOAL_ANON_MB"); sampled every 200 ms"
+    printf '%-44s %14s   %s\n' "private bytes per configured point" \
+        "$(awk -v k="$G_ANON_KB" -v n="$POINTS" 'BEGIN { printf "%.0f", 1024 * k / n }')" \
+        "peak RssAnon / $POINTS points (fixed costs included)"
     printf '%-44s %14s   %s\n' "agent CPU per reading, us" \
         "$(awk -v c="$G_CPU_S" -v n="$G_READINGS" 'BEGIN { printf "%.2f", n ? 1e6 * c / n : 0 }')" \
         "poll + store + publish, all threads ($G_THREADS)"
@@ -286,6 +343,23 @@ verdict() { awk -v v="$1" -v g="$2" 'BEGIN { print (v < g) ? "PASS" : "MISS" }';
         "until the first status.json less status_interval (registers $POINTS points in the store)"
     printf '%-44s %14s   %s\n' "mosquitto / ganzhi-sim CPU, % of one core" "$G_BROKER_PCT / $G_SIM_PCT" \
         "the peers, same window (the subscriber's share is in neither)"
+    if [ "$BIG_POINTS" -gt 0 ]; then
+    echo "-- large site: $BIG_POINTS points, $DEVICES devices x $((BIG_POINTS / DEVICES)), interval $BIG_INTERVAL, deadband 0, QoS 1, ${L_ELAPSED}s window"
+    printf '%-44s %14s   %s\n' "readings/s stored / acknowledged" "$L_STORED_RATE / $L_ACKED_RATE" \
+        "offered $(awk -v n="$BIG_POINTS" -v i="$BIG_INTERVAL" 'BEGIN { ms = i; if (i ~ /ms$/) ms = i + 0; else ms = 1000 * i; printf "%.0f", n * 1000 / ms }')/s; dropped $L_DROP_STORE / $L_DROP_UP"
+    printf '%-44s %14s   %s\n' "agent peak RSS (VmHWM), MB" "$(mb "$L_HWM_KB")" \
+        "goal <= $GOAL_BIG_RSS_MB MB: $(verdict_le "$(mb "$L_HWM_KB")" "$GOAL_BIG_RSS_MB")"
+    printf '%-44s %14s   %s\n' "agent peak private memory (RssAnon), MB" "$(mb "$L_ANON_KB")" \
+        "goal <= $GOAL_BIG_ANON_MB MB: $(verdict_le "$(mb "$L_ANON_KB")" "$GOAL_BIG_ANON_MB")"
+    printf '%-44s %14s   %s\n' "private bytes per configured point" \
+        "$(awk -v k="$L_ANON_KB" -v n="$BIG_POINTS" 'BEGIN { printf "%.0f", 1024 * k / n }')" \
+        "$(awk -v a="$G_ANON_KB" -v b="$L_ANON_KB" -v n="$POINTS" -v m="$BIG_POINTS" 'BEGIN { printf "%.0f B per point more from %d to %d points", 1024 * (b - a) / (m - n), n, m }')"
+    printf '%-44s %14s   %s\n' "agent CPU per reading, us" \
+        "$(awk -v c="$L_CPU_S" -v n="$L_READINGS" 'BEGIN { printf "%.2f", n ? 1e6 * c / n : 0 }')" \
+        "$(awk -v c="$L_CPU_S" -v e="$L_ELAPSED" 'BEGIN { printf "%.1f %% of one core", 100 * c / e }'), all threads ($L_THREADS); agent log: $L_ERRORS errors, $L_WARNS warnings"
+    printf '%-44s %14s   %s\n' "agent start-up, s" "$L_STARTUP" "registers $BIG_POINTS points in the store"
+    fi
+    if [ "$SAT_POINTS" -gt 0 ]; then
     echo "-- saturation: $SAT_POINTS points, $DEVICES devices, interval $SAT_INTERVAL (offered $(awk -v n="$SAT_POINTS" -v i="$SAT_INTERVAL" 'BEGIN { ms = i; if (i ~ /ms$/) ms = i + 0; else ms = 1000 * i; printf "%.0f", n * 1000 / ms }')/s), ${R_ELAPSED}s window"
     printf '%-44s %14s   %s\n' "registers/s polled by the agent" "$R_POLLED_RATE" \
         "$(awk -v r="$R_POLLED_RATE" -v b="$BARE_REGS" 'BEGIN { printf "%.1f %% of bare libmodbus", 100 * r / b }')"
@@ -302,6 +376,7 @@ verdict() { awk -v v="$1" -v g="$2" 'BEGIN { print (v < g) ? "PASS" : "MISS" }';
         "uplink backlog at end of window $R_BACKLOG; agent log: $R_ERRORS errors, $R_WARNS warnings"
     printf '%-44s %14s   %s\n' "mosquitto / ganzhi-sim CPU, % of one core" "$R_BROKER_PCT / $R_SIM_PCT" \
         "the peers, same window, no subscriber; $NPROC CPU(s) shared by all"
+    fi
 } | tee "$OUT"
 log "summary written to $BUILD/bench.txt"
 exit 0
