@@ -26,18 +26,27 @@
 #define READAHEAD_MAX 2048
 
 
-static const struct point_name *point_name(struct uplink *u, uint32_t id)
+/* A point's names by its store id: the configuration's own strings for the
+ * configured points (8 bytes a point, not copies), copies from the store for
+ * the rest (pseudo points, points of an earlier configuration in a backlog). */
+static int point_name(struct uplink *u, uint32_t id, struct point_name *out)
 {
+    if (id < u->nloc && u->loc[id].dev != UINT32_MAX) {
+        const struct conf_device *d = &u->conf->devices[u->loc[id].dev];
+        const struct conf_point *p = &d->points[u->loc[id].idx];
+        *out = (struct point_name){ p->tag, d->name, p->unit ? p->unit : "" };
+        return 0;
+    }
     if (id >= u->nnames) {
         size_t n = id + 64;
-        struct point_name *nn = realloc(u->names, n * sizeof *nn);
+        struct point_copy *nn = realloc(u->names, n * sizeof *nn);
         if (!nn)
-            return NULL;
+            return -1;
         memset(nn + u->nnames, 0, (n - u->nnames) * sizeof *nn);
         u->names = nn;
         u->nnames = n;
     }
-    struct point_name *p = &u->names[id];
+    struct point_copy *p = &u->names[id];
     if (!p->tag) {
         char tag[256], dev[256], unit[64];
         if (store_point_info(u->store, id, tag, sizeof tag, dev, sizeof dev, unit, sizeof unit))
@@ -48,10 +57,41 @@ static const struct point_name *point_name(struct uplink *u, uint32_t id)
         if (!p->tag || !p->device || !p->unit) {
             free(p->tag), free(p->device), free(p->unit);
             p->tag = NULL;
-            return NULL;
+            return -1;
         }
     }
-    return p;
+    *out = (struct point_name){ p->tag, p->device, p->unit };
+    return 0;
+}
+
+/* Where each configured point is, by its store id (the poller registered every
+ * configured tag before the uplinks start). */
+static int locate_points(struct uplink *u, char *err, size_t errlen)
+{
+    const struct conf *c = u->conf;
+    for (size_t d = 0; d < c->ndevices; d++)
+        for (size_t i = 0; i < c->devices[d].npoints; i++) {
+            const struct conf_point *p = &c->devices[d].points[i];
+            uint32_t id;
+            if (store_point_id(u->store, p->tag, c->devices[d].name, p->unit, &id) != 0) {
+                snprintf(err, errlen, "store: %s", store_errmsg(u->store));
+                return -1;
+            }
+            if (id >= u->nloc) {
+                size_t n = id + 1 > u->nloc * 2 ? id + 1 : u->nloc * 2;
+                struct point_loc *nl = realloc(u->loc, n * sizeof *nl);
+                if (!nl) {
+                    snprintf(err, errlen, "out of memory");
+                    return -1;
+                }
+                for (size_t k = u->nloc; k < n; k++)
+                    nl[k].dev = UINT32_MAX;
+                u->loc = nl;
+                u->nloc = n;
+            }
+            u->loc[id] = (struct point_loc){ (uint32_t)d, (uint32_t)i };
+        }
+    return 0;
 }
 
 struct gather {
@@ -65,10 +105,10 @@ static int gather_one(void *arg, uint64_t seq, const struct reading *r)
     struct gather *g = arg;
     if (seq >= g->limit || g->ra->n >= g->ra->cap)
         return 1;
-    const struct point_name *pn = point_name(g->u, r->point);
-    if (!pn)
+    struct point_name pn;
+    if (point_name(g->u, r->point, &pn) != 0)
         return 1;
-    g->ra->r[g->ra->n++] = (struct wire_reading){ seq, pn->tag, pn->device, pn->unit, *r };
+    g->ra->r[g->ra->n++] = (struct wire_reading){ seq, pn.tag, pn.device, pn.unit, *r };
     return 0;
 }
 
@@ -158,10 +198,10 @@ static int send_alarms(struct uplink *u)
     if (n <= 0)
         return 0;
     for (long i = 0; i < n; i++) {
-        const struct point_name *pn = point_name(u, ev[i].point);
-        if (!pn)
+        struct point_name pn;
+        if (point_name(u, ev[i].point, &pn) != 0)
             return 0;
-        wa[i] = (struct wire_alarm){ ev[i].id, pn->tag, pn->device, pn->unit,
+        wa[i] = (struct wire_alarm){ ev[i].id, pn.tag, pn.device, pn.unit,
                                      alarm_level_name(ev[i].level), ev[i].raised, ev[i].value,
                                      ev[i].threshold, ev[i].ts_ms };
         points[i] = ev[i].point;
@@ -400,7 +440,6 @@ static void *uplink_main(void *arg)
     return NULL;
 }
 
-/* mqtt://host[:port] -> tcp://host:port, mqtts:// -> ssl:// (paho's names). */
 static const char *outbox_dir(const struct conf_uplink *cu)
 {
     return strncmp(cu->urls[0], "file://", 7) == 0 ? cu->urls[0] + 7 : NULL;
@@ -461,6 +500,9 @@ struct uplink *uplink_start(const struct conf *c, const struct conf_uplink *cu,
     u->persisted_lost = cur.lost;
     u->history_unknown = !cur.acked && !cur.delivered[0] && !cur.lost;
     u->alarms_looked = UINT64_MAX;  /* events of an earlier run: look once */
+    u->conf = c;
+    if (locate_points(u, err, errlen) != 0)
+        goto fail;
     if (uplink_format_init(&u->fmt, c, cu, &u->site, u->store, err, errlen) != 0)
         goto fail;
     lanes_rewind(&u->lanes, 1, 0);
@@ -518,6 +560,7 @@ void uplink_stop(struct uplink *u)
         free(u->names[i].unit);
     }
     free(u->names);
+    free(u->loc);
     lanes_free(&u->lanes);
     free(u->ahead[0].r);
     free(u->ahead[1].r);

@@ -38,7 +38,17 @@ struct outmsg {
 };
 
 struct point_name {
+    const char *tag, *device, *unit;
+};
+
+/* The names of a point the configuration does not hold, read from the store. */
+struct point_copy {
     char *tag, *device, *unit;
+};
+
+/* A configured point: device and index in the configuration. */
+struct point_loc {
+    uint32_t dev, idx;      /* dev UINT32_MAX: not a configured point */
 };
 
 /* Readings read ahead for one lane, names resolved: a drain reads the store
@@ -51,6 +61,7 @@ struct readahead {
 
 struct uplink {
     const struct conf_uplink *cu;
+    const struct conf *conf;    /* outlives the uplink: names point into it */
     struct wire_site site;
     struct writer *writer;
     struct store *store;        /* this uplink's own connection */
@@ -96,7 +107,9 @@ struct uplink {
     uint64_t alarm_pos_looked;  /* and the alarm position then */
     double tokens;              /* backfill messages the rate allows now */
     uint64_t cursor_failures;
-    struct point_name *names;
+    struct point_loc *loc;      /* by store id: the configured points */
+    size_t nloc;
+    struct point_copy *names;   /* by store id: copies for the other points */
     size_t nnames;
     struct readahead ahead[2];  /* per lane */
 };

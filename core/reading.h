@@ -10,13 +10,15 @@ enum quality {
     Q_COUNT
 };
 
+/* 24 bytes: the small fields share the point id's word (pollers, the writer's
+ * queue and the uplinks' read-ahead hold many). */
 struct reading {
     uint32_t point;     /* store point id */
     uint8_t quality;
     uint8_t has_value;  /* comm_fail and exception readings carry none */
+    uint8_t code;       /* for Q_EXCEPTION: the Modbus exception code, else 0 */
     int64_t ts_ms;      /* sample time, Unix ms */
     double value;       /* engineering value */
-    uint8_t code;       /* for Q_EXCEPTION: the Modbus exception code, else 0 */
 };
 
 /* The readings of one device poll, in the order they were read. */

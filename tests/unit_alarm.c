@@ -17,7 +17,7 @@ static struct conf_point point(double lolo, double lo, double hi, double hihi, d
 static int feed(struct alarm_point *st, const struct conf_point *p, int64_t t, double v,
                 struct alarm_event *ev)
 {
-    struct reading r = { 7, Q_GOOD, 1, t, v, 0 };
+    struct reading r = { 7, Q_GOOD, 1, 0, t, v };
     struct alarm_limits lim;
     alarm_limits_init(&lim, p);
     return alarm_eval(st, p, &lim, &r, ev);
@@ -76,7 +76,7 @@ static void test_comm(void)
     memset(&st, 0, sizeof st);
     struct alarm_event ev[ALARM_LEVELS];
     CHECK(feed(&st, &p, 1000, 30, ev) == 1);    /* hi raised */
-    struct reading dead = { 7, Q_COMM_FAIL, 0, 2000, 0, 0 };
+    struct reading dead = { 7, Q_COMM_FAIL, 0, 0, 2000, 0 };
     struct alarm_limits lim;
     alarm_limits_init(&lim, &p);
     CHECK(alarm_eval(&st, &p, &lim, &dead, ev) == 1 && ev[0].level == ALARM_COMM && ev[0].raised);

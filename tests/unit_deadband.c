@@ -5,7 +5,8 @@
 
 static struct reading rd(int64_t ts, double v, enum quality q)
 {
-    return (struct reading){ 1, (uint8_t)q, q == Q_GOOD, ts, v, 0 };
+    return (struct reading){ .point = 1, .quality = (uint8_t)q, .has_value = q == Q_GOOD,
+                              .ts_ms = ts, .value = v };
 }
 
 static int feed(struct deadband_state *st, double db, struct reading r)

@@ -49,9 +49,9 @@ static const struct wire_point_meta points[] = {
 };
 static const struct wire_point_meta *const rmeta[] = { &points[0], &points[1], &points[2] };
 static const struct wire_reading readings[] = {
-    { 1207, "LT-101", "tank_plc", "m", { 1, Q_GOOD, 1, 1795919400000LL, 3.215, 0 } },
-    { 1208, "GT-201", "gas_bus_1", "%LEL", { 2, Q_GOOD, 1, 1795919400000LL, 27.5, 0 } },
-    { 1209, "XV-301", "tank_plc", "", { 3, Q_COMM_FAIL, 0, 1795919400005LL, 0, 0 } },
+    { 1207, "LT-101", "tank_plc", "m", { 1, Q_GOOD, 1, 0, 1795919400000LL, 3.215 } },
+    { 1208, "GT-201", "gas_bus_1", "%LEL", { 2, Q_GOOD, 1, 0, 1795919400000LL, 27.5 } },
+    { 1209, "XV-301", "tank_plc", "", { 3, Q_COMM_FAIL, 0, 0, 1795919400005LL, 0 } },
 };
 static const struct wire_alarm alarms[] = {
     { 41, "LT-101", "tank_plc", "m", "hihi", 1, 10.02, 10, 1795919400000LL },
@@ -516,7 +516,7 @@ static const char *point_level(const struct wire_point_meta *m, double value)
     alarm_limits_init(&lim, &p);
     struct alarm_point st;
     memset(&st, 0, sizeof st);
-    struct reading r = { 1, Q_GOOD, 1, T0, value, 0 };
+    struct reading r = { 1, Q_GOOD, 1, 0, T0, value };
     struct alarm_event ev[ALARM_LEVELS];
     alarm_eval(&st, &p, &lim, &r, ev);
     int c = tailings_point_colour(&st);

@@ -11,8 +11,8 @@ static void test_generic_golden(void)
     /* 2026-11-29T02:30:00.000Z = 10:30 in Beijing */
     int64_t t = 1795919400000LL;
     struct wire_reading r[] = {
-        { 1207, "LT-101", "tank_plc", "m", { 1, Q_GOOD, 1, t, 3.215, 0 } },
-        { 1208, "温度\"1\"", "tank\\plc", "℃", { 2, Q_COMM_FAIL, 0, t + 5, 0, 0 } },
+        { 1207, "LT-101", "tank_plc", "m", { 1, Q_GOOD, 1, 0, t, 3.215 } },
+        { 1208, "温度\"1\"", "tank\\plc", "℃", { 2, Q_COMM_FAIL, 0, 0, t + 5, 0 } },
     };
     char *s = generic_realtime(&site, r, 2, 0);
     CHECK_STR(s, "{\"enterprise\":\"220102000001\",\"gateway\":\"GW01\",\"resend\":false,"
@@ -23,7 +23,7 @@ static void test_generic_golden(void)
                  "\"value\":null,\"unit\":\"℃\",\"quality\":\"comm_fail\","
                  "\"ts\":\"2026-11-29T10:30:00.005+08:00\"}]}");
     free(s);
-    struct wire_reading ex = { 9, "GT-1", "gas", "%LEL", { 3, Q_EXCEPTION, 0, t, 0, 2 } };
+    struct wire_reading ex = { 9, "GT-1", "gas", "%LEL", { 3, Q_EXCEPTION, 0, 2, t, 0 } };
     s = generic_realtime(&site, &ex, 1, 0);
     CHECK(s && strstr(s, "\"value\":null,\"unit\":\"%LEL\",\"quality\":\"exception\","
                          "\"exception\":2,\"ts\":"));

@@ -10,17 +10,17 @@
 static void test_codec_values(void)
 {
     struct reading in[] = {
-        { 1, Q_GOOD, 1, 1000, 3.215, 0 },
-        { 2, Q_GOOD, 1, 1001, -0.5, 0 },
-        { 300, Q_GOOD, 1, 1002, 123456789012.0, 0 },
-        { 4, Q_GOOD, 1, 1000, (double)1.1f, 0 },          /* float32 */
-        { 5, Q_GOOD, 1, 1000, 0.1 + 0.2, 0 },             /* needs float64 */
-        { 6, Q_COMM_FAIL, 0, 1500, 0, 0 },
-        { 7, Q_EXCEPTION, 0, 1000, 0, 0 },
-        { 70000, Q_SENSOR_FAULT, 1, 1000, 1e300, 0 },
-        { 9, Q_GOOD, 1, 1000, -2147483648.0, 0 },
-        { 10, Q_GOOD, 1, 1000, 0, 0 },
-        { 11, Q_EXCEPTION, 0, 1000, 0, 2 },                /* exception code kept */
+        { 1, Q_GOOD, 1, 0, 1000, 3.215 },
+        { 2, Q_GOOD, 1, 0, 1001, -0.5 },
+        { 300, Q_GOOD, 1, 0, 1002, 123456789012.0 },
+        { 4, Q_GOOD, 1, 0, 1000, (double)1.1f },          /* float32 */
+        { 5, Q_GOOD, 1, 0, 1000, 0.1 + 0.2 },             /* needs float64 */
+        { 6, Q_COMM_FAIL, 0, 0, 1500, 0 },
+        { 7, Q_EXCEPTION, 0, 0, 1000, 0 },
+        { 70000, Q_SENSOR_FAULT, 1, 0, 1000, 1e300 },
+        { 9, Q_GOOD, 1, 0, 1000, -2147483648.0 },
+        { 10, Q_GOOD, 1, 0, 1000, 0 },
+        { 11, Q_EXCEPTION, 0, 2, 1000, 0 },                /* exception code kept */
     };
     size_t n = sizeof in / sizeof in[0];
     uint8_t buf[sizeof in / sizeof in[0] * BATCH_CODEC_MAX_READING];
@@ -47,7 +47,7 @@ static void test_codec_values(void)
 
 static void test_codec_truncated(void)
 {
-    struct reading in = { 1, Q_GOOD, 1, 1000, 0.1 + 0.2, 0 };
+    struct reading in = { 1, Q_GOOD, 1, 0, 1000, 0.1 + 0.2 };
     uint8_t buf[BATCH_CODEC_MAX_READING];
     size_t len = batch_encode(&in, 1, 1000, buf);
     for (size_t cut = 0; cut < len; cut++) {
@@ -64,7 +64,8 @@ static struct batch *mk(uint32_t n, int64_t ts, double base)
     b->ts_ms = ts;
     b->seq0 = 0;
     for (uint32_t i = 0; i < n; i++)
-        b->r[i] = (struct reading){ i + 1, Q_GOOD, 1, ts + i, base + i, 0 };
+        b->r[i] = (struct reading){ .point = i + 1, .quality = Q_GOOD, .has_value = 1, .ts_ms = ts + i,
+                                    .value = base + i };
     return b;
 }
 
