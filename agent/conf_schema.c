@@ -156,6 +156,10 @@ static const struct conf_key uplink_keys[] = {
       .desc = "messages awaiting PUBACK at once" },
     { .key = "send_queue", .type = K_UINT, .def = "32", .lo = 1, .hi = 1000, .off = U(send_queue),
       .desc = "messages made ahead while paho's window is full (memory: this many messages)" },
+    { .key = "send_queue_bytes", .type = K_SIZE, .def = "512KB", .lo = 4096, .hi = 1024 * MIB,
+      .off = U(send_queue_bytes),
+      .desc = "bytes of messages made ahead, at most (at least one message): large messages "
+              "queue fewer" },
     { .key = "keepalive", .type = K_DURATION, .def = "30s", .lo = SEC, .hi = HOUR, .off = U(keepalive_ms),
       .desc = "MQTT keepalive" },
     { .key = "reconnect_max", .type = K_DURATION, .def = "5s", .lo = 100, .hi = 10 * MINUTE,

@@ -106,6 +106,8 @@ cJSON *status_json(const struct agent_status *s)
         add_u64(x, "inflight", st->inflight);
         add_u64(x, "queued", st->queued);
         add_u64(x, "queue_max", st->queue_max);
+        add_u64(x, "queued_bytes", st->queued_bytes);
+        add_u64(x, "queue_bytes_max", st->queue_bytes_max);
         cJSON_AddBoolToObject(x, "backfilling", st->backfilling);
         add_u64(x, "messages_sent", st->messages_sent);
         add_u64(x, "messages_acked", st->messages_acked);

@@ -580,6 +580,8 @@ void uplink_get_stats(struct uplink *u, struct uplink_stats *out)
     out->inflight = u->inflight[LANE_LIVE] + u->inflight[LANE_BACKFILL];
     out->queued = u->outq_tracked;
     out->queue_max = u->outq_tracked_max;
+    out->queued_bytes = u->outq_bytes;
+    out->queue_bytes_max = u->outq_bytes_max;
     out->backfilling = u->lanes.pos[LANE_BACKFILL] < u->lanes.live_start;
     pthread_mutex_unlock(&u->lock);
 }

@@ -93,6 +93,7 @@ struct uplink {
     struct outmsg *outq;        /* outq_cap = send_queue + OUTQ_UNTRACKED */
     size_t outq_cap, outq_tracked_max, outq_low;
     size_t outq_head, outq_len, outq_tracked;
+    size_t outq_bytes, outq_bytes_max;  /* of the tracked messages queued; send_queue_bytes */
     unsigned gen;               /* bumped by each rewind: queued flights are void */
     pthread_cond_t outq_cond;
     int sender_stop, sender_waiting;

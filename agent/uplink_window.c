@@ -120,20 +120,31 @@ void window_events(struct uplink *u, struct transport_events *ev)
 
 /* ---- the hand-off queue ---- */
 
+/* Room in the queue for one more tracked message: a place, and bytes (large
+ * messages queue fewer; an empty queue always takes one). */
+static int outq_room(const struct uplink *u)
+{
+    return u->outq_tracked < u->outq_tracked_max && u->outq_len < u->outq_cap &&
+           (u->outq_tracked == 0 || u->outq_bytes < u->outq_bytes_max);
+}
+
+
 /* Queue a message for the sender thread (u->lock held). Takes body; 0 queued,
  * -1 no room (body freed). */
 static int outq_push_locked(struct uplink *u, enum message_kind kind, const char *topic,
                             char *body, int qos, int retained, struct flight *f)
 {
-    if (u->outq_len >= u->outq_cap || (f && u->outq_tracked >= u->outq_tracked_max)) {
+    if (u->outq_len >= u->outq_cap || (f && !outq_room(u))) {
         free(body);     /* (window_send_tracked made sure of room: only status gets here) */
         return -1;
     }
     struct outmsg *m = &u->outq[(u->outq_head + u->outq_len++) % u->outq_cap];
     *m = (struct outmsg){ kind, "", body, strlen(body), qos, retained, f, u->gen };
     snprintf(m->topic, sizeof m->topic, "%s", topic);
-    if (f)
+    if (f) {
         u->outq_tracked++;
+        u->outq_bytes += m->len;
+    }
     if (u->sender_waiting)  /* a futex call per message otherwise */
         pthread_cond_signal(&u->outq_cond);
     return 0;
@@ -154,8 +165,7 @@ void window_send_untracked(struct uplink *u, enum message_kind kind, const char 
  * the transport's own window stays full while the next messages are made. */
 int window_room(struct uplink *u, size_t max_inflight)
 {
-    return u->connected && !u->rewind && u->outq_tracked < u->outq_tracked_max &&
-           u->outq_len < u->outq_cap &&
+    return u->connected && !u->rewind && outq_room(u) &&
            u->inflight[LANE_LIVE] + u->inflight[LANE_BACKFILL] < max_inflight + u->outq_tracked_max;
 }
 
@@ -165,7 +175,7 @@ int window_send_tracked(struct uplink *u, enum message_kind kind, const char *to
 {
     pthread_mutex_lock(&u->lock);
     struct flight *f = NULL;
-    int room = u->outq_tracked < u->outq_tracked_max && u->outq_len < u->outq_cap;
+    int room = outq_room(u);
     for (size_t i = 0; !f && room && i < u->nslots; i++)
         if (!u->slots[i].used)
             f = &u->slots[i];
@@ -240,8 +250,12 @@ static void *sender_main(void *arg)
         u->outq_head = (u->outq_head + 1) % u->outq_cap;
         u->outq_len--;
         int ring = 0;
-        if (m.f)
-            ring = --u->outq_tracked == u->outq_low;   /* down to the low mark */
+        if (m.f) {
+            /* Down to the low mark, or below the byte bound again. */
+            ring = --u->outq_tracked == u->outq_low || (u->outq_bytes >= u->outq_bytes_max &&
+                                                         u->outq_bytes - m.len < u->outq_bytes_max);
+            u->outq_bytes -= m.len;
+        }
         int stale = m.f && m.gen != u->gen;
         uint64_t id = 0;
         if (m.f && !stale) {
@@ -277,6 +291,7 @@ int window_start(struct uplink *u, char *err, size_t errlen)
 {
     const struct conf_uplink *cu = u->cu;
     u->outq_tracked_max = cu->send_queue;
+    u->outq_bytes_max = (size_t)cu->send_queue_bytes;
     u->outq_low = cu->send_queue * 3 / 4;
     u->outq_cap = cu->send_queue + OUTQ_UNTRACKED;
     u->outq = calloc(u->outq_cap, sizeof *u->outq);
