@@ -20,28 +20,26 @@ int alarm_level_parse(const char *s, enum alarm_level *out)
 }
 
 /* One level: `beyond` the condition, `back` the value is past the clear margin. */
-static int step(struct alarm_state *s, int beyond, int back, int64_t delay_ms, int64_t now,
+static int step(int64_t *s, int beyond, int back, int64_t delay_ms, int64_t now,
                 enum alarm_level level, uint32_t point, double value, double threshold,
                 struct alarm_event *out)
 {
-    if (!s->active) {
+    if (*s != ALARM_ACTIVE) {
         if (!beyond) {
-            s->pending_since = 0;
+            *s = 0;
             return 0;
         }
-        if (!s->pending_since)
-            s->pending_since = now;
-        if (now - s->pending_since < delay_ms)
+        if (!*s)
+            *s = now;
+        if (now - *s < delay_ms)
             return 0;
-        s->active = 1;
-        *out = (struct alarm_event){ 0, point, (uint8_t)level, 1, s->pending_since, value, threshold };
-        s->pending_since = 0;
+        *out = (struct alarm_event){ 0, point, (uint8_t)level, 1, *s, value, threshold };
+        *s = ALARM_ACTIVE;
         return 1;
     }
     if (!back)
         return 0;
-    s->active = 0;
-    s->pending_since = 0;
+    *s = 0;
     *out = (struct alarm_event){ 0, point, (uint8_t)level, 0, now, value, threshold };
     return 1;
 }
@@ -66,15 +64,30 @@ void alarm_limits_init(struct alarm_limits *lim, const struct conf_point *p)
     lim->colours_down = dir && !strcmp(dir, "down");
 }
 
-int alarm_eval(struct alarm_point *st, const struct conf_point *p, const struct alarm_limits *lim,
-               const struct reading *r, struct alarm_event *out)
+int alarm_limits_any(const struct alarm_limits *lim)
+{
+    for (int l = 0; l < ALARM_LEVELS; l++)
+        if (l != ALARM_COMM && !isnan(lim->level[l]))
+            return 1;
+    return 0;
+}
+
+int alarm_eval_comm(int *active, const struct reading *r, struct alarm_event *out)
+{
+    /* The communication alarm follows the device; it is raised at once (the
+     * poller's own retries are the delay), so nothing is ever pending. */
+    int comm = r->quality == Q_COMM_FAIL;
+    int64_t s = *active ? ALARM_ACTIVE : 0;
+    int n = step(&s, comm, !comm, 0, r->ts_ms, ALARM_COMM, r->point, 0, 0, out);
+    *active = s == ALARM_ACTIVE;
+    return n;
+}
+
+int alarm_eval_limits(struct alarm_point *st, const struct conf_point *p,
+                      const struct alarm_limits *lim, const struct reading *r,
+                      struct alarm_event *out)
 {
     int n = 0;
-    int comm = r->quality == Q_COMM_FAIL;
-    /* The communication alarm follows the device; it is raised at once (the
-     * poller's own retries are the delay). */
-    n += step(&st->level[ALARM_COMM], comm, !comm, 0, r->ts_ms, ALARM_COMM, r->point, 0, 0,
-              out + n);
     /* Limits judge good values only: no value, no verdict, and no clear either. */
     if (!r->has_value || r->quality != Q_GOOD)
         return n;
@@ -90,4 +103,14 @@ int alarm_eval(struct alarm_point *st, const struct conf_point *p, const struct 
                   r->point, v, th[l], out + n);
     }
     return n;
+}
+
+int alarm_eval(struct alarm_point *st, const struct conf_point *p, const struct alarm_limits *lim,
+               const struct reading *r, struct alarm_event *out)
+{
+    int comm = alarm_is_active(st, ALARM_COMM);
+    int n = alarm_eval_comm(&comm, r, out);
+    /* comm's state is idle or active, never pending (no on-delay) */
+    alarm_set_active(st, ALARM_COMM, comm);
+    return n + alarm_eval_limits(st, p, lim, r, out + n);
 }

@@ -42,24 +42,46 @@ struct alarm_event {
     double value, threshold;
 };
 
-/* Per point and level. */
-struct alarm_state {
-    uint8_t active;         /* raised and not cleared */
-    int64_t pending_since;  /* the condition holds since (for the on-delay), 0: not */
-};
+/* Per point and level, 8 bytes: 0 idle; ALARM_ACTIVE raised and not cleared;
+ * else the time (ms) since which the condition holds (for the on-delay). */
+#define ALARM_ACTIVE INT64_MIN
 
 struct alarm_point {
-    struct alarm_state level[ALARM_LEVELS];
+    int64_t level[ALARM_LEVELS];
 };
+
+static inline int alarm_is_active(const struct alarm_point *st, enum alarm_level l)
+{
+    return st->level[l] == ALARM_ACTIVE;
+}
+
+/* Raised (on) or idle (off, no condition pending). */
+static inline void alarm_set_active(struct alarm_point *st, enum alarm_level l, int on)
+{
+    st->level[l] = on ? ALARM_ACTIVE : 0;
+}
 
 const char *alarm_level_name(enum alarm_level l);
 int alarm_level_parse(const char *s, enum alarm_level *out);
 
 void alarm_limits_init(struct alarm_limits *lim, const struct conf_point *p);
 
+/* Whether lim has some threshold or colour (else only the comm alarm applies). */
+int alarm_limits_any(const struct alarm_limits *lim);
+
 /* Evaluate one reading of point p. Appends up to ALARM_LEVELS events to out and
- * returns how many. */
+ * returns how many. The same as alarm_eval_comm on st's comm level, then
+ * alarm_eval_limits. */
 int alarm_eval(struct alarm_point *st, const struct conf_point *p, const struct alarm_limits *lim,
                const struct reading *r, struct alarm_event *out);
+
+/* The communication alarm alone: *active (0 or 1) is its state. Up to 1 event. */
+int alarm_eval_comm(int *active, const struct reading *r, struct alarm_event *out);
+
+/* The limits and colours alone (st's comm level is not touched). Up to
+ * ALARM_LEVELS - 1 events. */
+int alarm_eval_limits(struct alarm_point *st, const struct conf_point *p,
+                      const struct alarm_limits *lim, const struct reading *r,
+                      struct alarm_event *out);
 
 #endif

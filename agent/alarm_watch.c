@@ -6,13 +6,56 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-/* One device's alarm state, per conf point. */
+/* A point with some limit or tailings colour: its limits and level state.
+ * Points without any (most of them) have no slot. */
+struct watch_slot {
+    uint32_t point;                 /* index in the device's conf points */
+    struct alarm_limits limits;
+    struct alarm_point alarms;      /* its comm level unused: see watch_dev.comm */
+};
+
+/* One device's alarm state. */
 struct watch_dev {
     const struct conf_device *conf;
     const uint32_t *point_ids;
-    struct alarm_point *alarms;
-    struct alarm_limits *limits;
+    struct watch_slot *slots;       /* by point index, ascending */
+    size_t nslots;
+    uint8_t *comm;                  /* a bit per conf point: its comm alarm is active */
 };
+
+static int comm_get(const struct watch_dev *wd, size_t k)
+{
+    return wd->comm[k >> 3] >> (k & 7) & 1;
+}
+
+static void comm_set(struct watch_dev *wd, size_t k, int on)
+{
+    if (on)
+        wd->comm[k >> 3] |= (uint8_t)(1u << (k & 7));
+    else
+        wd->comm[k >> 3] &= (uint8_t)~(1u << (k & 7));
+}
+
+/* Point k's slot, or NULL. */
+static struct watch_slot *slot_of(const struct watch_dev *wd, size_t k)
+{
+    size_t lo = 0, hi = wd->nslots;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (wd->slots[mid].point < k)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < wd->nslots && wd->slots[lo].point == k ? &wd->slots[lo] : NULL;
+}
+
+/* tailings_colour_fn over a watch_dev */
+static int point_colour(const void *arg, size_t k)
+{
+    const struct watch_slot *sl = slot_of(arg, k);
+    return sl ? tailings_point_colour(&sl->alarms) : -1;
+}
 
 struct alarm_watch {
     struct writer *writer;
@@ -47,9 +90,19 @@ static void restore(void *arg, uint32_t point, int level, int64_t since)
         return;
     for (size_t d = 0; d < aw->ndevs; d++) {
         struct watch_dev *wd = &aw->devs[d];
-        for (size_t k = 0; k < wd->conf->npoints; k++)
-            if (wd->point_ids[k] == point)
-                wd->alarms[k].level[level].active = 1;
+        for (size_t k = 0; k < wd->conf->npoints; k++) {
+            if (wd->point_ids[k] != point)
+                continue;
+            if (level == ALARM_COMM) {
+                comm_set(wd, k, 1);
+            } else {
+                /* A level the point has no limits for any more is never judged
+                 * again: nothing to keep. */
+                struct watch_slot *sl = slot_of(wd, k);
+                if (sl)
+                    alarm_set_active(&sl->alarms, (enum alarm_level)level, 1);
+            }
+        }
     }
     tailings_restore(aw->tailings, point, level);
     (void)since;
@@ -71,19 +124,34 @@ struct alarm_watch *alarm_watch_create(const struct conf *c, struct device *cons
         struct watch_dev *wd = &aw->devs[aw->ndevs++];
         wd->conf = cd;
         wd->point_ids = devs[d]->point_ids;
-        wd->alarms = calloc(cd->npoints ? cd->npoints : 1, sizeof *wd->alarms);
-        wd->limits = calloc(cd->npoints ? cd->npoints : 1, sizeof *wd->limits);
-        if (!wd->alarms || !wd->limits)
+        wd->comm = calloc(cd->npoints / 8 + 1, 1);
+        if (!wd->comm)
             goto oom;
-        for (size_t k = 0; k < cd->npoints; k++)
-            alarm_limits_init(&wd->limits[k], &cd->points[k]);
+        /* Count the points with limits, then keep exactly those. */
+        struct alarm_limits lim;
+        size_t nslots = 0;
+        for (size_t k = 0; k < cd->npoints; k++) {
+            alarm_limits_init(&lim, &cd->points[k]);
+            nslots += alarm_limits_any(&lim) != 0;
+        }
+        if (nslots) {
+            wd->slots = calloc(nslots, sizeof *wd->slots);
+            if (!wd->slots)
+                goto oom;
+        }
+        for (size_t k = 0; k < cd->npoints && wd->nslots < nslots; k++) {
+            alarm_limits_init(&lim, &cd->points[k]);
+            if (alarm_limits_any(&lim))
+                wd->slots[wd->nslots++] = (struct watch_slot){ .point = (uint32_t)k,
+                                                               .limits = lim };
+        }
     }
     aw->tailings = tailings_create(c, s, err, errlen);
     if (!aw->tailings)
         goto fail;
     store_alarm_active(s, restore, aw);
     for (size_t d = 0; d < aw->ndevs; d++)
-        tailings_sync(aw->tailings, d, aw->devs[d].alarms);
+        tailings_sync(aw->tailings, d, point_colour, &aw->devs[d]);
     return aw;
 oom:
     snprintf(err, errlen, "out of memory");
@@ -97,8 +165,8 @@ void alarm_watch_free(struct alarm_watch *aw)
     if (!aw)
         return;
     for (size_t d = 0; d < aw->ndevs; d++) {
-        free(aw->devs[d].alarms);
-        free(aw->devs[d].limits);
+        free(aw->devs[d].slots);
+        free(aw->devs[d].comm);
     }
     free(aw->devs);
     tailings_free(aw->tailings);
@@ -110,9 +178,17 @@ void alarm_watch_poll(struct alarm_watch *aw, size_t dev, const struct reading *
     struct watch_dev *wd = &aw->devs[dev];
     const struct conf_device *c = wd->conf;
     struct alarm_event ev[ALARM_LEVELS];
+    struct watch_slot *sl = wd->slots, *end = wd->slots + wd->nslots;
     for (size_t i = 0; i < c->npoints; i++) {
-        int n = alarm_eval(&wd->alarms[i], &c->points[i], &wd->limits[i], &r[i], ev);
-        emit(aw, c->points[i].tag, ev, (size_t)n);
+        int comm = comm_get(wd, i);
+        int n = alarm_eval_comm(&comm, &r[i], ev);
+        comm_set(wd, i, comm);
+        if (sl < end && sl->point == i) {
+            n += alarm_eval_limits(&sl->alarms, &c->points[i], &sl->limits, &r[i], ev + n);
+            sl++;
+        }
+        if (n)
+            emit(aw, c->points[i].tag, ev, (size_t)n);
     }
-    tailings_update(aw->tailings, dev, wd->alarms, c->npoints ? r[0].ts_ms : 0, emit, aw);
+    tailings_update(aw->tailings, dev, point_colour, wd, c->npoints ? r[0].ts_ms : 0, emit, aw);
 }

@@ -44,7 +44,7 @@ int tailings_tag(const char *item, char *buf, size_t len)
 int tailings_point_colour(const struct alarm_point *st)
 {
     for (int l = ALARM_RED; l >= ALARM_BLUE; l--)
-        if (st->level[l].active)
+        if (alarm_is_active(st, (enum alarm_level)l))
             return l;
     return -1;
 }
@@ -204,28 +204,29 @@ void tailings_restore(struct tailings *t, uint32_t point, int level)
 }
 
 /* Lock held. */
-static void copy_colours(struct tailings *t, size_t dev, const struct alarm_point *st)
+static void copy_colours(struct tailings *t, size_t dev, tailings_colour_fn *colour,
+                         const void *arg)
 {
     for (size_t m = t->first[dev]; m < t->first[dev + 1]; m++)
-        t->members[m].colour = tailings_point_colour(&st[t->members[m].point]);
+        t->members[m].colour = colour(arg, t->members[m].point);
 }
 
-void tailings_sync(struct tailings *t, size_t dev, const struct alarm_point *st)
+void tailings_sync(struct tailings *t, size_t dev, tailings_colour_fn *colour, const void *arg)
 {
     if (!tailings_has_members(t, dev))
         return;
     pthread_mutex_lock(&t->lock);
-    copy_colours(t, dev, st);
+    copy_colours(t, dev, colour, arg);
     pthread_mutex_unlock(&t->lock);
 }
 
-void tailings_update(struct tailings *t, size_t dev, const struct alarm_point *st, int64_t now,
-                     tailings_emit_fn *emit, void *arg)
+void tailings_update(struct tailings *t, size_t dev, tailings_colour_fn *colour_of,
+                     const void *colour_arg, int64_t now, tailings_emit_fn *emit, void *arg)
 {
     if (!tailings_has_members(t, dev))
         return;
     pthread_mutex_lock(&t->lock);
-    copy_colours(t, dev, st);
+    copy_colours(t, dev, colour_of, colour_arg);
     memset(t->count, 0, t->nitems * sizeof *t->count);
     for (size_t m = 0; m < t->nmembers; m++)
         if (t->members[m].colour >= 0)

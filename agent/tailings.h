@@ -60,15 +60,19 @@ int tailings_has_members(const struct tailings *t, size_t dev);
  * it is neither raised twice nor its clear lost. Other points are ignored. */
 void tailings_restore(struct tailings *t, uint32_t point, int level);
 
-/* Copy device dev's member colours from its alarm state st (one per conf point)
- * without evaluating the items (at start, after the states are restored). */
-void tailings_sync(struct tailings *t, size_t dev, const struct alarm_point *st);
+/* Where a device's member colours are read from: the colour (as
+ * tailings_point_colour) of conf point `point` of the device, from arg. */
+typedef int tailings_colour_fn(const void *arg, size_t point);
 
-/* After a poll of device dev: copy its member colours from st, re-evaluate
- * every item and hand the changes to emit as events on the items' pseudo points
- * (a cleared colour, then the raised one; the value is the number of points at
- * the new colour or worse) stamped now. */
-void tailings_update(struct tailings *t, size_t dev, const struct alarm_point *st, int64_t now,
-                     tailings_emit_fn *emit, void *arg);
+/* Copy device dev's member colours (colour(arg, i) for its conf point i)
+ * without evaluating the items (at start, after the states are restored). */
+void tailings_sync(struct tailings *t, size_t dev, tailings_colour_fn *colour, const void *arg);
+
+/* After a poll of device dev: copy its member colours as tailings_sync does,
+ * re-evaluate every item and hand the changes to emit as events on the items'
+ * pseudo points (a cleared colour, then the raised one; the value is the number
+ * of points at the new colour or worse) stamped now. */
+void tailings_update(struct tailings *t, size_t dev, tailings_colour_fn *colour,
+                     const void *colour_arg, int64_t now, tailings_emit_fn *emit, void *arg);
 
 #endif

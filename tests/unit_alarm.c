@@ -82,7 +82,7 @@ static void test_comm(void)
     CHECK(alarm_eval(&st, &p, &lim, &dead, ev) == 1 && ev[0].level == ALARM_COMM && ev[0].raised);
     CHECK(alarm_eval(&st, &p, &lim, &dead, ev) == 0);
     /* No value: the hi alarm is neither confirmed nor cleared meanwhile. */
-    CHECK(st.level[ALARM_HI].active);
+    CHECK(alarm_is_active(&st, ALARM_HI));
     CHECK(feed(&st, &p, 3000, 10, ev) == 2);    /* comm cleared, hi cleared */
     CHECK(ev[0].level == ALARM_COMM && !ev[0].raised && ev[1].level == ALARM_HI && !ev[1].raised);
 }

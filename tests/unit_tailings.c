@@ -51,7 +51,13 @@ static void collect(void *arg, const char *tag, const struct alarm_event *ev, si
 static void paint(struct alarm_point *st, size_t i, int colour)
 {
     for (int l = ALARM_BLUE; l <= ALARM_RED; l++)
-        st[i].level[l].active = l <= colour;
+        alarm_set_active(&st[i], (enum alarm_level)l, l <= colour);
+}
+
+/* tailings_colour_fn over a state array, one per conf point. */
+static int colour_of(const void *arg, size_t i)
+{
+    return tailings_point_colour(&((const struct alarm_point *)arg)[i]);
 }
 
 static void test_tag(void)
@@ -89,7 +95,7 @@ static void test_items(void)
     CHECK(!tailings_has_members(t, 2) && !tailings_has_members(t, 3));
     /* A device without members costs nothing and says nothing. */
     struct got g = { .n = 0 };
-    tailings_update(t, 2, NULL, 1000, collect, &g);
+    tailings_update(t, 2, colour_of, NULL, 1000, collect, &g);
     CHECK(g.n == 0);
     tailings_free(t);
     tailings_free(NULL);
@@ -116,18 +122,18 @@ static void test_escalation(void)
     paint(a, 2, ALARM_BLUE);
     paint(a, 4, ALARM_BLUE);
     paint(a, 1, ALARM_RED);                 /* rainfall is no member: never counted */
-    tailings_update(t, 0, a, 1000, collect, &g);
+    tailings_update(t, 0, colour_of, a, 1000, collect, &g);
     CHECK(g.n == 1);
     CHECK_STR(g.e[0].tag, "item:displacement");
     CHECK(g.e[0].ev.point == disp && g.e[0].ev.level == ALARM_BLUE && g.e[0].ev.raised);
     CHECK(g.e[0].ev.ts_ms == 1000 && g.e[0].ev.value == 3 && g.e[0].ev.threshold == 0);
     /* Nothing changed: nothing said. */
     g.n = 0;
-    tailings_update(t, 0, a, 2000, collect, &g);
+    tailings_update(t, 0, colour_of, a, 2000, collect, &g);
     CHECK(g.n == 0);
     /* A fourth blue on the other device: 4 blue make yellow (blue cleared first). */
     paint(b, 0, ALARM_BLUE);
-    tailings_update(t, 1, b, 3000, collect, &g);
+    tailings_update(t, 1, colour_of, b, 3000, collect, &g);
     CHECK(g.n == 2);
     CHECK(g.e[0].ev.level == ALARM_BLUE && !g.e[0].ev.raised && g.e[0].ev.ts_ms == 3000);
     CHECK(g.e[1].ev.level == ALARM_YELLOW && g.e[1].ev.raised && g.e[1].ev.value == 0);
@@ -135,23 +141,23 @@ static void test_escalation(void)
     g.n = 0;
     paint(b, 0, ALARM_ORANGE);
     paint(b, 1, ALARM_ORANGE);
-    tailings_update(t, 1, b, 4000, collect, &g);
+    tailings_update(t, 1, colour_of, b, 4000, collect, &g);
     CHECK(g.n == 2);
     CHECK(g.e[0].ev.level == ALARM_YELLOW && !g.e[0].ev.raised);
     CHECK(g.e[1].ev.level == ALARM_RED && g.e[1].ev.raised);
     /* The phreatic item follows its one point on its own. */
     g.n = 0;
     paint(a, 3, ALARM_RED);
-    tailings_update(t, 0, a, 5000, collect, &g);
+    tailings_update(t, 0, colour_of, a, 5000, collect, &g);
     CHECK(g.n == 1 && g.e[0].ev.point == phr && g.e[0].ev.level == ALARM_RED);
     CHECK_STR(g.e[0].tag, "item:phreatic");
     /* All clear: one clear per item, and no raise. */
     g.n = 0;
     memset(a, 0, sizeof a);
     memset(b, 0, sizeof b);
-    tailings_update(t, 0, a, 6000, collect, &g);
+    tailings_update(t, 0, colour_of, a, 6000, collect, &g);
     CHECK(g.n == 1 && g.e[0].ev.point == phr && !g.e[0].ev.raised);
-    tailings_update(t, 1, b, 7000, collect, &g);
+    tailings_update(t, 1, colour_of, b, 7000, collect, &g);
     CHECK(g.n == 2 && g.e[1].ev.point == disp && g.e[1].ev.level == ALARM_RED);
     CHECK(!g.e[1].ev.raised && g.e[1].ev.value == 0 && g.e[1].ev.ts_ms == 7000);
     tailings_free(t);
@@ -180,15 +186,15 @@ static void test_restore(void)
     tailings_restore(t, disp, ALARM_YELLOW);
     tailings_restore(t, disp, ALARM_HI);        /* not a colour: ignored */
     tailings_restore(t, disp + 100, ALARM_RED); /* not an item: ignored */
-    tailings_sync(t, 0, a);
-    tailings_sync(t, 1, b);
+    tailings_sync(t, 0, colour_of, a);
+    tailings_sync(t, 1, colour_of, b);
     /* The first poll after the start finds what was: no second raise. */
     struct got g = { .n = 0 };
-    tailings_update(t, 0, a, 1000, collect, &g);
+    tailings_update(t, 0, colour_of, a, 1000, collect, &g);
     CHECK(g.n == 0);
     /* The clear is not lost. */
     memset(b, 0, sizeof b);
-    tailings_update(t, 1, b, 2000, collect, &g);
+    tailings_update(t, 1, colour_of, b, 2000, collect, &g);
     CHECK(g.n == 2 && g.e[0].ev.level == ALARM_YELLOW && !g.e[0].ev.raised);
     CHECK(g.e[1].ev.level == ALARM_BLUE && g.e[1].ev.raised);
     tailings_free(t);
@@ -236,7 +242,7 @@ static void *pair_bus(void *arg)
             colour = -1;
         for (size_t i = 0; i < np; i++)
             paint(st, i, colour);
-        tailings_update(pa->t, pa->dev, st, round, check_pairs, pa->p);
+        tailings_update(pa->t, pa->dev, colour_of, st, round, check_pairs, pa->p);
     }
     return NULL;
 }
