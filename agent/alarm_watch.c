@@ -82,30 +82,80 @@ static void emit(void *arg, const char *tag, const struct alarm_event *ev, size_
         log_error("alarm", tag, "out of memory: alarm events lost");
 }
 
-/* An alarm that was active when the agent stopped is active again. */
-static void restore(void *arg, uint32_t point, int level, int64_t since)
+/* Alarms that were active when the agent stopped, gathered from the store. */
+struct active {
+    uint32_t point;
+    int level;
+};
+
+struct actives {
+    struct active *a;
+    size_t n, cap;
+    int oom;
+};
+
+static void gather_active(void *arg, uint32_t point, int level, int64_t since)
 {
-    struct alarm_watch *aw = arg;
-    if (level < 0 || level >= ALARM_LEVELS)
+    struct actives *l = arg;
+    (void)since;
+    if (level < 0 || level >= ALARM_LEVELS || l->oom)
         return;
-    for (size_t d = 0; d < aw->ndevs; d++) {
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 64;
+        struct active *na = realloc(l->a, cap * sizeof *na);
+        if (!na) {
+            l->oom = 1;
+            return;
+        }
+        l->a = na;
+        l->cap = cap;
+    }
+    l->a[l->n++] = (struct active){ point, level };
+}
+
+static int by_point(const void *x, const void *y)
+{
+    uint32_t a = ((const struct active *)x)->point, b = ((const struct active *)y)->point;
+    return a < b ? -1 : a > b;
+}
+
+/* Those alarms are active again: one pass over the points, each looked up
+ * among the active ones (a whole site's comm alarms after an outage are many). */
+static int restore_active(struct alarm_watch *aw, struct store *s)
+{
+    struct actives l = { 0 };
+    store_alarm_active(s, gather_active, &l);
+    if (l.oom) {
+        free(l.a);
+        return -1;
+    }
+    qsort(l.a, l.n, sizeof *l.a, by_point);
+    for (size_t d = 0; l.n && d < aw->ndevs; d++) {
         struct watch_dev *wd = &aw->devs[d];
         for (size_t k = 0; k < wd->conf->npoints; k++) {
-            if (wd->point_ids[k] != point)
+            struct active key = { wd->point_ids[k], 0 };
+            struct active *hit = bsearch(&key, l.a, l.n, sizeof *l.a, by_point);
+            if (!hit)
                 continue;
-            if (level == ALARM_COMM) {
-                comm_set(wd, k, 1);
-            } else {
-                /* A level the point has no limits for any more is never judged
-                 * again: nothing to keep. */
-                struct watch_slot *sl = slot_of(wd, k);
-                if (sl)
-                    alarm_set_active(&sl->alarms, (enum alarm_level)level, 1);
+            while (hit > l.a && hit[-1].point == key.point)
+                hit--;
+            for (; hit < l.a + l.n && hit->point == key.point; hit++) {
+                if (hit->level == ALARM_COMM) {
+                    comm_set(wd, k, 1);
+                } else {
+                    /* A level the point has no limits for any more is never
+                     * judged again: nothing to keep. */
+                    struct watch_slot *sl = slot_of(wd, k);
+                    if (sl)
+                        alarm_set_active(&sl->alarms, (enum alarm_level)hit->level, 1);
+                }
             }
         }
     }
-    tailings_restore(aw->tailings, point, level);
-    (void)since;
+    for (size_t i = 0; i < l.n; i++)
+        tailings_restore(aw->tailings, l.a[i].point, l.a[i].level);
+    free(l.a);
+    return 0;
 }
 
 struct alarm_watch *alarm_watch_create(const struct conf *c, struct device *const *devs,
@@ -149,7 +199,8 @@ struct alarm_watch *alarm_watch_create(const struct conf *c, struct device *cons
     aw->tailings = tailings_create(c, s, err, errlen);
     if (!aw->tailings)
         goto fail;
-    store_alarm_active(s, restore, aw);
+    if (restore_active(aw, s) != 0)
+        goto oom;
     for (size_t d = 0; d < aw->ndevs; d++)
         tailings_sync(aw->tailings, d, point_colour, &aw->devs[d]);
     return aw;
