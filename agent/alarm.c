@@ -48,10 +48,11 @@ void alarm_limits_init(struct alarm_limits *lim, const struct conf_point *p)
 {
     for (int l = 0; l < ALARM_LEVELS; l++)
         lim->level[l] = NAN;
-    lim->level[ALARM_LOLO] = p->lolo;
-    lim->level[ALARM_LO] = p->lo;
-    lim->level[ALARM_HI] = p->hi;
-    lim->level[ALARM_HIHI] = p->hihi;
+    const struct conf_limits *cl = conf_point_limits(p);
+    lim->level[ALARM_LOLO] = cl->lolo;
+    lim->level[ALARM_LO] = cl->lo;
+    lim->level[ALARM_HI] = cl->hi;
+    lim->level[ALARM_HIHI] = cl->hihi;
     static const char *const cols[] = { "blue", "yellow", "orange", "red" };
     for (int c = 0; c < 4; c++) {
         const char *v = conf_point_meta(p, cols[c]);
@@ -91,7 +92,8 @@ int alarm_eval_limits(struct alarm_point *st, const struct conf_point *p,
     /* Limits judge good values only: no value, no verdict, and no clear either. */
     if (!r->has_value || r->quality != Q_GOOD)
         return n;
-    double v = r->value, h = isnan(p->hysteresis) ? 0 : p->hysteresis;
+    const struct conf_limits *cl = conf_point_limits(p);
+    double v = r->value, h = isnan(cl->hysteresis) ? 0 : cl->hysteresis;
     const double *th = lim->level;
     for (int l = ALARM_LOLO; l < ALARM_LEVELS; l++) {
         if (l == ALARM_COMM || isnan(th[l]))
@@ -99,7 +101,7 @@ int alarm_eval_limits(struct alarm_point *st, const struct conf_point *p,
         int high = l >= ALARM_BLUE ? !lim->colours_down : l >= ALARM_HI;
         int beyond = high ? v >= th[l] : v <= th[l];
         int back = high ? v < th[l] - h : v > th[l] + h;
-        n += step(&st->level[l], beyond, back, p->delay_ms, r->ts_ms, (enum alarm_level)l,
+        n += step(&st->level[l], beyond, back, cl->delay_ms, r->ts_ms, (enum alarm_level)l,
                   r->point, v, th[l], out + n);
     }
     return n;

@@ -17,7 +17,13 @@ struct conf_kv {
     char *value;
 };
 
-/* One per configured point, so laid out without holes (128 bytes): a site may
+/* A point's alarm settings: few points have any, so they live apart. */
+struct conf_limits {
+    double lolo, lo, hi, hihi, hysteresis;  /* NAN when absent */
+    int64_t delay_ms;       /* alarm on-delay, 0 when absent */
+};
+
+/* One per configured point, so laid out without holes (88 bytes): a site may
  * have 50,000. tag, name and unit share one allocation, owned by tag. */
 struct conf_point {
     char *tag;              /* unique on the site */
@@ -26,8 +32,7 @@ struct conf_point {
     struct mb_addr addr;
     double scale, offset;   /* engineering value = raw * scale + offset */
     double deadband;        /* 0: store every poll */
-    double lolo, lo, hi, hihi, hysteresis;  /* NAN when absent */
-    int64_t delay_ms;       /* alarm on-delay, 0 when absent */
+    struct conf_limits *limits; /* NULL: no alarm setting (conf_point_limits reads NANs) */
     struct conf_kv *meta;   /* the table's other columns, non-empty values only */
     const char *file;       /* the point table, for messages */
     uint32_t nmeta;
@@ -121,6 +126,8 @@ void conf_diag_free(struct conf_diag *d);
 const struct conf_device *conf_device_find(const struct conf *c, const char *name);
 const struct conf_point *conf_point_find(const struct conf_device *d, const char *tag);
 const char *conf_point_meta(const struct conf_point *p, const char *key);
+/* The point's alarm settings; all absent (NAN, no delay) when it has none. */
+const struct conf_limits *conf_point_limits(const struct conf_point *p);
 
 /* Value parsers shared with the CLI: 0 on success, -1 with a reason in err. */
 int conf_parse_duration(const char *s, int64_t *ms, char *err, size_t errlen);

@@ -155,6 +155,7 @@ static const enum col required_cols[] = { COL_TAG, COL_AREA, COL_ADDRESS, COL_TY
 void conf__point_free(struct conf_point *p)
 {
     free(p->tag);   /* name and unit too: one allocation */
+    free(p->limits);
     for (size_t i = 0; i < p->nmeta; i++) {
         free(p->meta[i].key);
         free(p->meta[i].value);
@@ -259,8 +260,9 @@ static int parse_point(struct conf_loader *L, const char *file, const struct csv
         bad = 1;
     }
     bad |= num_cell(L, file, line, "offset", cell[COL_OFFSET], 0, &p->offset) < 0;
+    struct conf_limits lim;
     static const enum col nonneg[] = { COL_DEADBAND, COL_HYSTERESIS };
-    double *nonneg_out[] = { &p->deadband, &p->hysteresis };
+    double *nonneg_out[] = { &p->deadband, &lim.hysteresis };
     for (int i = 0; i < 2; i++) {
         enum col c = nonneg[i];
         if (num_cell(L, file, line, col_names[c], cell[c], c == COL_DEADBAND ? 0 : NAN, nonneg_out[i]) < 0)
@@ -273,7 +275,7 @@ static int parse_point(struct conf_loader *L, const char *file, const struct csv
 
     /* thresholds: each present one at least the one before it */
     static const enum col thr[] = { COL_LOLO, COL_LO, COL_HI, COL_HIHI };
-    double *thr_out[] = { &p->lolo, &p->lo, &p->hi, &p->hihi };
+    double *thr_out[] = { &lim.lolo, &lim.lo, &lim.hi, &lim.hihi };
     int prev = -1;
     for (int i = 0; i < 4; i++) {
         if (num_cell(L, file, line, col_names[thr[i]], cell[thr[i]], NAN, thr_out[i]) < 0) {
@@ -291,10 +293,18 @@ static int parse_point(struct conf_loader *L, const char *file, const struct csv
         prev = i;
     }
 
-    p->delay_ms = 0;
-    if (*cell[COL_DELAY] && conf_parse_duration(cell[COL_DELAY], &p->delay_ms, err, sizeof err) < 0) {
+    lim.delay_ms = 0;
+    if (*cell[COL_DELAY] && conf_parse_duration(cell[COL_DELAY], &lim.delay_ms, err, sizeof err) < 0) {
         conf__err(L, file, line, "column 'delay': %s", err);
         bad = 1;
+    }
+    if (!isnan(lim.lolo) || !isnan(lim.lo) || !isnan(lim.hi) || !isnan(lim.hihi) ||
+        !isnan(lim.hysteresis) || lim.delay_ms) {
+        if (!(p->limits = malloc(sizeof *p->limits))) {
+            conf__oom(L);
+            return -1;
+        }
+        *p->limits = lim;
     }
 
     /* metadata: every other column with a value */

@@ -14,8 +14,9 @@ static void fill_meta(struct wire_point_meta *m, const struct conf_device *d,
 {
     for (size_t k = 0; k < p->nmeta; k++)
         kv[k] = (struct wire_kv){ p->meta[k].key, p->meta[k].value };
+    const struct conf_limits *l = conf_point_limits(p);
     *m = (struct wire_point_meta){ p->tag, p->name, p->unit, d->name, kv, p->nmeta,
-                                   p->lolo, p->lo, p->hi, p->hihi, p->hysteresis };
+                                   l->lolo, l->lo, l->hi, l->hihi, l->hysteresis };
 }
 
 /* Room in f->meta (indexed by store point id) for id. */

@@ -510,8 +510,7 @@ static const char *point_level(const struct wire_point_meta *m, double value)
     size_t n = m->nkv < 32 ? m->nkv : 32;
     for (size_t i = 0; i < n; i++)
         kv[i] = (struct conf_kv){ (char *)m->kv[i].key, (char *)m->kv[i].value };
-    struct conf_point p = { .lolo = NAN, .lo = NAN, .hi = NAN, .hihi = NAN, .hysteresis = NAN,
-                            .meta = kv, .nmeta = n };
+    struct conf_point p = { .meta = kv, .nmeta = n };
     struct alarm_limits lim;
     alarm_limits_init(&lim, &p);
     struct alarm_point st;
