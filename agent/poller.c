@@ -14,7 +14,6 @@
 struct dev_run {
     struct device dev;
     struct deadband_state *ps;
-    struct reading *scratch;
     int64_t next_ms;        /* monotonic time of the next poll */
     unsigned failures;      /* consecutive polls without an answer */
     unsigned jitter_seed;
@@ -51,13 +50,13 @@ struct poller {
 /* Flag the readings of a poll taken while the clock is behind the latest sample
  * time already seen (stepped back, or not yet set after a boot). seq keeps the
  * true order whatever the clock says. */
-static void check_clock(struct poller *pl, struct dev_run *dr)
+static void check_clock(struct poller *pl, struct dev_run *dr, struct reading *poll)
 {
     const struct conf_device *c = dr->dev.conf;
     int64_t floor = atomic_load(&pl->clock_floor_ms), newest = 0;
     int behind = 0;
     for (size_t i = 0; i < c->npoints; i++) {
-        struct reading *r = &dr->scratch[i];
+        struct reading *r = &poll[i];
         /* A second of slack: NTP slews and threads race. */
         if (r->ts_ms < floor - 1000) {
             behind = 1;
@@ -81,32 +80,34 @@ static void check_clock(struct poller *pl, struct dev_run *dr)
         log_info("agent", NULL, "the clock has caught up: readings are trusted again");
 }
 
-static void submit(struct poller *pl, struct dev_run *dr)
+/* Keep what the deadband keeps of a poll (b holds every point's reading, in
+ * point order) and hand it to the writer; b is taken either way. */
+static void submit(struct poller *pl, struct dev_run *dr, struct batch *b)
 {
     const struct conf_device *c = dr->dev.conf;
     int64_t heartbeat = c->interval_ms * DEADBAND_HEARTBEAT_INTERVALS;
     size_t n = 0;
-    for (size_t i = 0; i < c->npoints; i++)
-        n += deadband_keep(&dr->ps[i], c->points[i].deadband, &dr->scratch[i], heartbeat);
-    if (n == 0)
-        return;
-    struct batch *b = malloc(sizeof *b + n * sizeof b->r[0]);
-    if (!b) {
-        log_error("device", c->name, "out of memory: poll dropped");
-        return;
-    }
     b->seq0 = 0;
-    b->n = 0;
     b->ts_ms = INT64_MAX;
-    /* The same rule again, on the same state: the count matches. */
+    /* In place: a kept reading moves down to the next free place. */
     for (size_t i = 0; i < c->npoints; i++) {
-        const struct reading *r = &dr->scratch[i];
+        const struct reading *r = &b->r[i];
         if (!deadband_keep(&dr->ps[i], c->points[i].deadband, r, heartbeat))
             continue;
-        b->r[b->n++] = *r;
         if (r->ts_ms < b->ts_ms)
             b->ts_ms = r->ts_ms;
         deadband_kept(&dr->ps[i], r);
+        b->r[n++] = *r;
+    }
+    b->n = (uint32_t)n;
+    if (n == 0) {
+        free(b);
+        return;
+    }
+    if (n < c->npoints) {   /* give back what the deadband dropped */
+        struct batch *small = realloc(b, sizeof *b + n * sizeof b->r[0]);
+        if (small)
+            b = small;
     }
     if (writer_submit(pl->writer, b) != 0) {
         /* Rate-limited: at saturation this would be a line per poll. */
@@ -121,13 +122,21 @@ static void poll_one(struct poller *pl, struct dev_run *dr, int64_t now)
 {
     const struct conf_device *c = dr->dev.conf;
     uint64_t splits = atomic_load(&dr->dev.stats.splits);
-    int failed = device_poll(&dr->dev, dr->scratch);
-    check_clock(pl, dr);
+    /* The poll is read straight into the batch the writer will take: no copy,
+     * and no buffer per point kept between polls. */
+    struct batch *b = malloc(sizeof *b + c->npoints * sizeof b->r[0]);
+    if (!b) {
+        log_error("device", c->name, "out of memory: poll skipped");
+        dr->next_ms = mono_ms() + c->interval_ms;
+        return;
+    }
+    int failed = device_poll(&dr->dev, b->r);
+    check_clock(pl, dr, b->r);
     /* Alarms see every poll, not only the readings the deadband keeps. */
-    alarm_watch_poll(pl->alarms, (size_t)(dr - pl->runs), dr->scratch);
+    alarm_watch_poll(pl->alarms, (size_t)(dr - pl->runs), b->r);
     if (atomic_load(&dr->dev.stats.splits) != splits)
         log_info("device", c->name, "%s", dr->dev.last_error);
-    submit(pl, dr);
+    submit(pl, dr, b);
     int64_t wait = c->interval_ms;
     if (failed) {
         dr->failures++;
@@ -247,8 +256,7 @@ struct poller *poller_start(const struct conf *c, struct store *s, struct writer
         pl->nruns++;
         pl->devices[i] = &dr->dev;
         dr->ps = calloc(cd->npoints, sizeof *dr->ps);
-        dr->scratch = calloc(cd->npoints, sizeof *dr->scratch);
-        if (!dr->ps || !dr->scratch)
+        if (!dr->ps)
             goto oom;
         /* One transaction for the whole table: one fsync, not one per point. */
         int ok = store_begin(s) == 0;
@@ -298,7 +306,6 @@ void poller_stop(struct poller *pl)
     for (size_t i = 0; i < pl->nruns; i++) {
         device_fini(&pl->runs[i].dev);
         free(pl->runs[i].ps);
-        free(pl->runs[i].scratch);
     }
     for (size_t b = 0; b < pl->nbuses; b++)
         mb_link_free(pl->buses[b].link);
