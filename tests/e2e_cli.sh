@@ -1,6 +1,6 @@
 #!/bin/bash
 # The programs' command lines: --help and --version everywhere (exit 0), bad
-# usage exit 2, `ganzhi check` exit 0 on a good configuration and 2 with every
+# usage exit 2, `ganzhi scan --host HOST:PORT` finds the simulator's unit, `ganzhi check` exit 0 on a good configuration and 2 with every
 # error as FILE:LINE: message on a bad one, `ganzhi read` on a device that does
 # not answer exits 1, and SIGHUP with a bad configuration keeps the agent running
 # on the old one while a good one is applied.
@@ -64,6 +64,17 @@ grep -q "X-1 - - comm_fail" "$T/read.out" || fail "no comm_fail line"
 log "SIGHUP: a bad configuration is refused and the running one kept; a good one applied"
 SIM=$(free_port); MQ=$(free_port)
 start_sim "$SIM" --static
+
+log "ganzhi scan --host HOST:PORT (the port written with the host), and both ports refused"
+"$BIN/ganzhi" scan --host "127.0.0.1:$SIM" --units 1-3 --timeout 200ms > "$T/scan.out" 2>&1; rc=$?
+cat "$T/scan.out"
+[ "$rc" = 0 ] || fail "scan --host 127.0.0.1:$SIM exits $rc"
+grep -q "on 127.0.0.1:$SIM," "$T/scan.out" || fail "scan did not go to 127.0.0.1:$SIM"
+grep -q "^unit   1: answers" "$T/scan.out" || fail "scan --host HOST:PORT did not find unit 1"
+"$BIN/ganzhi" scan --host "127.0.0.1:$SIM" --port "$SIM" > "$T/scan2.out" 2>&1; rc=$?
+[ "$rc" = 2 ] || fail "scan with the port given twice exits $rc, not 2"
+grep -q "port is given twice" "$T/scan2.out" || fail "no usage error for two ports"
+
 start_broker one "$MQ"
 subscribe one "$MQ" 'ganzhi/220102000001/realtime'
 write_agent_conf "$T/agent.conf" "$SIM" "[uplink county]
