@@ -1,9 +1,11 @@
 #!/bin/bash
 # The programs' command lines: --help and --version everywhere (exit 0), bad
-# usage exit 2, `ganzhi scan --host HOST:PORT` finds the simulator's unit, `ganzhi check` exit 0 on a good configuration and 2 with every
+# usage exit 2, `ganzhi check` exit 0 on a good configuration and 2 with every
 # error as FILE:LINE: message on a bad one, `ganzhi read` on a device that does
-# not answer exits 1, and SIGHUP with a bad configuration keeps the agent running
-# on the old one while a good one is applied.
+# not answer exits 1, `ganzhi scan --host HOST:PORT` finds the simulator's unit,
+# `ganzhi status` summarises the agent's report (--json: the report itself) and
+# warns when it is stale, and SIGHUP with a bad configuration keeps the agent
+# running on the old one while a good one is applied.
 source "$(dirname "$0")/lib.sh"
 
 for prog in ganzhi ganzhi-agent ganzhi-sim; do
@@ -82,6 +84,28 @@ url = mqtt://127.0.0.1:$MQ"
 cp "$T/agent.conf" "$T/agent.conf.good"
 start_agent "$T/agent.conf"
 wait_for 10 test -s "$T/one.sub" || fail "nothing published"
+
+log "ganzhi status: a summary for people, --json the report as one document"
+wait_for 10 test -s "$T/data/status.json" || fail "no status.json"
+"$BIN/ganzhi" status -c "$T/agent.conf" > "$T/status.out" 2>&1 || fail "status exit $?"
+cat "$T/status.out"
+grep -q "^ganzhi-agent 0\.[0-9.]*, up .*; report written [0-9]*s ago" "$T/status.out" \
+    || fail "status: no version, uptime and age of the report"
+grep -q "^  tank_plc *link up *rtt *[0-9.]* ms  errors: comm 0" "$T/status.out" \
+    || fail "status: no device line with link, rtt and errors"
+grep -q "^  county *connected *tcp://127.0.0.1:$MQ  backlog [0-9]*, oldest pending [^,]*, lost 0" \
+    "$T/status.out" || fail "status: no uplink line with server, backlog, oldest, lost"
+grep -q "^store: [1-9][0-9]* readings committed, 0 dropped" "$T/status.out" \
+    || fail "status: no store line"
+grep -q "WARNING" "$T/status.out" && fail "status: a fresh report called stale"
+"$BIN/ganzhi" status -c "$T/agent.conf" --json > "$T/status.json" || fail "status --json exit $?"
+/usr/bin/python3 -c '
+import json, sys
+s = json.load(open(sys.argv[1]))
+assert s["devices"][0]["name"] == "tank_plc" and s["devices"][0]["link"] == "up", s
+assert s["uplinks"][0]["name"] == "county" and "backlog" in s["uplinks"][0], s
+assert s["store"]["committed"] > 0, s
+' "$T/status.json" || fail "status --json is not the report"
 echo "nonsense line" >> "$T/agent.conf"
 kill -HUP "$AGENT_PID"
 sleep 1
@@ -98,4 +122,15 @@ wait_for 10 grep -q "info agent: reloaded" "$T/agent.log" || fail "good reload n
 sleep 2
 kill -TERM "$AGENT_PID"; wait "$AGENT_PID" || fail "agent exit status $?"
 check_seq "$T/one.sub" || fail "seqs across reloads"
+
+log "ganzhi status of a stopped agent: the report's age, and a warning"
+touch -d '-20 seconds' "$T/data/status.json"
+"$BIN/ganzhi" status -c "$T/agent.conf" > "$T/status.out" 2>&1 || fail "status exit $?"
+cat "$T/status.out"
+grep -q "report written 2[0-9]s ago" "$T/status.out" || fail "status: the report's age not said"
+grep -q "^WARNING: the report is 2[0-9]s old, more than 3 x status_interval" "$T/status.out" \
+    || fail "status: no warning for a stale report"
+"$BIN/ganzhi" status -c "$T/agent.conf" --json 2> "$T/status.err" | /usr/bin/python3 -m json.tool > /dev/null \
+    || fail "status --json of a stale report is not one JSON document"
+grep -q "warning: the report is" "$T/status.err" || fail "status --json: no warning on stderr"
 echo PASS
