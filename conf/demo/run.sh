@@ -13,6 +13,7 @@ SIM_PORT=${DEMO_SIM_PORT:-5020}
 MQTT_PORT=${DEMO_MQTT_PORT:-18830}
 RUN=$(mktemp -d /tmp/ganzhi-demo-run.XXXXXX)
 PIDS=()
+SHOW_PID=
 
 say() { printf '\033[1mdemo:\033[0m %s\n' "$*"; }
 stop_all() {
@@ -21,6 +22,7 @@ stop_all() {
     say "stopping the agent, the simulator and the broker"
     for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null; done
     wait 2>/dev/null
+    [ -n "$SHOW_PID" ] && wait "$SHOW_PID" 2>/dev/null
     say "the agent's log is in $RUN/agent.log; its store in /tmp/ganzhi-demo"
     exit 0
 }
@@ -55,11 +57,13 @@ say "reading the device once: ganzhi read -c conf/demo/agent.conf tank_plc LT-10
 "$BIN/ganzhi" read -c "$RUN/agent.conf" tank_plc LT-101 PT-102 GT-101 | sed 's/^/    /'
 
 say "subscribing to ganzhi/220102000001/# on the broker"
-# Process substitution, so that $! is mosquitto_sub itself and stopping it ends
-# the formatter too.
-mosquitto_sub -h 127.0.0.1 -p "$MQTT_PORT" -t 'ganzhi/220102000001/#' -v -q 1 \
-    > >(/usr/bin/python3 -u conf/demo/show.py) &
+# The formatter reads what mosquitto_sub prints and ends when it stops: its own
+# pid kept, so that stopping waits for the last lines it shows.
+exec {SHOW_FD}> >(exec /usr/bin/python3 -u conf/demo/show.py)
+SHOW_PID=$!
+mosquitto_sub -h 127.0.0.1 -p "$MQTT_PORT" -t 'ganzhi/220102000001/#' -v -q 1 >&"$SHOW_FD" &
 PIDS+=($!)
+exec {SHOW_FD}>&-
 sleep 0.3
 
 say "starting ganzhi-agent -c conf/demo/agent.conf (store in /tmp/ganzhi-demo); Ctrl-C to stop"
