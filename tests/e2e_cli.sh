@@ -1,11 +1,12 @@
 #!/bin/bash
 # The programs' command lines: --help and --version everywhere (exit 0), bad
 # usage exit 2, `ganzhi check` exit 0 on a good configuration and 2 with every
-# error as FILE:LINE: message on a bad one, `ganzhi read` on a device that does
-# not answer exits 1, `ganzhi scan --host HOST:PORT` finds the simulator's unit,
-# `ganzhi status` summarises the agent's report (--json: the report itself) and
-# warns when it is stale, and SIGHUP with a bad configuration keeps the agent
-# running on the old one while a good one is applied.
+# error as FILE:LINE: message on a bad one, and a notice (exit 0) for a point
+# table it read as GB 18030, `ganzhi read` on a device that does not answer
+# exits 1, `ganzhi scan --host HOST:PORT` finds the simulator's unit, `ganzhi
+# status` summarises the agent's report (--json: the report itself) and warns
+# when it is stale, and SIGHUP with a bad configuration keeps the agent running
+# on the old one while a good one is applied.
 source "$(dirname "$0")/lib.sh"
 
 for prog in ganzhi ganzhi-agent ganzhi-sim; do
@@ -49,6 +50,23 @@ for want in "agent.conf:9: " "agent.conf:10: " "agent.conf:14: " "p.csv:3: " "p.
     grep -q "$want" "$T/check.out" || fail "no error at $want"
 done
 grep -q "did you mean 'interval'" "$T/check.out" || fail "no hint for the misspelt key"
+
+log "a point table saved by Excel on a Chinese Windows (GBK): read, with a notice"
+mkdir -p "$T/gbk/points"
+printf 'tag,area,address,type,name,unit\nLT-101,holding,0,uint16,1\xBA\xC5\xB4\xA2\xB9\xDE\xD2\xBA\xCE\xBB,m\n' \
+    > "$T/gbk/points/p.csv"
+printf '[agent]\nenterprise_code = 1\ngateway_code = G\ndata_dir = %s\n[device d]\ndriver = modbus-tcp\nhost = 127.0.0.1\npoints = points/p.csv\n' \
+    "$T/gbk/data" > "$T/gbk/agent.conf"
+"$BIN/ganzhi" check -c "$T/gbk/agent.conf" > "$T/check_gbk.out" 2>&1; rc=$?
+cat "$T/check_gbk.out"
+[ "$rc" = 0 ] || fail "check of a GBK point table exits $rc, not 0"
+[ "$(grep -c "points/p.csv: notice: read as GB 18030" "$T/check_gbk.out")" = 1 ] \
+    || fail "check does not say once that it read the table as GB 18030"
+sed -i 's/^\[device d\]/points_charset = utf-8\n&/' "$T/gbk/agent.conf"
+"$BIN/ganzhi" check -c "$T/gbk/agent.conf" > "$T/check_gbk.out" 2>&1; rc=$?
+cat "$T/check_gbk.out"
+[ "$rc" = 2 ] || fail "check with points_charset = utf-8 of a GBK table exits $rc, not 2"
+grep -q "points/p.csv:2: not valid UTF-8" "$T/check_gbk.out" || fail "no FILE:LINE for the GBK line"
 
 log "ganzhi read of a device that does not answer"
 CLOSED=$(free_port)
