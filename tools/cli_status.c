@@ -97,7 +97,7 @@ static void print_devices(const cJSON *arr)
                count(d, "errors_exception", b2, sizeof b2),
                count(d, "errors_reply", b3, sizeof b3), count(d, "requests", b4, sizeof b4));
         if (cJSON_IsTrue(item(d, "quarantined")))
-            printf("; QUARANTINED (polled less often until it answers)");
+            printf("; QUARANTINED (not answering: only probed, with backoff)");
         printf("\n");
     }
 }
