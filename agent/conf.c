@@ -10,6 +10,7 @@
 #include "core/num.h"
 #include "agent/keyfile.h"
 #include "agent/log.h"
+#include "proto/charset.h"
 #include "proto/profile.h"
 
 #include <errno.h>
@@ -60,6 +61,29 @@ void conf__err(struct conf_loader *L, const char *file, int line, const char *fm
     L->keys[L->diag->n] = (struct conf_diag_key){ file_index(L, file), (size_t)(line > 0 ? line : 0),
                                                   L->diag->n };
     L->diag->lines[L->diag->n++] = s;
+}
+
+void conf__note(struct conf_loader *L, const char *file, const char *fmt, ...)
+{
+    char msg[1024], *s;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (!L->diag || asprintf(&s, "%s: notice: %s", file, msg) < 0)
+        return;
+    for (size_t i = 0; i < L->diag->nnotes; i++)
+        if (strcmp(L->diag->notes[i], s) == 0) {
+            free(s);
+            return;
+        }
+    char **notes = realloc(L->diag->notes, (L->diag->nnotes + 1) * sizeof *notes);
+    if (!notes) {
+        free(s);    /* a notice lost to a lack of memory is not worth failing the load */
+        return;
+    }
+    L->diag->notes = notes;
+    L->diag->notes[L->diag->nnotes++] = s;
 }
 
 void conf__oom(struct conf_loader *L)
@@ -174,31 +198,6 @@ size_t conf__bom(const char *buf, size_t len)
     return len >= 3 && memcmp(buf, "\xEF\xBB\xBF", 3) == 0 ? 3 : 0;
 }
 
-/* Length of the valid UTF-8 sequence at s, or 0 (overlong forms, surrogates
- * and code points past U+10FFFF are invalid). */
-static size_t utf8_seq(const unsigned char *s, size_t n)
-{
-    if (s[0] < 0x80)
-        return s[0] ? 1 : 0;
-    size_t len;
-    uint32_t cp;
-    if ((s[0] & 0xE0) == 0xC0) { len = 2; cp = s[0] & 0x1F; }
-    else if ((s[0] & 0xF0) == 0xE0) { len = 3; cp = s[0] & 0x0F; }
-    else if ((s[0] & 0xF8) == 0xF0) { len = 4; cp = s[0] & 0x07; }
-    else return 0;
-    if (n < len)
-        return 0;
-    for (size_t i = 1; i < len; i++) {
-        if ((s[i] & 0xC0) != 0x80)
-            return 0;
-        cp = cp << 6 | (s[i] & 0x3F);
-    }
-    static const uint32_t min[] = { 0, 0, 0x80, 0x800, 0x10000 };
-    if (cp < min[len] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-        return 0;
-    return len;
-}
-
 void conf__utf8_check(struct conf_loader *L, const char *file, const char *buf, size_t len)
 {
     const unsigned char *s = (const unsigned char *)buf;
@@ -209,7 +208,7 @@ void conf__utf8_check(struct conf_loader *L, const char *file, const char *buf, 
             i++;
             continue;
         }
-        size_t k = utf8_seq(s + i, len - i);
+        size_t k = s[i] ? charset_utf8_seq(s + i, len - i) : 0;
         if (k) {
             i += k;
             continue;
@@ -572,6 +571,8 @@ int conf_load(const char *path, struct conf **out, struct conf_diag *diag)
     *out = NULL;
     L.diag->lines = NULL;
     L.diag->n = 0;
+    L.diag->notes = NULL;
+    L.diag->nnotes = 0;
     if (!(L.c = calloc(1, sizeof *L.c))) {
         conf__oom(&L);
         goto out;
@@ -645,6 +646,11 @@ void conf_diag_free(struct conf_diag *d)
     free(d->lines);
     d->lines = NULL;
     d->n = 0;
+    for (size_t i = 0; i < d->nnotes; i++)
+        free(d->notes[i]);
+    free(d->notes);
+    d->notes = NULL;
+    d->nnotes = 0;
 }
 
 const struct conf_device *conf_device_find(const struct conf *c, const char *name)

@@ -98,6 +98,7 @@ struct conf_agent {
     int64_t commit_interval_ms;  /* how long the store gathers readings per transaction */
     unsigned queue_max;     /* readings held in memory between pollers and the store */
     char *log_level;        /* error, warn, info, debug */
+    char *points_charset;   /* auto, utf-8, gbk or gb18030: how point tables are read */
 };
 
 struct conf {
@@ -111,10 +112,14 @@ struct conf {
     size_t nfiles;
 };
 
-/* Errors found by a load, each "FILE:LINE: message" (or "FILE: message"). */
+/* Errors found by a load, each "FILE:LINE: message" (or "FILE: message"); and
+ * notices, each "FILE: notice: message", about a load that is right but worth
+ * knowing (a point table read as GB 18030), in either outcome. */
 struct conf_diag {
     char **lines;
     size_t n;
+    char **notes;
+    size_t nnotes;
 };
 
 /* Parse `path` and every point table it names. Returns 0 and *out, or -1 with

@@ -2,10 +2,13 @@
  * conf_csv: point tables (点表). RFC 4180 records (quoted fields may hold commas,
  * doubled quotes and line breaks; CRLF tolerated), a header row naming the
  * columns in any order, `#` comment lines and blank lines skipped. Each row
- * becomes one conf_point; every bad cell is reported at the row's line.
+ * becomes one conf_point; every bad cell is reported at the row's line. A
+ * table is read in UTF-8 or GB 18030 as `points_charset` says, and converted
+ * to UTF-8 before it is parsed.
  */
 #include "agent/conf_impl.h"
 #include "core/num.h"
+#include "proto/charset.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -365,6 +368,104 @@ static int parse_header(struct conf_loader *L, const char *file, struct csv_row 
     return bad ? -1 : 0;
 }
 
+/* Where conversion found bytes that are not GB 18030: each line reported once. */
+struct gb_bad {
+    struct conf_loader *L;  /* NULL: only count */
+    const char *file, *buf;
+    size_t pos;             /* offsets before pos are counted into line */
+    int line, reported;
+    size_t n;
+};
+
+static void gb_bad_at(void *arg, size_t off)
+{
+    struct gb_bad *b = arg;
+    for (; b->pos < off; b->pos++)
+        b->line += b->buf[b->pos] == '\n';
+    b->n++;
+    if (b->L && b->reported != b->line)
+        conf__err(b->L, b->file, b->line, "not valid GB 18030 (points_charset = %s; save the "
+                  "file as UTF-8, or set points_charset = auto)", b->L->c->agent.points_charset);
+    b->reported = b->line;
+}
+
+static bool ascii(const char *buf, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        if ((unsigned char)buf[i] >= 0x80)
+            return false;
+    return true;
+}
+
+/* Report every line holding a NUL byte; how many there are. */
+static size_t nul_lines(struct conf_loader *L, const char *file, const char *buf, size_t len)
+{
+    size_t n = 0;
+    int line = 1, reported = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (buf[i] == '\n')
+            line++;
+        else if (!buf[i] && reported != line) {
+            conf__err(L, file, line, "holds a NUL byte (UTF-16 text? save the table as CSV in "
+                      "UTF-8 or GBK)");
+            reported = line;
+            n++;
+        }
+    }
+    return n;
+}
+
+/* The table in buf as UTF-8: buf itself, or a converted copy (buf then freed).
+ * Every line that is not in the charset is reported; NULL when out of memory.
+ * GB 18030 is converted whole: its multi-byte characters never hold a '\n'
+ * byte, so line numbers stay those of the file. */
+static char *points_text(struct conf_loader *L, const char *file, char *buf, size_t *len)
+{
+    const char *cs = L->c->agent.points_charset ? L->c->agent.points_charset : "auto";
+    bool autod = strcmp(cs, "auto") == 0;
+    if (!autod && strcmp(cs, "gbk") && strcmp(cs, "gb18030")) {
+        conf__utf8_check(L, file, buf, *len);   /* utf-8 */
+        return buf;
+    }
+    bool bom = conf__bom(buf, *len) > 0, utf8 = charset_utf8_valid(buf, *len);
+    bool nul = memchr(buf, 0, *len) != NULL;
+    if (autod && (bom || nul || utf8)) {
+        /* A byte order mark says UTF-8; a NUL byte is neither charset. */
+        conf__utf8_check(L, file, buf, *len);
+        return buf;
+    }
+    if (!autod && bom) {
+        conf__err(L, file, 1, "starts with a UTF-8 byte order mark, but points_charset = %s "
+                  "(set points_charset = auto or utf-8)", cs);
+        return buf;
+    }
+    if (!autod && nul_lines(L, file, buf, *len))
+        return buf;
+    struct gb_bad bad = { .L = autod ? NULL : L, .file = file, .buf = buf, .line = 1 };
+    size_t olen;
+    char *out = charset_to_utf8_checked("GB18030", buf, *len, &olen, gb_bad_at, &bad);
+    if (!out) {
+        conf__oom(L);
+        free(buf);
+        return NULL;
+    }
+    if (autod && bad.n) {
+        /* Neither UTF-8 nor GB 18030: say what today's tables should be. */
+        free(out);
+        conf__utf8_check(L, file, buf, *len);
+        return buf;
+    }
+    if (autod)
+        conf__note(L, file, "read as GB 18030 (GBK), as it is not valid UTF-8 "
+                   "(points_charset = auto)");
+    else if (utf8 && !ascii(buf, *len))
+        conf__note(L, file, "is valid UTF-8 but read as GB 18030, as points_charset = %s says; "
+                   "if its names look garbled, set points_charset = auto", cs);
+    free(buf);
+    *len = olen;
+    return out;
+}
+
 void conf__points_load(struct conf_loader *L, struct conf_device *d, int points_line,
                        struct conf_table *t)
 {
@@ -382,7 +483,8 @@ void conf__points_load(struct conf_loader *L, struct conf_device *d, int points_
     if (!file)
         goto out_free_buf;
     t->file = file;
-    conf__utf8_check(L, file, buf, len);
+    if (!(buf = points_text(L, file, buf, &len)))
+        return;
 
     c = (struct csv){ .p = buf + conf__bom(buf, len), .end = buf + len, .line = 1 };
     while ((rc = csv_next(&c, &r, err, sizeof err)) == -1)

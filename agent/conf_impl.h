@@ -2,7 +2,8 @@
  * conf_impl: what the pieces of the configuration loader share; not an interface.
  *   conf.c         conf_load: sections into structs, cross-references, diagnostics
  *   conf_ini.c     agent.conf lexing: sections and `key = value` lines, with line numbers
- *   conf_csv.c     point tables: RFC 4180 records, header by name, one conf_point a row
+ *   conf_csv.c     point tables: UTF-8 or GB 18030, RFC 4180 records, header by name,
+ *                  one conf_point a row
  *   conf_schema.c  the key tables that drive parsing, defaults, hints and the help text
  */
 #ifndef GANZHI_CONF_IMPL_H
@@ -43,6 +44,9 @@ struct conf_loader {
 /* Record "FILE:LINE: message" (line 0: "FILE: message"). */
 void conf__err(struct conf_loader *L, const char *file, int line, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+/* Record "FILE: notice: message", once (a table two devices read is noted once). */
+void conf__note(struct conf_loader *L, const char *file, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 /* Allocation failure is itself a configuration error: the load fails, once. */
 void conf__oom(struct conf_loader *L);
 char *conf__strdup(struct conf_loader *L, const char *s);

@@ -88,6 +88,12 @@ static const struct conf_key agent_keys[] = {
     { .key = "log_level", .type = K_STRING, .def = "info", .off = A(log_level),
       .desc = "least severe level written: error, warn, info or debug, then per component, "
               "e.g. info, uplink=debug, device=warn" },
+    { .key = "points_charset", .type = K_ENUM, .def = "auto", .choices = "auto|utf-8|gbk|gb18030",
+      .off = A(points_charset),
+      .desc = "charset of the point tables: auto reads a table as UTF-8 when it is valid UTF-8 "
+              "(a byte order mark allowed), else as GB 18030, a superset of GBK (as Excel on a "
+              "Chinese Windows saves CSV), and `ganzhi check` says so; utf-8 refuses any other; "
+              "gbk and gb18030 read every table as GB 18030" },
 };
 #undef A
 

@@ -50,7 +50,10 @@ static struct conf *load(const char *path)
 {
     struct conf *c = NULL;
     struct conf_diag diag = { 0 };
-    if (conf_load(path, &c, &diag) != 0) {
+    int rc = conf_load(path, &c, &diag);
+    for (size_t i = 0; i < diag.nnotes; i++)
+        log_info("conf", NULL, "%s", diag.notes[i]);
+    if (rc != 0) {
         for (size_t i = 0; i < diag.n; i++)
             log_error("conf", NULL, "%s", diag.lines[i]);
         log_error("conf", NULL, "%zu error(s) in %s", diag.n, path);

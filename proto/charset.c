@@ -1,7 +1,8 @@
-/* charset: UTF-8 to GBK / GB 18030 with iconv. */
+/* charset: UTF-8 to and from GBK / GB 18030 with iconv; UTF-8 validity. */
 #include "proto/charset.h"
 #include <errno.h>
 #include <iconv.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -29,10 +30,11 @@ static size_t char_len(const unsigned char *s, size_t left)
 }
 
 /* Convert with iconv; skip(s, left) is how many bytes to replace by one '?'
- * where the input cannot be converted. Out grows as needed. */
+ * where the input cannot be converted, each reported to bad() when given.
+ * Out grows as needed. */
 static char *convert(const char *to, const char *from, const char *text, size_t len,
                      size_t (*skip)(const unsigned char *, size_t), size_t *outlen,
-                     size_t *replaced)
+                     size_t *replaced, void (*bad)(void *, size_t), void *arg)
 {
     iconv_t cd = iconv_open(to, from);
     if (cd == (iconv_t)-1)
@@ -64,6 +66,8 @@ static char *convert(const char *to, const char *from, const char *text, size_t 
             out = NULL;
             break;
         }
+        if (bad)
+            bad(arg, (size_t)(in - text));
         size_t n = skip((const unsigned char *)in, inleft);
         in += n;
         inleft -= n;
@@ -90,12 +94,51 @@ static size_t one_byte(const unsigned char *s, size_t left)
 char *charset_from_utf8(const char *to, const char *text, size_t len, size_t *outlen,
                         size_t *replaced)
 {
-    return convert(to, "UTF-8", text, len, char_len, outlen, replaced);
+    return convert(to, "UTF-8", text, len, char_len, outlen, replaced, NULL, NULL);
 }
 
 char *charset_to_utf8(const char *from, const char *text, size_t len, size_t *outlen,
                       size_t *replaced)
 {
-    return convert("UTF-8", from, text, len, one_byte, outlen, replaced);
+    return convert("UTF-8", from, text, len, one_byte, outlen, replaced, NULL, NULL);
+}
+
+char *charset_to_utf8_checked(const char *from, const char *text, size_t len, size_t *outlen,
+                              void (*bad)(void *arg, size_t offset), void *arg)
+{
+    size_t replaced;
+    return convert("UTF-8", from, text, len, one_byte, outlen, &replaced, bad, arg);
+}
+
+size_t charset_utf8_seq(const unsigned char *s, size_t n)
+{
+    if (s[0] < 0x80)
+        return 1;
+    size_t len;
+    uint32_t cp;
+    if ((s[0] & 0xE0) == 0xC0) { len = 2; cp = s[0] & 0x1F; }
+    else if ((s[0] & 0xF0) == 0xE0) { len = 3; cp = s[0] & 0x0F; }
+    else if ((s[0] & 0xF8) == 0xF0) { len = 4; cp = s[0] & 0x07; }
+    else return 0;
+    if (n < len)
+        return 0;
+    for (size_t i = 1; i < len; i++) {
+        if ((s[i] & 0xC0) != 0x80)
+            return 0;
+        cp = cp << 6 | (s[i] & 0x3F);
+    }
+    static const uint32_t min[] = { 0, 0, 0x80, 0x800, 0x10000 };
+    if (cp < min[len] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+        return 0;
+    return len;
+}
+
+bool charset_utf8_valid(const char *s, size_t len)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    for (size_t i = 0, k; i < len; i += k)
+        if (!(k = charset_utf8_seq(u + i, len - i)))
+            return false;
+    return true;
 }
 

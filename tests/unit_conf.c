@@ -834,6 +834,96 @@ static void test_utf8(void)
     CHECK(D.n == 2);
 }
 
+/* The same table in UTF-8 and as Excel saves it on a Chinese Windows (GBK). */
+#define PTS_HEAD "tag,area,address,type,name,unit\n"
+#define PTS_UTF8 PTS_HEAD "LT-101,holding,0,int16,1\xE5\x8F\xB7\xE5\x82\xA8\xE7\xBD\x90\xE6\xB6\xB2\xE4\xBD\x8D,m\n" \
+    "TT-101,holding,1,int16,\xE5\x82\xA8\xE7\xBD\x90\xE6\xB8\xA9\xE5\xBA\xA6,\xE2\x84\x83\n"
+#define PTS_GBK PTS_HEAD "LT-101,holding,0,int16,1\xBA\xC5\xB4\xA2\xB9\xDE\xD2\xBA\xCE\xBB,m\n" \
+    "TT-101,holding,1,int16,\xB4\xA2\xB9\xDE\xCE\xC2\xB6\xC8,\xA1\xE6\n"
+
+/* Load a.csv = csv with `points_charset = cs` in [agent] (NULL: not written). */
+static int load_charset(const char *cs, const char *csv)
+{
+    char buf[512];
+    snprintf(buf, sizeof buf, AGENT "%s%s%s" DEV, cs ? "points_charset = " : "", cs ? cs : "",
+             cs ? "\n" : "");
+    put("agent.conf", buf);
+    put("points/a.csv", csv);
+    return load();
+}
+
+/* The two points with their names and units in UTF-8, as PTS_UTF8 has them. */
+static int names_ok(void)
+{
+    const struct conf_device *d = C ? conf_device_find(C, "d1") : NULL;
+    const struct conf_point *lt = d ? conf_point_find(d, "LT-101") : NULL;
+    const struct conf_point *tt = d ? conf_point_find(d, "TT-101") : NULL;
+    int ok = d && d->npoints == 2 && lt && tt
+             && !strcmp(lt->name, "1\xE5\x8F\xB7\xE5\x82\xA8\xE7\xBD\x90\xE6\xB6\xB2\xE4\xBD\x8D")
+             && !strcmp(lt->unit, "m")
+             && !strcmp(tt->name, "\xE5\x82\xA8\xE7\xBD\x90\xE6\xB8\xA9\xE5\xBA\xA6")
+             && !strcmp(tt->unit, "\xE2\x84\x83");
+    if (!ok)
+        dump();
+    return ok;
+}
+
+/* A notice "TMP/points/a.csv: notice: ...part..."? */
+static int has_note(const char *part)
+{
+    for (size_t i = 0; i < D.nnotes; i++)
+        if (!strncmp(D.notes[i], tpath("points/a.csv"), strlen(tpath("points/a.csv")))
+            && strstr(D.notes[i], part))
+            return 1;
+    return 0;
+}
+
+static void test_points_charset(void)
+{
+    /* auto, the default: UTF-8 as it is, without a word */
+    CHECK(load_charset(NULL, PTS_UTF8) == 0);
+    CHECK(names_ok());
+    CHECK(D.nnotes == 0);
+    CHECK(load_charset("auto", "\xEF\xBB\xBF" PTS_UTF8) == 0);     /* a byte order mark */
+    CHECK(names_ok());
+    CHECK(D.nnotes == 0);
+    /* auto: GBK read as GB 18030, the same names, and a notice (not an error) */
+    CHECK(load_charset(NULL, PTS_GBK) == 0);
+    CHECK(names_ok());
+    CHECK(D.n == 0 && D.nnotes == 1 && has_note("read as GB 18030"));
+    CHECK(load_charset("auto", PTS_GBK) == 0);
+    CHECK(names_ok());
+    /* gbk and gb18030: converted, no notice (the configuration said so) */
+    CHECK(load_charset("gbk", PTS_GBK) == 0);
+    CHECK(names_ok());
+    CHECK(D.nnotes == 0);
+    CHECK(load_charset("gb18030", PTS_GBK) == 0);
+    CHECK(names_ok());
+    /* an ASCII table is the same in all three */
+    CHECK(load_charset("gbk", POINTS) == 0 && D.nnotes == 0);
+    /* utf-8: GBK refused, at each line */
+    CHECK(load_charset("utf-8", PTS_GBK) == -1);
+    CHECK(has("points/a.csv", 2, "not valid UTF-8"));
+    CHECK(has("points/a.csv", 3, "not valid UTF-8"));
+    CHECK(D.n == 2);
+    CHECK(load_charset("utf-8", PTS_UTF8) == 0);
+    CHECK(names_ok());
+    /* gbk: bytes that are not GB 18030, at their line; a UTF-8 byte order mark */
+    CHECK(load_charset("gbk", PTS_HEAD "LT-101,holding,0,int16,ok,m\nTT-101,holding,1,int16,\x81\x20,m\n")
+          == -1);
+    CHECK(has("points/a.csv", 3, "not valid GB 18030"));
+    CHECK(D.n == 1);
+    CHECK(load_charset("gbk", "\xEF\xBB\xBF" PTS_UTF8) == -1);
+    CHECK(has("points/a.csv", 1, "UTF-8 byte order mark"));
+    /* gbk on a UTF-8 table: read as told, with a notice that it may be wrong */
+    CHECK(load_charset("gbk", "tag,area,address,type,name\nLT-101,holding,0,int16,\xE5\x8F\xB7\xE5\x82\xA8\n")
+          == 0);
+    CHECK(has_note("is valid UTF-8 but read as GB 18030"));
+    /* an unknown charset */
+    CHECK(load_charset("latin1", POINTS) == -1);
+    CHECK(has("agent.conf", 4, "points_charset"));
+}
+
 static void test_null_and_helpers(void)
 {
     conf_free(NULL);
@@ -911,6 +1001,7 @@ int main(void)
     RUN(test_cross_refs);
     RUN(test_many_errors);
     RUN(test_utf8);
+    RUN(test_points_charset);
     RUN(test_null_and_helpers);
     RUN(test_schema_print);
     cleanup();

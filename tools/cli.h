@@ -19,5 +19,10 @@ int cli_validate(int argc, char **argv);
 struct conf *cli_load(const char *path);
 /* Shortest text that reads back as the same double. buf >= 32. */
 const char *cli_number(double v, char *buf);
+/* An age or duration for people: "0s", "42s", "4m05s", "3h12m", "2d03h". */
+const char *cli_age(int64_t ms, char *buf, size_t len);
+/* The whole of a file, NUL-terminated (the length in *len if len), or NULL with
+ * errno set. The caller frees it. */
+char *cli_read_file(const char *path, size_t *len);
 
 #endif

@@ -36,8 +36,18 @@ int cli_check(int argc, char **argv)
         fprintf(stderr, "usage: ganzhi check -c FILE\n");
         return 2;
     }
-    struct conf *c = cli_load(path);
-    if (!c)
+    struct conf *c = NULL;
+    struct conf_diag diag = { 0 };
+    int rc = conf_load(path, &c, &diag);
+    /* Notices first: a table read as GB 18030 explains the errors in it, if any. */
+    for (size_t i = 0; i < diag.nnotes; i++)
+        fprintf(stderr, "%s\n", diag.notes[i]);
+    for (size_t i = 0; i < diag.n; i++)
+        fprintf(stderr, "%s\n", diag.lines[i]);
+    if (rc != 0)
+        fprintf(stderr, "%zu error(s)\n", diag.n);
+    conf_diag_free(&diag);
+    if (rc != 0)
         return 2;
     for (size_t i = 0; i < c->nuplinks; i++) {
         const struct profile_info *pi = profile_find(c->uplinks[i].profile);

@@ -45,21 +45,6 @@ static void usage(FILE *f)
                "Exit 1 if the store cannot be opened.\n", QUEUE_SAMPLE_MS / 1000.0);
 }
 
-/* "0s", "42s", "4m05s", "3h12m", "2d03h". */
-static const char *fmt_age(int64_t ms, char *buf, size_t len)
-{
-    int64_t s = ms < 0 ? 0 : ms / 1000;
-    if (s < 60)
-        snprintf(buf, len, "%llds", (long long)s);
-    else if (s < 3600)
-        snprintf(buf, len, "%lldm%02llds", (long long)(s / 60), (long long)(s % 60));
-    else if (s < 86400)
-        snprintf(buf, len, "%lldh%02lldm", (long long)(s / 3600), (long long)(s % 3600 / 60));
-    else
-        snprintf(buf, len, "%lldd%02lldh", (long long)(s / 86400), (long long)(s % 86400 / 3600));
-    return buf;
-}
-
 /* One uplink's state at one instant. */
 struct up_sample {
     struct ranges delivered;    /* acknowledged or given up, as the cursor says */
@@ -148,27 +133,8 @@ static void agent_view_read(const struct conf *c, struct agent_view *a)
     a->running = a->status_age_s * 1000.0 <= 3.0 * (double)c->agent.status_interval_ms;
     if (!a->running)
         return;
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return;
-    char *buf = NULL;
-    size_t len = 0, cap = 0, n;
-    char chunk[4096];
-    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) {
-        if (len + n + 1 > cap) {
-            size_t ncap = (len + n + 1) * 2;
-            char *nb = realloc(buf, ncap);
-            if (!nb)
-                break;
-            buf = nb;
-            cap = ncap;
-        }
-        memcpy(buf + len, chunk, n);
-        len += n;
-    }
-    fclose(f);
+    char *buf = cli_read_file(path, NULL);
     if (buf) {
-        buf[len] = 0;
         a->status = cJSON_Parse(buf);
         free(buf);
     }
@@ -264,7 +230,7 @@ static const char *drain_text(const struct up_view *v, char *buf, size_t len)
         return "caught up";
     if (v->drain_s < 0)
         return "\u2014";  /* not draining */
-    return fmt_age((int64_t)(v->drain_s * 1000.0 + 999), buf, len);
+    return cli_age((int64_t)(v->drain_s * 1000.0 + 999), buf, len);
 }
 
 static void print_header_info(const struct conf *c, const struct sample *b, double ingest,
@@ -277,10 +243,10 @@ static void print_header_info(const struct conf *c, const struct sample *b, doub
     char age[32];
     if (av->running)
         printf("agent: running (status.json %s old)\n",
-               fmt_age((int64_t)(av->status_age_s * 1000), age, sizeof age));
+               cli_age((int64_t)(av->status_age_s * 1000), age, sizeof age));
     else if (av->have_status)
         printf("agent: not running (status.json last written %s ago)\n",
-               fmt_age((int64_t)(av->status_age_s * 1000), age, sizeof age));
+               cli_age((int64_t)(av->status_age_s * 1000), age, sizeof age));
     else
         printf("agent: not running (no status.json in %s)\n", c->agent.data_dir);
 }
@@ -305,7 +271,7 @@ static void print_table(const struct agent_view *av, const struct up_view *v, si
         int dpad = !strcmp(d, "\u2014") ? 12 : 10;
         printf("%-*s  %-17s %10llu  %-7s %11s  %-*s %8llu\n", w, v[i].name,
                state_word(av, &v[i]), (unsigned long long)v[i].waiting,
-               v[i].oldest_ms >= 0 ? fmt_age(v[i].oldest_ms, age, sizeof age) : "-", rate, dpad,
+               v[i].oldest_ms >= 0 ? cli_age(v[i].oldest_ms, age, sizeof age) : "-", rate, dpad,
                d, (unsigned long long)v[i].lost);
     }
 }
@@ -333,7 +299,7 @@ static void print_watch(const struct agent_view *av, const struct up_view *v, si
         const char *d = drain_text(&v[i], drain, sizeof drain);
         printf("%-*s [%s] %3.0f %%  waiting %-9llu oldest %-7s %8.1f/s  %s%s  lost %llu  %s%s",
                w, v[i].name, bar, v[i].pct, (unsigned long long)v[i].waiting,
-               v[i].oldest_ms >= 0 ? fmt_age(v[i].oldest_ms, age, sizeof age) : "-",
+               v[i].oldest_ms >= 0 ? cli_age(v[i].oldest_ms, age, sizeof age) : "-",
                v[i].send_rate, v[i].caught_up || v[i].drain_s < 0 ? "" : "ETA ", d,
                (unsigned long long)v[i].lost, state_word(av, &v[i]), eol);
     }
@@ -373,7 +339,7 @@ static cJSON *to_json(const struct conf *c, const struct sample *b, double inges
         cJSON_AddNumberToObject(x, "waiting", (double)v[i].waiting);
         if (v[i].oldest_ms >= 0) {
             cJSON_AddNumberToObject(x, "oldest_pending_ms", (double)v[i].oldest_ms);
-            cJSON_AddStringToObject(x, "oldest_pending", fmt_age(v[i].oldest_ms, age, sizeof age));
+            cJSON_AddStringToObject(x, "oldest_pending", cli_age(v[i].oldest_ms, age, sizeof age));
         } else {
             cJSON_AddNullToObject(x, "oldest_pending_ms");
             cJSON_AddNullToObject(x, "oldest_pending");

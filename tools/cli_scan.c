@@ -1,6 +1,7 @@
 /* cli_scan: `ganzhi scan`, which unit ids answer on a serial port or a TCP host. */
 #include "core/clock.h"
 #include "core/num.h"
+#include "core/url.h"
 #include "tools/cli.h"
 #include "drivers/mb_link.h"
 #include <stdio.h>
@@ -13,10 +14,12 @@ static void usage(FILE *f)
     fprintf(f,
         "usage: ganzhi scan --serial PORT [--baud 9600] [--parity N|E|O] [--data-bits 8]\n"
         "                   [--stop-bits 1] [OPTIONS]\n"
-        "       ganzhi scan --host HOST [--port 502] [OPTIONS]\n"
+        "       ganzhi scan --host HOST[:PORT] [--port 502] [OPTIONS]\n"
         "       ganzhi scan -c FILE DEVICE [OPTIONS]   (the bus or host of a configured device)\n"
         "Asks every unit id for one register and lists those that answer, with the\n"
         "round trip; an exception reply counts as an answer (the unit is there).\n"
+        "  --host             HOST, HOST:PORT, [IPv6] or [IPv6]:PORT; the port is 502\n"
+        "                     unless written here or given by --port (not both)\n"
         "  --units A-B        unit ids to try (default 1-247)\n"
         "  --timeout T        how long to wait for each (default 200ms)\n"
         "  --area holding|input|coil|discrete, --address N   what to ask for (holding 0)\n"
@@ -37,10 +40,11 @@ int cli_scan(int argc, char **argv)
 {
     struct mb_link_params p = { .port = 502, .baud = 9600, .parity = 'N', .data_bits = 8,
                                 .stop_bits = 1, .unit_id = 1, .timeout_ms = 200 };
-    const char *conf_path = NULL, *devname = NULL;
+    const char *conf_path = NULL, *devname = NULL, *host_arg = NULL;
     long lo = 1, hi = 247, v;
     struct mb_read rd = { MB_HOLDING, 0, 1, 0, 1 };
-    int trace = 0;
+    int trace = 0, host_port = 0, port_opt = 0;
+    char host[URL_HOST_MAX];
     struct conf *c = NULL;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
@@ -60,10 +64,17 @@ int cli_scan(int argc, char **argv)
             p.rtu = 1;
             p.serial = val;
         } else if (!strcmp(a, "--host")) {
-            p.host = val;
+            char err[300];
+            host_port = 0;
+            if (url_parse_hostport(val, host, sizeof host, &host_port, err, sizeof err)) {
+                fprintf(stderr, "ganzhi scan: --host: %s\n", err);
+                return 2;
+            }
+            p.host = host;
+            host_arg = val;
         } else if (!strcmp(a, "--port")) {
             if (num(a, val, 1, 65535, &v)) return 2;
-            p.port = (int)v;
+            port_opt = (int)v;
         } else if (!strcmp(a, "--baud")) {
             if (num(a, val, 300, 4000000, &v)) return 2;
             p.baud = (int)v;
@@ -109,6 +120,16 @@ int cli_scan(int argc, char **argv)
         }
         i += takes;
     }
+    /* "--host 127.0.0.1:5020" once became 127.0.0.1:5020:502: the port is
+     * taken from the host when written there, and two ports are refused rather
+     * than one silently preferred. */
+    if (host_port && port_opt) {
+        fprintf(stderr, "ganzhi scan: the port is given twice (--host %s and --port %d); "
+                "give one\n", host_arg, port_opt);
+        return 2;
+    }
+    if (host_port || port_opt)
+        p.port = host_port ? host_port : port_opt;
     if (conf_path) {
         if (!devname) {
             usage(stderr);
@@ -150,7 +171,7 @@ int cli_scan(int argc, char **argv)
         snprintf(where, sizeof where, "%s at %d %d%c%d", p.serial, p.baud, p.data_bits,
                  p.parity, p.stop_bits);
     else
-        snprintf(where, sizeof where, "%s:%d", p.host, p.port);
+        snprintf(where, sizeof where, strchr(p.host, ':') ? "[%s]:%d" : "%s:%d", p.host, p.port);
     printf("scanning unit ids %ld-%ld on %s, asking %s %u, timeout %lld ms\n", lo, hi, where,
            mb_area_name(rd.area), rd.start, (long long)p.timeout_ms);
     uint16_t regs[1];
@@ -173,7 +194,7 @@ int cli_scan(int argc, char **argv)
         } else if (st == MB_ERR_REPLY) {
             printf("unit %3ld: garbled reply (%s): a unit may be there\n", unit, why);
         } else if (!p.rtu && strstr(why, "refused")) {
-            printf("%s:%d refuses connections: %s\n", p.host, p.port, why);
+            printf("%s refuses connections: %s\n", where, why);
             goto out;
         }
         fflush(stdout);

@@ -10,7 +10,7 @@ static const struct {
 } commands[] = {
     { "check",  cli_check,  "check -c FILE            validate the configuration and point tables" },
     { "read",   cli_read,   "read -c FILE DEVICE [TAG...] [--json] [--trace]  read points now, once" },
-    { "status", cli_status, "status -c FILE           what the running agent reports about itself" },
+    { "status", cli_status, "status -c FILE [--json]  what the running agent reports about itself" },
     { "scan",   cli_scan,   "scan --serial PORT | --host HOST | -c FILE DEVICE   which unit ids answer" },
     { "queue",  cli_queue,  "queue -c FILE [--watch [S]] [--json]  per uplink: waiting, oldest, rate, drain time, lost" },
     { "uplink", cli_uplink, "uplink -c FILE NAME      connect to one uplink, show TLS and certificates, test message" },

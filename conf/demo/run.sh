@@ -2,7 +2,9 @@
 # The demo: a simulated tank farm (ganzhi-sim) -> ganzhi-agent -> a local mosquitto,
 # with every message that reaches the broker shown as it arrives. Ctrl-C stops all
 # of it. DEMO_SECONDS=N stops by itself after N seconds; DEMO_SIM_PORT and
-# DEMO_MQTT_PORT move it off the ports conf/demo/agent.conf names (5020, 18830).
+# DEMO_MQTT_PORT move it off the ports conf/demo/agent.conf names (5020, 18830),
+# and DEMO_DATA_DIR off its store, /tmp/ganzhi-demo (two agents must not share
+# one store: the tests run demos side by side).
 set -u
 cd "$(dirname "$0")/../.." || exit 2
 # A fresh machine's newcomer is often root; the demo's agent may run as root.
@@ -11,8 +13,10 @@ BUILD=${BUILD:-build}
 BIN=$PWD/$BUILD
 SIM_PORT=${DEMO_SIM_PORT:-5020}
 MQTT_PORT=${DEMO_MQTT_PORT:-18830}
+DATA_DIR=${DEMO_DATA_DIR:-/tmp/ganzhi-demo}
 RUN=$(mktemp -d /tmp/ganzhi-demo-run.XXXXXX)
 PIDS=()
+SHOW_PID=
 
 say() { printf '\033[1mdemo:\033[0m %s\n' "$*"; }
 stop_all() {
@@ -21,7 +25,8 @@ stop_all() {
     say "stopping the agent, the simulator and the broker"
     for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null; done
     wait 2>/dev/null
-    say "the agent's log is in $RUN/agent.log; its store in /tmp/ganzhi-demo"
+    [ -n "$SHOW_PID" ] && wait "$SHOW_PID" 2>/dev/null
+    say "the agent's log is in $RUN/agent.log; its store in $DATA_DIR"
     exit 0
 }
 trap stop_all INT TERM EXIT
@@ -34,10 +39,11 @@ for p in "$SIM_PORT" "$MQTT_PORT"; do
     fi
 done
 
-# The demo configuration, moved to the chosen ports.
+# The demo configuration, moved to the chosen ports and store.
 cp -r conf/demo/points "$RUN/"
 sed -e "s/^port .*= 5020/port     = $SIM_PORT/" \
-    -e "s#mqtt://127.0.0.1:18830#mqtt://127.0.0.1:$MQTT_PORT#" conf/demo/agent.conf > "$RUN/agent.conf"
+    -e "s#mqtt://127.0.0.1:18830#mqtt://127.0.0.1:$MQTT_PORT#" \
+    -e "s#^data_dir\( *\)= /tmp/ganzhi-demo#data_dir\1= $DATA_DIR#" conf/demo/agent.conf > "$RUN/agent.conf"
 
 say "starting mosquitto on 127.0.0.1:$MQTT_PORT (anonymous, loopback only)"
 printf 'user root\nlistener %s 127.0.0.1\nallow_anonymous true\n' "$MQTT_PORT" > "$RUN/mosquitto.conf"
@@ -55,14 +61,16 @@ say "reading the device once: ganzhi read -c conf/demo/agent.conf tank_plc LT-10
 "$BIN/ganzhi" read -c "$RUN/agent.conf" tank_plc LT-101 PT-102 GT-101 | sed 's/^/    /'
 
 say "subscribing to ganzhi/220102000001/# on the broker"
-# Process substitution, so that $! is mosquitto_sub itself and stopping it ends
-# the formatter too.
-mosquitto_sub -h 127.0.0.1 -p "$MQTT_PORT" -t 'ganzhi/220102000001/#' -v -q 1 \
-    > >(/usr/bin/python3 -u conf/demo/show.py) &
+# The formatter reads what mosquitto_sub prints and ends when it stops: its own
+# pid kept, so that stopping waits for the last lines it shows.
+exec {SHOW_FD}> >(exec /usr/bin/python3 -u conf/demo/show.py)
+SHOW_PID=$!
+mosquitto_sub -h 127.0.0.1 -p "$MQTT_PORT" -t 'ganzhi/220102000001/#' -v -q 1 >&"$SHOW_FD" &
 PIDS+=($!)
+exec {SHOW_FD}>&-
 sleep 0.3
 
-say "starting ganzhi-agent -c conf/demo/agent.conf (store in /tmp/ganzhi-demo); Ctrl-C to stop"
+say "starting ganzhi-agent -c conf/demo/agent.conf (store in $DATA_DIR); Ctrl-C to stop"
 "$BIN/ganzhi-agent" -c "$RUN/agent.conf" > "$RUN/agent.log" 2>&1 &
 PIDS+=($!)
 
