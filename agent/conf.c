@@ -7,6 +7,7 @@
  * profile needs.
  */
 #include "agent/conf_impl.h"
+#include "agent/conf_pool.h"
 #include "core/num.h"
 #include "agent/keyfile.h"
 #include "agent/log.h"
@@ -612,9 +613,8 @@ void conf_free(struct conf *c)
     conf__schema_free(CONF_SEC_AGENT, &c->agent);
     for (size_t i = 0; c->devices && i < c->ndevices; i++) {
         struct conf_device *d = &c->devices[i];
-        for (size_t k = 0; k < d->npoints; k++)
-            conf__point_free(&d->points[k]);
         free(d->points);
+        conf_pool_free(d->pool);
         free(d->name);
         conf__schema_free(CONF_SEC_DEVICE, d);
     }

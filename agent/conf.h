@@ -12,6 +12,8 @@
 #include <stdint.h>
 #include "drivers/mb_point.h"
 
+struct conf_pool;
+
 struct conf_kv {
     char *key;
     char *value;
@@ -24,7 +26,7 @@ struct conf_limits {
 };
 
 /* One per configured point, so laid out without holes (88 bytes): a site may
- * have 50,000. tag, name and unit share one allocation, owned by tag. */
+ * have 50,000. Its text and limits live in the device's pool. */
 struct conf_point {
     char *tag;              /* unique on the site */
     char *name;             /* "" when absent */
@@ -56,6 +58,7 @@ struct conf_device {
     char *points_file;      /* as resolved (relative to the conf file) */
     struct conf_point *points;
     size_t npoints;
+    struct conf_pool *pool;     /* the points' text and alarm settings */
     const char *file;
     int line;
 };

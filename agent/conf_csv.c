@@ -7,6 +7,7 @@
  * to UTF-8 before it is parsed.
  */
 #include "agent/conf_impl.h"
+#include "agent/conf_pool.h"
 #include "core/num.h"
 #include "proto/charset.h"
 
@@ -155,17 +156,6 @@ static const char *const col_names[NCOLS] = {
 };
 static const enum col required_cols[] = { COL_TAG, COL_AREA, COL_ADDRESS, COL_TYPE };
 
-void conf__point_free(struct conf_point *p)
-{
-    free(p->tag);   /* name and unit too: one allocation */
-    free(p->limits);
-    for (size_t i = 0; i < p->nmeta; i++) {
-        free(p->meta[i].key);
-        free(p->meta[i].value);
-    }
-    free(p->meta);
-}
-
 void conf__table_free(struct conf_table *t)
 {
     for (size_t i = 0; i < t->ncols; i++)
@@ -192,7 +182,8 @@ static int num_cell(struct conf_loader *L, const char *file, int line, const cha
 
 /* Parse one row into p; every bad cell is reported. 0 when the row is good. */
 static int parse_point(struct conf_loader *L, const char *file, const struct csv_row *r,
-                       const int *idx, const struct conf_table *t, struct conf_point *p)
+                       const int *idx, const struct conf_table *t, char *const *keys,
+                       struct conf_pool **pool, struct conf_point *p)
 {
     const char *cell[NCOLS];
     char err[256];
@@ -207,10 +198,9 @@ static int parse_point(struct conf_loader *L, const char *file, const struct csv
         conf__err(L, file, line, "column 'tag': empty (every point needs a tag)");
         bad = 1;
     }
-    /* One allocation for the three strings: malloc's smallest chunk is 32
-     * bytes, three of them per point were 96 bytes for ~12 of text. */
+    /* The three strings together, in the device's pool. */
     size_t ltag = strlen(cell[COL_TAG]) + 1, lname = strlen(cell[COL_NAME]) + 1;
-    char *strs = malloc(ltag + lname + strlen(cell[COL_UNIT]) + 1);
+    char *strs = conf_pool_alloc(pool, ltag + lname + strlen(cell[COL_UNIT]) + 1, 1);
     if (!strs) {
         conf__oom(L);
         return -1;
@@ -303,29 +293,34 @@ static int parse_point(struct conf_loader *L, const char *file, const struct csv
     }
     if (!isnan(lim.lolo) || !isnan(lim.lo) || !isnan(lim.hi) || !isnan(lim.hihi) ||
         !isnan(lim.hysteresis) || lim.delay_ms) {
-        if (!(p->limits = malloc(sizeof *p->limits))) {
+        if (!(p->limits = conf_pool_alloc(pool, sizeof *p->limits, _Alignof(struct conf_limits)))) {
             conf__oom(L);
             return -1;
         }
         *p->limits = lim;
     }
 
-    /* metadata: every other column with a value */
-    for (size_t i = 0; i < t->ncols; i++) {
-        bool builtin = false;
-        for (int c = 0; c < NCOLS; c++)
-            builtin |= idx[c] == (int)i;
-        if (builtin || !*r->f[i])
-            continue;
-        struct conf_kv *nm = realloc(p->meta, (p->nmeta + 1) * sizeof *nm);
-        if (!nm) {
+    /* metadata: every other column with a value (keys: the table's names,
+     * kept once in the pool) */
+    size_t nmeta = 0;
+    for (size_t i = 0; i < t->ncols; i++)
+        nmeta += keys[i] && *r->f[i];
+    if (nmeta) {
+        p->meta = conf_pool_alloc(pool, nmeta * sizeof *p->meta, _Alignof(struct conf_kv));
+        if (!p->meta) {
             conf__oom(L);
             return -1;
         }
-        p->meta = nm;
-        nm[p->nmeta].key = conf__strdup(L, t->cols[i]);
-        nm[p->nmeta].value = conf__strdup(L, r->f[i]);
-        p->nmeta++;
+        for (size_t i = 0; i < t->ncols; i++) {
+            if (!keys[i] || !*r->f[i])
+                continue;
+            char *v = conf_pool_strdup(pool, r->f[i]);
+            if (!v) {
+                conf__oom(L);
+                return -1;
+            }
+            p->meta[p->nmeta++] = (struct conf_kv){ keys[i], v };
+        }
     }
     return bad || L->oom ? -1 : 0;
 }
@@ -469,7 +464,7 @@ static char *points_text(struct conf_loader *L, const char *file, char *buf, siz
 void conf__points_load(struct conf_loader *L, struct conf_device *d, int points_line,
                        struct conf_table *t)
 {
-    char *buf, err[256];
+    char *buf, err[256], **keys = NULL;
     size_t len;
     struct csv c;
     struct csv_row r = { 0 };
@@ -501,6 +496,17 @@ void conf__points_load(struct conf_loader *L, struct conf_device *d, int points_
     if (rc < 0)
         goto out_free_buf;
     t->ok = true;
+    /* The names of the other columns, once: every point's metadata keys. */
+    keys = calloc(t->ncols ? t->ncols : 1, sizeof *keys);
+    if (!keys)
+        goto out_oom;
+    for (size_t i = 0; i < t->ncols; i++) {
+        bool builtin = false;
+        for (int k = 0; k < NCOLS; k++)
+            builtin |= idx[k] == (int)i;
+        if (!builtin && !(keys[i] = conf_pool_strdup(&d->pool, t->cols[i])))
+            goto out_oom;
+    }
 
     while ((rc = csv_next(&c, &r, err, sizeof err)) != 0) {
         if (rc == -2)
@@ -520,21 +526,17 @@ void conf__points_load(struct conf_loader *L, struct conf_device *d, int points_
          * site-wide checks (duplicate tags, profile columns) still see it, so one
          * run reports everything. */
         struct conf_point p = { 0 };
-        int prc = parse_point(L, file, &r, idx, t, &p);
+        int prc = parse_point(L, file, &r, idx, t, keys, &d->pool, &p);
         row_free(&r);
-        if (prc < 0 && (L->oom || !p.tag || !*p.tag)) {
-            conf__point_free(&p);
-            continue;
-        }
+        if (prc < 0 && (L->oom || !p.tag || !*p.tag))
+            continue;   /* (what it took from the pool goes with the device) */
         /* Grown by half at a time and trimmed at the end: a realloc per row
          * copied the table again for every point and left the heap in shreds. */
         if (d->npoints == cap) {
             size_t ncap = cap < 16 ? 16 : cap + cap / 2;
             struct conf_point *np = realloc(d->points, ncap * sizeof *np);
-            if (!np) {
-                conf__point_free(&p);
+            if (!np)
                 goto out_oom;
-            }
             d->points = np;
             cap = ncap;
         }
@@ -551,5 +553,6 @@ out_oom:
     row_free(&r);
     conf__oom(L);
 out_free_buf:
+    free(keys);
     free(buf);
 }

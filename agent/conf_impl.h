@@ -111,6 +111,5 @@ void conf__schema_free(enum conf_sec sec, void *obj);
 void conf__points_load(struct conf_loader *L, struct conf_device *d, int points_line,
                        struct conf_table *t);
 void conf__table_free(struct conf_table *t);
-void conf__point_free(struct conf_point *p);
 
 #endif

@@ -69,6 +69,7 @@ static int point_name(struct uplink *u, uint32_t id, struct point_name *out)
 static int locate_points(struct uplink *u, char *err, size_t errlen)
 {
     const struct conf *c = u->conf;
+    size_t top = 0;
     for (size_t d = 0; d < c->ndevices; d++)
         for (size_t i = 0; i < c->devices[d].npoints; i++) {
             const struct conf_point *p = &c->devices[d].points[i];
@@ -90,7 +91,15 @@ static int locate_points(struct uplink *u, char *err, size_t errlen)
                 u->nloc = n;
             }
             u->loc[id] = (struct point_loc){ (uint32_t)d, (uint32_t)i };
+            top = id + 1 > top ? id + 1 : top;
         }
+    if (top < u->nloc) {    /* grown by doubling: give back the rest */
+        struct point_loc *nl = realloc(u->loc, top * sizeof *nl);
+        if (nl) {
+            u->loc = nl;
+            u->nloc = top;
+        }
+    }
     return 0;
 }
 
