@@ -107,6 +107,9 @@ struct store *store_open(const char *dir, enum store_mode mode, char *err, size_
         goto fail;
     }
     sqlite3_busy_timeout(s->db, 5000);
+    /* The lookaside (small allocations kept per connection) defaults to 120 KB
+     * a connection; a store's few prepared statements need a fraction. */
+    sqlite3_db_config(s->db, SQLITE_DBCONFIG_LOOKASIDE, NULL, 256, 64);
     /* Each connection's page cache may grow to the library default of 2 MB: the
      * writer's and every uplink's, and registering 50,000 points fills it. The
      * hot pages (the batch table's rightmost path, a commit's new pages) are a
