@@ -354,7 +354,7 @@ static void check_tags(struct conf_loader *L)
     size_t cap = 16;
     while (cap < 2 * n)
         cap *= 2;
-    const struct conf_point **slot = calloc(cap, sizeof *slot);
+    struct seen { const struct conf_point *p; const char *table; } *slot = calloc(cap, sizeof *slot);
     if (!slot) {
         conf__oom(L);
         return;
@@ -363,13 +363,13 @@ static void check_tags(struct conf_loader *L)
         for (size_t k = 0; k < c->devices[i].npoints; k++) {
             const struct conf_point *p = &c->devices[i].points[k];
             size_t h = (size_t)hash_str(p->tag) & (cap - 1);
-            while (slot[h] && strcmp(slot[h]->tag, p->tag) != 0)
+            while (slot[h].p && strcmp(slot[h].p->tag, p->tag) != 0)
                 h = (h + 1) & (cap - 1);
-            if (slot[h])
-                conf__err(L, p->file, p->line, "tag '%s' already defined at %s:%d", p->tag,
-                          slot[h]->file, slot[h]->line);
+            if (slot[h].p)
+                conf__err(L, c->devices[i].table, p->line, "tag '%s' already defined at %s:%d",
+                          p->tag, slot[h].table, slot[h].p->line);
             else
-                slot[h] = p;
+                slot[h] = (struct seen){ p, c->devices[i].table };
         }
     free(slot);
 }
@@ -404,7 +404,7 @@ static void check_profiles(struct conf_loader *L, const struct conf_table *table
                 }
                 for (size_t k = 0; k < d->npoints; k++)
                     if (!conf_point_meta(&d->points[k], *col))
-                        conf__err(L, d->points[k].file, d->points[k].line, "column '%s' is empty but "
+                        conf__err(L, d->table, d->points[k].line, "column '%s' is empty but "
                                   "uplink '%s' (profile %s) needs it", *col, up->name, pi->name);
             }
     }
@@ -670,8 +670,14 @@ const struct conf_point *conf_point_find(const struct conf_device *d, const char
 }
 
 /* 50,000 of them on a large site: a field added here costs 50,000 times. */
-_Static_assert(sizeof(void *) != 8 || sizeof(struct conf_point) == 88,
+_Static_assert(sizeof(void *) != 8 || sizeof(struct conf_point) == 64,
                "struct conf_point grew: keep it without holes");
+
+const char *conf_point_unit(const struct conf_point *p)
+{
+    const char *name = conf_point_name(p);
+    return name + strlen(name) + 1;
+}
 
 const struct conf_limits *conf_point_limits(const struct conf_point *p)
 {

@@ -19,26 +19,28 @@ struct conf_kv {
     char *value;
 };
 
+/* The longest tag (bytes): they go on the wire, and into the store's index. */
+#define CONF_TAG_MAX 255
+
 /* A point's alarm settings: few points have any, so they live apart. */
 struct conf_limits {
     double lolo, lo, hi, hihi, hysteresis;  /* NAN when absent */
     int64_t delay_ms;       /* alarm on-delay, 0 when absent */
 };
 
-/* One per configured point, so laid out without holes (88 bytes): a site may
- * have 50,000. Its text and limits live in the device's pool. */
+/* One per configured point, so laid out without holes (64 bytes): a site may
+ * have 50,000. Its text and limits live in the device's pool; its table is the
+ * device's (conf_device.table). */
 struct conf_point {
-    char *tag;              /* unique on the site */
-    char *name;             /* "" when absent */
-    char *unit;             /* "" when absent */
-    struct mb_addr addr;
-    double scale, offset;   /* engineering value = raw * scale + offset */
-    double deadband;        /* 0: store every poll */
+    char *tag;              /* unique on the site; then its name and unit: "tag\0name\0unit" */
     struct conf_limits *limits; /* NULL: no alarm setting (conf_point_limits reads NANs) */
     struct conf_kv *meta;   /* the table's other columns, non-empty values only */
-    const char *file;       /* the point table, for messages */
-    uint32_t nmeta;
-    int line;
+    double scale, offset;   /* engineering value = raw * scale + offset */
+    double deadband;        /* 0: store every poll */
+    struct mb_addr addr;
+    int32_t line;           /* in the device's table */
+    uint16_t nmeta;
+    uint16_t name_at;       /* the name's offset from tag (the unit follows the name) */
 };
 
 enum conf_driver { CONF_MODBUS_TCP, CONF_MODBUS_RTU };
@@ -56,6 +58,7 @@ struct conf_device {
     int64_t interval_ms, timeout_ms, backoff_max_ms;
     unsigned max_registers, max_bits, max_gap;
     char *points_file;      /* as resolved (relative to the conf file) */
+    const char *table;      /* the same, as messages name it: where every point is from */
     struct conf_point *points;
     size_t npoints;
     struct conf_pool *pool;     /* the points' text and alarm settings */
@@ -134,6 +137,9 @@ void conf_diag_free(struct conf_diag *d);
 const struct conf_device *conf_device_find(const struct conf *c, const char *name);
 const struct conf_point *conf_point_find(const struct conf_device *d, const char *tag);
 const char *conf_point_meta(const struct conf_point *p, const char *key);
+/* The point's name and unit, "" when absent. */
+static inline const char *conf_point_name(const struct conf_point *p) { return p->tag + p->name_at; }
+const char *conf_point_unit(const struct conf_point *p);
 /* The point's alarm settings; all absent (NAN, no delay) when it has none. */
 const struct conf_limits *conf_point_limits(const struct conf_point *p);
 

@@ -192,7 +192,6 @@ static int parse_point(struct conf_loader *L, const char *file, const struct csv
         cell[i] = idx[i] >= 0 ? r->f[idx[i]] : "";
     int line = r->line;
 
-    p->file = file;
     p->line = line;
     if (!*cell[COL_TAG]) {
         conf__err(L, file, line, "column 'tag': empty (every point needs a tag)");
@@ -200,14 +199,22 @@ static int parse_point(struct conf_loader *L, const char *file, const struct csv
     }
     /* The three strings together, in the device's pool. */
     size_t ltag = strlen(cell[COL_TAG]) + 1, lname = strlen(cell[COL_NAME]) + 1;
+    if (ltag > CONF_TAG_MAX + 1) {
+        conf__err(L, file, line, "column 'tag': %zu bytes, longer than %d", ltag - 1,
+                  CONF_TAG_MAX);
+        bad = 1;
+        ltag = 1;   /* kept empty: not a tag to compare */
+        cell[COL_TAG] = "";
+    }
     char *strs = conf_pool_alloc(pool, ltag + lname + strlen(cell[COL_UNIT]) + 1, 1);
     if (!strs) {
         conf__oom(L);
         return -1;
     }
     p->tag = strcpy(strs, cell[COL_TAG]);
-    p->name = strcpy(strs + ltag, cell[COL_NAME]);
-    p->unit = strcpy(strs + ltag + lname, cell[COL_UNIT]);
+    strcpy(strs + ltag, cell[COL_NAME]);
+    strcpy(strs + ltag + lname, cell[COL_UNIT]);
+    p->name_at = (uint16_t)ltag;
 
     bool area_ok = mb_area_parse(cell[COL_AREA], &p->addr.area) == 0;
     if (!area_ok) {
@@ -303,7 +310,7 @@ static int parse_point(struct conf_loader *L, const char *file, const struct csv
     /* metadata: every other column with a value (keys: the table's names,
      * kept once in the pool) */
     size_t nmeta = 0;
-    for (size_t i = 0; i < t->ncols; i++)
+    for (size_t i = 0; i < t->ncols && nmeta < UINT16_MAX; i++)
         nmeta += keys[i] && *r->f[i];
     if (nmeta) {
         p->meta = conf_pool_alloc(pool, nmeta * sizeof *p->meta, _Alignof(struct conf_kv));
@@ -311,7 +318,7 @@ static int parse_point(struct conf_loader *L, const char *file, const struct csv
             conf__oom(L);
             return -1;
         }
-        for (size_t i = 0; i < t->ncols; i++) {
+        for (size_t i = 0; i < t->ncols && p->nmeta < nmeta; i++) {
             if (!keys[i] || !*r->f[i])
                 continue;
             char *v = conf_pool_strdup(pool, r->f[i]);
@@ -478,6 +485,7 @@ void conf__points_load(struct conf_loader *L, struct conf_device *d, int points_
     if (!file)
         goto out_free_buf;
     t->file = file;
+    d->table = file;
     if (!(buf = points_text(L, file, buf, &len)))
         return;
 

@@ -261,7 +261,7 @@ struct poller *poller_start(const struct conf *c, struct store *s, struct writer
         /* One transaction for the whole table: one fsync, not one per point. */
         int ok = store_begin(s) == 0;
         for (size_t k = 0; ok && k < cd->npoints; k++)
-            ok = store_point_id(s, cd->points[k].tag, cd->name, cd->points[k].unit,
+            ok = store_point_id(s, cd->points[k].tag, cd->name, conf_point_unit(&cd->points[k]),
                                 &dr->dev.point_ids[k]) == 0;
         if (!ok || store_commit(s) != 0) {
             snprintf(err, errlen, "store: %s", store_errmsg(s));

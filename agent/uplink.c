@@ -34,7 +34,7 @@ static int point_name(struct uplink *u, uint32_t id, struct point_name *out)
     if (id < u->nloc && u->loc[id].dev != UINT32_MAX) {
         const struct conf_device *d = &u->conf->devices[u->loc[id].dev];
         const struct conf_point *p = &d->points[u->loc[id].idx];
-        *out = (struct point_name){ p->tag, d->name, p->unit ? p->unit : "" };
+        *out = (struct point_name){ p->tag, d->name, conf_point_unit(p) };
         return 0;
     }
     if (id >= u->nnames) {
@@ -74,7 +74,7 @@ static int locate_points(struct uplink *u, char *err, size_t errlen)
         for (size_t i = 0; i < c->devices[d].npoints; i++) {
             const struct conf_point *p = &c->devices[d].points[i];
             uint32_t id;
-            if (store_point_id(u->store, p->tag, c->devices[d].name, p->unit, &id) != 0) {
+            if (store_point_id(u->store, p->tag, c->devices[d].name, conf_point_unit(p), &id) != 0) {
                 snprintf(err, errlen, "store: %s", store_errmsg(u->store));
                 return -1;
             }

@@ -15,7 +15,7 @@ static void fill_meta(struct wire_point_meta *m, const struct conf_device *d,
     for (size_t k = 0; k < p->nmeta; k++)
         kv[k] = (struct wire_kv){ p->meta[k].key, p->meta[k].value };
     const struct conf_limits *l = conf_point_limits(p);
-    *m = (struct wire_point_meta){ p->tag, p->name, p->unit, d->name, kv, p->nmeta,
+    *m = (struct wire_point_meta){ p->tag, conf_point_name(p), conf_point_unit(p), d->name, kv, p->nmeta,
                                    l->lolo, l->lo, l->hi, l->hihi, l->hysteresis };
 }
 
@@ -100,7 +100,7 @@ int uplink_format_init(struct uplink_format *f, const struct conf *c,
             const struct conf_point *p = &c->devices[d].points[i];
             uint32_t id;
             fill_meta(&f->defs[f->ndefs++], &c->devices[d], p, kv);
-            if (store_point_id(s, p->tag, c->devices[d].name, p->unit, &id) != 0) {
+            if (store_point_id(s, p->tag, c->devices[d].name, conf_point_unit(p), &id) != 0) {
                 snprintf(err, errlen, "store: %s", store_errmsg(s));
                 goto fail;
             }

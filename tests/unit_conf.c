@@ -162,8 +162,8 @@ static void test_good_site(void)
     const struct conf_point *p = conf_point_find(t, "LT-101");
     CHECK(p != NULL);
     if (p) {
-        CHECK_STR(p->name, "1号储罐液位, 雷达");
-        CHECK_STR(p->unit, "m");
+        CHECK_STR(conf_point_name(p), "1号储罐液位, 雷达");
+        CHECK_STR(conf_point_unit(p), "m");
         CHECK(p->addr.area == MB_HOLDING);
         CHECK(p->addr.type == MB_FLOAT32);
         CHECK(p->addr.order == MB_CDAB);
@@ -181,7 +181,7 @@ static void test_good_site(void)
         CHECK_STR(conf_point_meta(p, "equip_code"), "T101");
         CHECK_STR(conf_point_meta(p, "target_code"), "LT-101-T");
         CHECK_STR(conf_point_meta(p, "location"), "north \"A\" row");
-        CHECK(p->file == C->files[1]);
+        CHECK(t->table == C->files[1]);   /* every point of t is from its table */
         CHECK_NUM(p->line, 3);
     }
     p = conf_point_find(t, "TT-101");
@@ -189,7 +189,7 @@ static void test_good_site(void)
     if (p) {
         CHECK_NUM(p->scale, 0.1);
         CHECK_NUM(p->offset, 0);
-        CHECK_STR(p->unit, "℃");
+        CHECK_STR(conf_point_unit(p), "℃");
         CHECK(isnan(conf_point_limits(p)->lolo) && isnan(conf_point_limits(p)->lo) && isnan(conf_point_limits(p)->hysteresis));
         CHECK_NUM(conf_point_limits(p)->hi, 60);
         CHECK_NUM(conf_point_limits(p)->hihi, 80);
@@ -199,11 +199,11 @@ static void test_good_site(void)
     }
     p = conf_point_find(t, "PT-101");
     CHECK(p && p->addr.type == MB_UINT16 && p->addr.order == MB_BADC && p->addr.address == 3);
-    CHECK(p && p->scale == 1 && p->deadband == 0 && conf_point_limits(p)->delay_ms == 0 && !strcmp(p->name, "压力"));
+    CHECK(p && p->scale == 1 && p->deadband == 0 && conf_point_limits(p)->delay_ms == 0 && !strcmp(conf_point_name(p), "压力"));
     p = conf_point_find(t, "FT-101");
     CHECK(p && p->addr.type == MB_INT32 && p->addr.order == MB_ABCD && p->addr.address == 4);
     p = conf_point_find(t, "FT-102");
-    CHECK(p && p->addr.type == MB_UINT32 && p->addr.order == MB_CDAB && !strcmp(p->name, ""));
+    CHECK(p && p->addr.type == MB_UINT32 && p->addr.order == MB_CDAB && !strcmp(conf_point_name(p), ""));
     p = conf_point_find(t, "CNT-1");
     CHECK(p && p->addr.area == MB_INPUT && p->addr.type == MB_INT64 && p->addr.order == MB_BADC);
     p = conf_point_find(t, "CNT-2");
@@ -238,7 +238,7 @@ static void test_good_site(void)
         CHECK(g->npoints == 4);
         p = conf_point_find(g, "GT-201");
         CHECK(p && p->addr.area == MB_INPUT && p->addr.type == MB_FLOAT32 && p->line == 3);
-        CHECK(p && !strcmp(p->unit, "%LEL") && conf_point_limits(p)->hi == 25 && conf_point_limits(p)->hihi == 50 && p->file == C->files[2]);
+        CHECK(p && !strcmp(conf_point_unit(p), "%LEL") && conf_point_limits(p)->hi == 25 && conf_point_limits(p)->hihi == 50 && g->table == C->files[2]);
         CHECK(p && !strcmp(conf_point_meta(p, "equip_code"), "G201"));
         p = conf_point_find(g, "GA-201");
         CHECK(p && p->addr.area == MB_DISCRETE && p->addr.type == MB_BOOL && p->addr.address == 7);
@@ -724,11 +724,11 @@ static void test_csv_format(void)
     const struct conf_device *d = &C->devices[0];
     CHECK(d->npoints == 4);
     const struct conf_point *p = conf_point_find(d, "A-1");
-    CHECK(p && p->line == 4 && !strcmp(p->name, "a, \"b\""));
+    CHECK(p && p->line == 4 && !strcmp(conf_point_name(p), "a, \"b\""));
     CHECK(p && p->nmeta == 1 && !strcmp(conf_point_meta(p, "equip_code"), "E1"));
     CHECK(p && conf_point_meta(p, "note") == NULL);
     p = conf_point_find(d, "A-2");
-    CHECK(p && p->line == 6 && !strcmp(p->name, "two\nlines") && p->addr.area == MB_INPUT);
+    CHECK(p && p->line == 6 && !strcmp(conf_point_name(p), "two\nlines") && p->addr.area == MB_INPUT);
     CHECK(p && !strcmp(conf_point_meta(p, "note"), "x"));
     p = conf_point_find(d, "A-3");
     CHECK(p && p->line == 8 && p->nmeta == 0 && p->addr.area == MB_COIL);
@@ -859,10 +859,10 @@ static int names_ok(void)
     const struct conf_point *lt = d ? conf_point_find(d, "LT-101") : NULL;
     const struct conf_point *tt = d ? conf_point_find(d, "TT-101") : NULL;
     int ok = d && d->npoints == 2 && lt && tt
-             && !strcmp(lt->name, "1\xE5\x8F\xB7\xE5\x82\xA8\xE7\xBD\x90\xE6\xB6\xB2\xE4\xBD\x8D")
-             && !strcmp(lt->unit, "m")
-             && !strcmp(tt->name, "\xE5\x82\xA8\xE7\xBD\x90\xE6\xB8\xA9\xE5\xBA\xA6")
-             && !strcmp(tt->unit, "\xE2\x84\x83");
+             && !strcmp(conf_point_name(lt), "1\xE5\x8F\xB7\xE5\x82\xA8\xE7\xBD\x90\xE6\xB6\xB2\xE4\xBD\x8D")
+             && !strcmp(conf_point_unit(lt), "m")
+             && !strcmp(conf_point_name(tt), "\xE5\x82\xA8\xE7\xBD\x90\xE6\xB8\xA9\xE5\xBA\xA6")
+             && !strcmp(conf_point_unit(tt), "\xE2\x84\x83");
     if (!ok)
         dump();
     return ok;

@@ -16,7 +16,8 @@ static struct conf_kv kv_phreatic[] = { { "item", "phreatic" }, { "direction", "
 static struct conf_kv kv_rain[] = { { "item", "rainfall" } };     /* no colours: no item */
 static struct conf_kv kv_plain[] = { { "blue", "5" } };           /* colours, no item */
 
-#define PT(t, kv) { .tag = t, .name = "", .unit = "", .meta = kv, \
+/* "TAG\0" + the literal's own NUL: an empty name, then an empty unit. */
+#define PT(t, kv) { .tag = t "\0", .name_at = sizeof t, .meta = kv, \
                     .nmeta = sizeof kv / sizeof kv[0] }
 static struct conf_point pts_a[] = {
     PT("D-1", kv_disp), PT("R-1", kv_rain), PT("D-2", kv_disp), PT("J-1", kv_phreatic),

@@ -93,6 +93,7 @@ int cli_read(int argc, char **argv)
         if (!wanted)
             continue;
         const char *q = quality_name((enum quality)out[i].quality);
+        const char *unit = conf_point_unit(p);
         if (arr) {
             cJSON *x = cJSON_CreateObject();
             cJSON_AddStringToObject(x, "tag", p->tag);
@@ -101,12 +102,12 @@ int cli_read(int argc, char **argv)
                 cJSON_AddRawToObject(x, "value", cli_number(out[i].value, num));
             else
                 cJSON_AddNullToObject(x, "value");
-            cJSON_AddStringToObject(x, "unit", p->unit);
+            cJSON_AddStringToObject(x, "unit", unit);
             cJSON_AddStringToObject(x, "quality", q);
             cJSON_AddItemToArray(arr, x);
         } else {
             printf("%s %s %s %s\n", p->tag, out[i].has_value ? cli_number(out[i].value, num) : "-",
-                   p->unit[0] ? p->unit : "-", q);
+                   unit[0] ? unit : "-", q);
         }
     }
     if (arr) {

@@ -101,14 +101,15 @@ static void show(struct store *s, const struct conf *c, char **tags, size_t ntag
             const struct tag_id *found = bsearch(&key, ids, nids, sizeof *ids, by_tag);
             const struct latest *l = found && found->id < t.n && t.by_point[found->id].seq
                                    ? &t.by_point[found->id] : NULL;
+            const char *unit = conf_point_unit(p)[0] ? conf_point_unit(p) : "-";
             if (!l) {
-                printf("%-16s %14s %-8s %-15s %-29s\n", p->tag, "-", p->unit[0] ? p->unit : "-",
+                printf("%-16s %14s %-8s %-15s %-29s\n", p->tag, "-", unit,
                        "(none recent)", "-");
                 continue;
             }
             wire_time_rfc3339(l->r.ts_ms, c->agent.wire_tz_minutes, ts);
             printf("%-16s %14s %-8s %-15s %-29s %llu\n", p->tag,
-                   l->r.has_value ? cli_number(l->r.value, num) : "-", p->unit[0] ? p->unit : "-",
+                   l->r.has_value ? cli_number(l->r.value, num) : "-", unit,
                    quality_name((enum quality)l->r.quality), ts, (unsigned long long)l->seq);
         }
     fflush(stdout);
