@@ -1,6 +1,7 @@
 /* batch_codec: varint/zigzag/decimal encoding of readings (format in batch_codec.h). */
 #include "agent/batch_codec.h"
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 enum { K_NONE = 0, K_F32 = 1, K_F64 = 2, K_DEC0 = 3, K_DEC_MAX = 9, K_CODE = 10 };
@@ -132,4 +133,19 @@ int batch_decode_next(const uint8_t *blob, size_t len, size_t *pos, int64_t base
         return -1;
     }
     return 0;
+}
+
+struct packed_batch *batch_pack(const struct batch *b)
+{
+    /* Room for the worst case; its untouched tail costs nothing until the
+     * shrink gives it back (a large block is mapped: pages come as written). */
+    struct packed_batch *p = malloc(sizeof *p + (size_t)b->n * BATCH_CODEC_MAX_READING);
+    if (!p)
+        return NULL;
+    p->seq0 = 0;
+    p->ts_ms = b->ts_ms;
+    p->n = b->n;
+    p->len = (uint32_t)batch_encode(b->r, b->n, b->ts_ms, p->data);
+    struct packed_batch *fit = realloc(p, sizeof *p + p->len);
+    return fit ? fit : p;
 }

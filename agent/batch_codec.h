@@ -22,6 +22,19 @@
 /* Largest encoded size of one reading. */
 #define BATCH_CODEC_MAX_READING 24
 
+/* A batch as the store keeps it: a poll's readings encoded (above), about a
+ * third of their size in memory, which is what the writer's queue holds. */
+struct packed_batch {
+    uint64_t seq0;      /* assigned by the store: readings are seq0 .. seq0+n-1 */
+    int64_t ts_ms;      /* earliest sample time of the batch: the blob's base */
+    uint32_t n;
+    uint32_t len;       /* bytes of data */
+    uint8_t data[];
+};
+
+/* b encoded into a new packed batch (malloc'd, sized to fit); NULL out of memory. */
+struct packed_batch *batch_pack(const struct batch *b);
+
 /* Encode n readings relative to base_ts into out (room for n * MAX_READING);
  * returns the bytes written. */
 size_t batch_encode(const struct reading *r, uint32_t n, int64_t base_ts, uint8_t *out);

@@ -21,8 +21,6 @@ struct store {
                  *info_point, *get_cursor, *set_cursor, *seq_since, *ins_alarm,
                  *set_alarm_state, *del_alarm_state, *sel_alarms;
     uint64_t next_seq;
-    uint8_t *buf;
-    size_t bufcap;
 };
 
 /* One past the newest seq, by the rowid index: max(seq0 + n) would read every
@@ -196,7 +194,6 @@ void store_close(struct store *s)
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         sqlite3_finalize(all[i]);
     sqlite3_close(s->db);
-    free(s->buf);
     free(s);
 }
 
@@ -296,7 +293,7 @@ static int append_alarms(struct store *s, struct alarm_event *ev, size_t nev)
     return 0;
 }
 
-int store_append(struct store *s, struct batch *const *b, size_t n, struct alarm_event *ev,
+int store_append(struct store *s, struct packed_batch *const *b, size_t n, struct alarm_event *ev,
                  size_t nev)
 {
     s->last_err = 0;
@@ -308,19 +305,10 @@ int store_append(struct store *s, struct batch *const *b, size_t n, struct alarm
     for (size_t i = 0; i < n; i++) {
         if (b[i]->n == 0)
             continue;
-        size_t need = (size_t)b[i]->n * BATCH_CODEC_MAX_READING;
-        if (need > s->bufcap) {
-            uint8_t *nb = realloc(s->buf, need);
-            if (!nb)
-                goto fail;
-            s->buf = nb;
-            s->bufcap = need;
-        }
-        size_t len = batch_encode(b[i]->r, b[i]->n, b[i]->ts_ms, s->buf);
         sqlite3_bind_int64(s->ins_batch, 1, (sqlite3_int64)seq);
         sqlite3_bind_int64(s->ins_batch, 2, b[i]->ts_ms);
         sqlite3_bind_int64(s->ins_batch, 3, b[i]->n);
-        sqlite3_bind_blob(s->ins_batch, 4, s->buf, (int)len, SQLITE_STATIC);
+        sqlite3_bind_blob(s->ins_batch, 4, b[i]->data, (int)b[i]->len, SQLITE_STATIC);
         if (step_done(s->ins_batch))
             goto fail;
         seq += b[i]->n;

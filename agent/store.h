@@ -28,6 +28,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "agent/alarm.h"
+#include "agent/batch_codec.h"
 #include "core/reading.h"
 
 struct store;
@@ -70,7 +71,7 @@ int store_point_info(struct store *s, uint32_t id, char *tag, size_t taglen,
 /* Append batches and alarm events in one transaction, assigning the batches'
  * seq0 and the events' ids, and recording the alarm state the events leave.
  * 0 on success; on failure nothing is stored. */
-int store_append(struct store *s, struct batch *const *b, size_t n, struct alarm_event *ev,
+int store_append(struct store *s, struct packed_batch *const *b, size_t n, struct alarm_event *ev,
                  size_t nev);
 
 /* The active alarms, for the engine's state at start: fn(arg, point, level, since). */

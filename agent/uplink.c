@@ -21,9 +21,9 @@
 #define CURSOR_PERSIST_MS 250
 /* How long a clean stop may spend delivering what is stored. */
 #define STOP_DRAIN_MS 2000
-/* Read ahead per lane: this many messages' readings, at most READAHEAD_MAX. */
+/* Read ahead per lane: this many messages' readings, at most READAHEAD_MAX (56 KB). */
 #define READAHEAD_MESSAGES 8
-#define READAHEAD_MAX 2048
+#define READAHEAD_MAX 1024
 
 
 /* A point's names by its store id: the configuration's own strings for the

@@ -18,7 +18,7 @@ struct writer {
     pthread_mutex_t lock;
     pthread_cond_t work;        /* batches queued, or stop */
     pthread_cond_t committed;   /* next_seq moved, or poked */
-    struct batch **q;           /* FIFO ring */
+    struct packed_batch **q;           /* FIFO ring */
     size_t qcap, qhead, qlen;
     uint64_t poke_gen;          /* bumped by commits of alarm events */
     struct wake **watchers;     /* rung after every commit */
@@ -169,7 +169,7 @@ static void keep_budget(struct writer *w, int force)
 static void *writer_main(void *arg)
 {
     struct writer *w = arg;
-    struct batch **take = NULL;
+    struct packed_batch **take = NULL;
     size_t take_cap = 0;
     pthread_mutex_lock(&w->lock);
     for (;;) {
@@ -196,7 +196,7 @@ static void *writer_main(void *arg)
         while (n < w->qlen && (n == 0 || readings < w->max_tx_readings))
             readings += w->q[(w->qhead + n++) % w->qcap]->n;
         if (n > take_cap) {
-            struct batch **nt = realloc(take, n * sizeof *take);
+            struct packed_batch **nt = realloc(take, n * sizeof *take);
             if (!nt)
                 continue;
             take = nt;
@@ -377,7 +377,7 @@ int writer_submit_alarms(struct writer *w, const struct alarm_event *ev, size_t 
     return 0;
 }
 
-int writer_submit(struct writer *w, struct batch *b)
+int writer_submit(struct writer *w, struct packed_batch *b)
 {
     pthread_mutex_lock(&w->lock);
     if (w->st.queued_readings + b->n > w->st.queue_max) {
@@ -388,7 +388,7 @@ int writer_submit(struct writer *w, struct batch *b)
     }
     if (w->qlen == w->qcap) {
         size_t ncap = w->qcap * 2;
-        struct batch **nq = malloc(ncap * sizeof *nq);
+        struct packed_batch **nq = malloc(ncap * sizeof *nq);
         if (!nq) {
             w->st.dropped_readings += b->n;
             pthread_mutex_unlock(&w->lock);

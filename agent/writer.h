@@ -39,9 +39,10 @@ struct writer *writer_start(struct store *s, unsigned queue_max, int64_t commit_
 void writer_stop(struct writer *w);
 void writer_free(struct writer *w);
 
-/* Hand a batch (malloc'd) to the writer, which frees it. Returns -1 and frees it
- * when the queue is full (the readings are counted as dropped). */
-int writer_submit(struct writer *w, struct batch *b);
+/* Hand a poll's batch (malloc'd, packed: batch_pack) to the writer, which frees
+ * it. Returns -1 and frees it when the queue is full (the readings are counted
+ * as dropped). */
+int writer_submit(struct writer *w, struct packed_batch *b);
 
 /* Hand alarm events to the writer (copied); they are stored with the next
  * commit, ids assigned. -1 only when out of memory. */

@@ -214,7 +214,8 @@ static void sample(struct point *p, struct reading *r, int64_t ts)
     }
 }
 
-static struct batch *make_batch(int64_t ts, size_t n)
+/* A poll's batch, packed as the poller hands it over. */
+static struct packed_batch *make_batch(int64_t ts, size_t n)
 {
     struct batch *b = malloc(sizeof *b + n * sizeof b->r[0]);
     if (!b)
@@ -224,7 +225,9 @@ static struct batch *make_batch(int64_t ts, size_t n)
     b->n = (uint32_t)n;
     for (size_t i = 0; i < n; i++)
         sample(&pts[i], &b->r[i], ts);
-    return b;
+    struct packed_batch *p = batch_pack(b);
+    free(b);
+    return p;
 }
 
 static long long file_size(const char *dir, const char *name)
@@ -410,7 +413,7 @@ int main(int argc, char **argv)
             struct timespec pause = { 0, 200000 };
             nanosleep(&pause, NULL);
         }
-        struct batch *b = make_batch(ts, n);
+        struct packed_batch *b = make_batch(ts, n);
         if (!b || writer_submit(w, b) != 0) {
             fprintf(stderr, "bench_ingest: submit failed\n");
             return 1;

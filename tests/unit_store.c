@@ -57,7 +57,7 @@ static void test_codec_truncated(void)
     }
 }
 
-static struct batch *mk(uint32_t n, int64_t ts, double base)
+static struct packed_batch *mk(uint32_t n, int64_t ts, double base)
 {
     struct batch *b = malloc(sizeof *b + n * sizeof b->r[0]);
     b->n = n;
@@ -66,7 +66,9 @@ static struct batch *mk(uint32_t n, int64_t ts, double base)
     for (uint32_t i = 0; i < n; i++)
         b->r[i] = (struct reading){ .point = i + 1, .quality = Q_GOOD, .has_value = 1, .ts_ms = ts + i,
                                     .value = base + i };
-    return b;
+    struct packed_batch *p = batch_pack(b);
+    free(b);
+    return p;
 }
 
 struct collect {
@@ -98,7 +100,7 @@ static void test_store(void)
     CHECK(store_point_id(s, "LT-101", "tank_plc2", "m", &again) == 0 && again == id1);
     CHECK(id1 != id2);
     CHECK(store_next_seq(s) == 1);
-    struct batch *b[3] = { mk(3, 1000, 10), mk(2, 2000, 20), mk(4, 3000, 30) };
+    struct packed_batch *b[3] = { mk(3, 1000, 10), mk(2, 2000, 20), mk(4, 3000, 30) };
     CHECK(store_append(s, b, 2, NULL, 0) == 0);
     CHECK(b[0]->seq0 == 1 && b[1]->seq0 == 4);
     CHECK(store_append(s, &b[2], 1, NULL, 0) == 0 && b[2]->seq0 == 6);
@@ -133,7 +135,7 @@ static void test_store(void)
     CHECK_STR(tag, "TE-101");
     CHECK_STR(unit, "℃");
     CHECK(store_cursor_get(s, "county", &cur) == 0 && cur.acked == 5);
-    struct batch *b4 = mk(1, 4000, 40);
+    struct packed_batch *b4 = mk(1, 4000, 40);
     CHECK(store_append(s, &b4, 1, NULL, 0) == 0 && b4->seq0 == 10);
     struct store *r = store_open(dir, STORE_READ, err, sizeof err);
     CHECK(r != NULL);
