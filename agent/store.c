@@ -12,6 +12,8 @@
 
 /* Page cache per connection, KiB (see store_open). */
 #define STORE_CACHE_KIB "256"
+/* A reader (an uplink, a CLI command) reads the newest batches in order. */
+#define STORE_READ_CACHE_KIB "64"
 
 struct store {
     sqlite3 *db;
@@ -112,7 +114,9 @@ struct store *store_open(const char *dir, enum store_mode mode, char *err, size_
      * writer's and every uplink's, and registering 50,000 points fills it. The
      * hot pages (the batch table's rightmost path, a commit's new pages) are a
      * few dozen; older ones are in the kernel's page cache anyway. */
-    sqlite3_exec(s->db, "PRAGMA cache_size=-" STORE_CACHE_KIB, NULL, NULL, NULL);
+    sqlite3_exec(s->db, mode == STORE_WRITE ? "PRAGMA cache_size=-" STORE_CACHE_KIB
+                                            : "PRAGMA cache_size=-" STORE_READ_CACHE_KIB,
+                 NULL, NULL, NULL);
     char *msg = NULL;
     /* secure_delete: Debian builds SQLite with it on, which writes every freed page
      * again (zeros) when old readings are deleted: twice the flash wear, and a
