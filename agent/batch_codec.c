@@ -1,6 +1,7 @@
 /* batch_codec: varint/zigzag/decimal encoding of readings (format in batch_codec.h). */
 #include "agent/batch_codec.h"
 #include <math.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -58,7 +59,9 @@ size_t batch_encode(const struct reading *r, uint32_t n, int64_t base_ts, uint8_
 {
     uint8_t *p = out;
     for (uint32_t i = 0; i < n; i++) {
-        const struct reading *x = &r[i];
+        /* A copy first: out may be r itself (batch_pack), and this reading's
+         * bytes may overwrite its own struct, never the next one's. */
+        const struct reading copy = r[i], *x = &copy;
         uint8_t *kind = p++;
         p += put_varint(p, x->point);
         p += put_varint(p, (uint64_t)(x->ts_ms > base_ts ? x->ts_ms - base_ts : 0));
@@ -135,17 +138,23 @@ int batch_decode_next(const uint8_t *blob, size_t len, size_t *pos, int64_t base
     return 0;
 }
 
-struct packed_batch *batch_pack(const struct batch *b)
+/* Packing in place: the readings and the blob start at the same offset, and
+ * no reading encodes to more bytes than its struct holds. */
+_Static_assert(offsetof(struct batch, r) == offsetof(struct packed_batch, data),
+               "a batch and its packed form must share their header's size");
+_Static_assert(sizeof(struct reading) >= BATCH_CODEC_MAX_READING,
+               "a reading's encoding must fit in its own struct");
+
+struct packed_batch *batch_pack(struct batch *b)
 {
-    /* Room for the worst case; its untouched tail costs nothing until the
-     * shrink gives it back (a large block is mapped: pages come as written). */
-    struct packed_batch *p = malloc(sizeof *p + (size_t)b->n * BATCH_CODEC_MAX_READING);
-    if (!p)
-        return NULL;
+    int64_t ts = b->ts_ms;
+    uint32_t n = b->n;
+    size_t len = batch_encode(b->r, n, ts, (uint8_t *)b->r);
+    struct packed_batch *p = (struct packed_batch *)b;
     p->seq0 = 0;
-    p->ts_ms = b->ts_ms;
-    p->n = b->n;
-    p->len = (uint32_t)batch_encode(b->r, b->n, b->ts_ms, p->data);
-    struct packed_batch *fit = realloc(p, sizeof *p + p->len);
+    p->ts_ms = ts;
+    p->n = n;
+    p->len = (uint32_t)len;
+    struct packed_batch *fit = realloc(p, sizeof *p + len);   /* shrinks in place */
     return fit ? fit : p;
 }

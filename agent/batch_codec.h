@@ -32,8 +32,10 @@ struct packed_batch {
     uint8_t data[];
 };
 
-/* b encoded into a new packed batch (malloc'd, sized to fit); NULL out of memory. */
-struct packed_batch *batch_pack(const struct batch *b);
+/* b (malloc'd) encoded in its own memory, shrunk to fit: b is consumed, the
+ * packed batch returned in its place. No allocation: a poll of 10,000 points
+ * needs no second 240 KB while it is packed. */
+struct packed_batch *batch_pack(struct batch *b);
 
 /* Encode n readings relative to base_ts into out (room for n * MAX_READING);
  * returns the bytes written. */

@@ -81,6 +81,7 @@ struct conf_uplink {
     unsigned max_inflight;  /* messages awaiting PUBACK at once */
     unsigned send_queue;    /* messages made ahead, waiting for the window */
     int64_t send_queue_bytes;   /* and their bytes, at most (one message always fits) */
+    int64_t max_inflight_bytes; /* bytes awaiting PUBACK, at most (one message always fits) */
     int64_t keepalive_ms, reconnect_max_ms, live_window_ms;
     char *app_id;           /* the platform's app id, NULL when absent */
     char *envelope;         /* payload encryption: none, A256GCM or A128CBC */

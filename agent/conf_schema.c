@@ -160,6 +160,10 @@ static const struct conf_key uplink_keys[] = {
       .off = U(message_readings), .desc = "readings per realtime message" },
     { .key = "max_inflight", .type = K_UINT, .def = "32", .lo = 1, .hi = 1000, .off = U(max_inflight),
       .desc = "messages awaiting PUBACK at once" },
+    { .key = "max_inflight_bytes", .type = K_SIZE, .def = "1MB", .lo = 4096, .hi = 1024 * MIB,
+      .off = U(max_inflight_bytes),
+      .desc = "bytes of messages awaiting PUBACK, at most (at least one message): with "
+              "max_inflight, what paho holds in memory" },
     { .key = "send_queue", .type = K_UINT, .def = "32", .lo = 1, .hi = 1000, .off = U(send_queue),
       .desc = "messages made ahead while paho's window is full (memory: this many messages)" },
     { .key = "send_queue_bytes", .type = K_SIZE, .def = "512KB", .lo = 4096, .hi = 1024 * MIB,

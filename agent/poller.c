@@ -106,13 +106,7 @@ static void submit(struct poller *pl, struct dev_run *dr, struct batch *b)
     }
     /* Packed here, on the bus's thread: the writer's queue holds a third of
      * the bytes (a slow commit at 100,000 readings a second queues megabytes). */
-    struct packed_batch *pb = batch_pack(b);
-    free(b);
-    if (!pb) {
-        log_error("device", c->name, "out of memory: poll dropped");
-        return;
-    }
-    if (writer_submit(pl->writer, pb) != 0) {
+    if (writer_submit(pl->writer, batch_pack(b)) != 0) {
         /* Rate-limited: at saturation this would be a line per poll. */
         dr->dropped += n;
         if (++dr->drops == 1 || dr->drops % 1000 == 0)

@@ -108,6 +108,8 @@ cJSON *status_json(const struct agent_status *s)
         add_u64(x, "queue_max", st->queue_max);
         add_u64(x, "queued_bytes", st->queued_bytes);
         add_u64(x, "queue_bytes_max", st->queue_bytes_max);
+        add_u64(x, "inflight_bytes", st->inflight_bytes);
+        add_u64(x, "inflight_bytes_max", st->inflight_bytes_max);
         cJSON_AddBoolToObject(x, "backfilling", st->backfilling);
         add_u64(x, "messages_sent", st->messages_sent);
         add_u64(x, "messages_acked", st->messages_acked);

@@ -10,7 +10,6 @@
 #include "agent/uplink_mqtt.h"
 #include "agent/uplink_outbox.h"
 #include "core/clock.h"
-#include "core/url.h"
 #include "proto/profile.h"
 #include <errno.h>
 #include <stdio.h>
@@ -449,6 +448,8 @@ static void *uplink_main(void *arg)
     return NULL;
 }
 
+/* An outbox's folder (url = file:///DIR, checked by the configuration), or NULL
+ * for a broker. */
 static const char *outbox_dir(const struct conf_uplink *cu)
 {
     return strncmp(cu->urls[0], "file://", 7) == 0 ? cu->urls[0] + 7 : NULL;
@@ -591,6 +592,8 @@ void uplink_get_stats(struct uplink *u, struct uplink_stats *out)
     out->queue_max = u->outq_tracked_max;
     out->queued_bytes = u->outq_bytes;
     out->queue_bytes_max = u->outq_bytes_max;
+    out->inflight_bytes = u->handed_bytes;
+    out->inflight_bytes_max = (uint64_t)u->cu->max_inflight_bytes;
     out->backfilling = u->lanes.pos[LANE_BACKFILL] < u->lanes.live_start;
     pthread_mutex_unlock(&u->lock);
 }

@@ -23,6 +23,7 @@ struct uplink_stats {
     uint64_t inflight;          /* messages awaiting PUBACK, or queued for paho */
     uint64_t queued, queue_max; /* of those, made and waiting for paho's window; the bound */
     uint64_t queued_bytes, queue_bytes_max;     /* their bytes; the bound */
+    uint64_t inflight_bytes, inflight_bytes_max;    /* bytes awaiting PUBACK; the bound */
     int backfilling;            /* a backlog is being re-uploaded behind live data */
     char server[160];           /* the broker it is connected to */
     char last_error[200];

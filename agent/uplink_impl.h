@@ -22,6 +22,7 @@ struct flight {
     uint64_t first, last;   /* seq range the message carries */
     int used;
     int handed;             /* with the transport, counted in `handed` */
+    size_t bytes;           /* the message's size, while handed */
     enum lane lane;
     int alarm;              /* carries alarm events first..last, not readings */
 };
@@ -78,6 +79,7 @@ struct uplink {
     size_t nslots;              /* max_inflight + send_queue + an alarm */
     uint64_t next_id;           /* of the next flight */
     size_t handed;              /* with the transport, unacknowledged: at most max_inflight */
+    size_t handed_bytes;        /* their bytes: at most max_inflight_bytes (or one message) */
     size_t inflight[2];         /* per lane */
     struct lanes lanes;         /* what is delivered, what to send next */
     uint64_t alarm_acked;       /* alarm events delivered up to this id */

@@ -67,6 +67,7 @@ static void settle(struct uplink *u, struct flight *f)
     f->used = 0;
     if (f->handed) {
         u->handed--;
+        u->handed_bytes -= f->bytes;
         if (u->sender_waiting)  /* room in the transport's window for the next */
             pthread_cond_signal(&u->outq_cond);
     }
@@ -184,7 +185,8 @@ int window_send_tracked(struct uplink *u, enum message_kind kind, const char *to
         free(body);
         return 0;
     }
-    *f = (struct flight){ ++u->next_id, first, last, 1, 0, lane, alarm };
+    *f = (struct flight){ .id = ++u->next_id, .first = first, .last = last, .used = 1,
+                          .lane = lane, .alarm = alarm };
     if (alarm) {
         u->alarm_inflight = 1;
         u->alarm_pos = last + 1;
@@ -203,6 +205,7 @@ void window_void(struct uplink *u)
     for (size_t i = 0; i < u->nslots; i++)
         u->slots[i].used = 0;
     u->handed = 0;
+    u->handed_bytes = 0;
     pthread_cond_signal(&u->outq_cond);     /* void messages leave the queue */
     u->inflight[LANE_LIVE] = u->inflight[LANE_BACKFILL] = 0;
     u->alarm_inflight = 0;
@@ -215,6 +218,7 @@ static void refused(struct uplink *u, struct flight *f)
     f->used = 0;
     f->handed = 0;
     u->handed--;
+    u->handed_bytes -= f->bytes;
     u->st.messages_sent--;
     if (f->alarm)
         u->alarm_inflight = 0;
@@ -235,11 +239,14 @@ static void *sender_main(void *arg)
     struct uplink *u = arg;
     pthread_mutex_lock(&u->lock);
     for (;;) {
-        /* A tracked message waits for room in the transport's window (not at a
-         * stop: a dead broker would never make room; paho refuses too many). */
+        /* A tracked message waits for room in the transport's window, in
+         * messages and in bytes (not at a stop: a dead broker would never make
+         * room; paho refuses too many). */
         while (!u->sender_stop &&
                (!u->outq_len || (u->outq[u->outq_head].f && u->outq[u->outq_head].gen == u->gen &&
-                                 u->handed >= u->cu->max_inflight))) {
+                                 (u->handed >= u->cu->max_inflight ||
+                                  (u->handed && u->handed_bytes + u->outq[u->outq_head].len >
+                                                    (size_t)u->cu->max_inflight_bytes))))) {
             u->sender_waiting = 1;
             pthread_cond_wait(&u->outq_cond, &u->lock);
             u->sender_waiting = 0;
@@ -261,7 +268,9 @@ static void *sender_main(void *arg)
         if (m.f && !stale) {
             id = m.f->id;
             m.f->handed = 1;
+            m.f->bytes = m.len;
             u->handed++;
+            u->handed_bytes += m.len;
             u->st.messages_sent++;
         }
         pthread_mutex_unlock(&u->lock);

@@ -34,7 +34,7 @@ struct writer;
 
 struct writer *writer_start(struct store *s, unsigned queue_max, int64_t commit_interval_ms,
                             const struct writer_limits *limits);
-/* Commit what is queued and stop the thread. writer_wait() and writer_poke()
+/* Commit what is queued and stop the thread. writer_wait() and the watchers
  * still work until writer_free(); the store stays open (the caller closes it). */
 void writer_stop(struct writer *w);
 void writer_free(struct writer *w);

@@ -225,9 +225,7 @@ static struct packed_batch *make_batch(int64_t ts, size_t n)
     b->n = (uint32_t)n;
     for (size_t i = 0; i < n; i++)
         sample(&pts[i], &b->r[i], ts);
-    struct packed_batch *p = batch_pack(b);
-    free(b);
-    return p;
+    return batch_pack(b);
 }
 
 static long long file_size(const char *dir, const char *name)

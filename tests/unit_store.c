@@ -66,9 +66,7 @@ static struct packed_batch *mk(uint32_t n, int64_t ts, double base)
     for (uint32_t i = 0; i < n; i++)
         b->r[i] = (struct reading){ .point = i + 1, .quality = Q_GOOD, .has_value = 1, .ts_ms = ts + i,
                                     .value = base + i };
-    struct packed_batch *p = batch_pack(b);
-    free(b);
-    return p;
+    return batch_pack(b);
 }
 
 struct collect {
@@ -152,8 +150,42 @@ static void test_store(void)
     CHECK(system(cmd) == 0);
 }
 
+/* Packing in place, at the largest encodings (huge point ids, time deltas and
+ * doubles that fit no shorter form), decodes to what went in. */
+static void test_pack_in_place(void)
+{
+    enum { N = 64 };
+    struct batch *b = malloc(sizeof *b + N * sizeof b->r[0]);
+    struct reading in[N];
+    b->seq0 = 0;
+    b->ts_ms = 1000;
+    b->n = N;
+    for (uint32_t i = 0; i < N; i++) {
+        in[i] = (struct reading){ .point = UINT32_MAX - i, .quality = (uint8_t)(i % Q_COUNT),
+                                  .has_value = i % 5 != 0, .code = i % 5 == 0 ? 2 : 0,
+                                  .ts_ms = i % 2 ? INT64_MAX - (int64_t)i : 1000 + i,
+                                  .value = i % 5 == 0 ? 0 : 0.1 + 0.2 + (double)i * 1e-13 };
+        b->r[i] = in[i];
+    }
+    struct packed_batch *p = batch_pack(b);
+    CHECK(p->n == N && p->ts_ms == 1000 && p->len <= N * BATCH_CODEC_MAX_READING);
+    size_t pos = 0;
+    for (uint32_t i = 0; i < N; i++) {
+        struct reading out;
+        CHECK(batch_decode_next(p->data, p->len, &pos, p->ts_ms, &out) == 0);
+        CHECK(out.point == in[i].point && out.quality == in[i].quality &&
+              out.has_value == in[i].has_value && out.ts_ms == in[i].ts_ms &&
+              out.code == in[i].code);
+        if (in[i].has_value)
+            CHECK(out.value == in[i].value);
+    }
+    CHECK(pos == p->len);
+    free(p);
+}
+
 int main(void)
 {
+    RUN(test_pack_in_place);
     RUN(test_codec_values);
     RUN(test_codec_truncated);
     RUN(test_store);
