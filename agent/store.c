@@ -13,7 +13,7 @@
 /* Page cache per connection, KiB (see store_open). */
 #define STORE_CACHE_KIB "256"
 /* A reader (an uplink, a CLI command) reads the newest batches in order. */
-#define STORE_READ_CACHE_KIB "64"
+#define STORE_READ_CACHE_KIB "128"
 
 struct store {
     sqlite3 *db;

@@ -6,6 +6,7 @@
 #include "agent/tls_probe.h"
 #include "core/url.h"
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,7 +20,7 @@ struct mqtt;
 struct pub {
     struct mqtt *m;
     uint64_t id;
-    int used;
+    atomic_int used;        /* taken and given back without a lock: it is per message */
 };
 
 struct mqtt {
@@ -30,9 +31,9 @@ struct mqtt {
     char **uris;                /* paho's form: tcp://host:port, ssl://host:port */
     size_t nuris;
     int tls;                    /* some url is mqtts:// */
-    pthread_mutex_t lock;       /* guards pubs and tls_error */
+    pthread_mutex_t lock;       /* guards tls_error */
     struct pub *pubs;
-    size_t npubs;
+    size_t npubs, next_pub;     /* where the sender looks for a free context first */
     char tls_error[200];
 };
 
@@ -114,11 +115,8 @@ static int on_tls_error(const char *str, size_t len, void *ctx)
 /* Take the message's id back from its context, and free the context. */
 static uint64_t pub_done(struct pub *p)
 {
-    struct mqtt *m = p->m;
-    pthread_mutex_lock(&m->lock);
     uint64_t id = p->id;
-    p->used = 0;
-    pthread_mutex_unlock(&m->lock);
+    atomic_store_explicit(&p->used, 0, memory_order_release);
     return id;
 }
 
@@ -170,15 +168,19 @@ static int mqtt_publish(struct transport *t, const struct transport_msg *msg)
         return MQTTAsync_sendMessage(m->client, msg->topic, &pm, NULL) == MQTTASYNC_SUCCESS ? 0
                                                                                           : -1;
     struct pub *p = NULL;
-    pthread_mutex_lock(&m->lock);
-    for (size_t i = 0; !p && i < m->npubs; i++)
-        if (!m->pubs[i].used)
-            p = &m->pubs[i];
-    if (p)
-        *p = (struct pub){ m, msg->id, 1 };
-    pthread_mutex_unlock(&m->lock);
+    /* The sender thread alone takes contexts; paho's thread gives them back. */
+    for (size_t i = 0; !p && i < m->npubs; i++) {
+        size_t k = (m->next_pub + i) % m->npubs;
+        if (!atomic_load_explicit(&m->pubs[k].used, memory_order_acquire)) {
+            p = &m->pubs[k];
+            m->next_pub = k + 1;
+        }
+    }
     if (!p)     /* paho still holds messages of a lost connection: try again later */
         return -1;
+    p->m = m;
+    p->id = msg->id;
+    atomic_store_explicit(&p->used, 1, memory_order_relaxed);
     MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
     ro.onSuccess = on_send_ok;
     ro.onFailure = on_send_fail;

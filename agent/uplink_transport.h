@@ -43,7 +43,8 @@ struct transport_ops {
     /* Start connecting: 0, the outcome to come as connected or connect_failed
      * (perhaps before this returns); -1 when no attempt could start (err says why). */
     int (*connect)(struct transport *t, char *err, size_t errlen);
-    /* Hand a message over: 0, then for a tracked QoS 1 message acked or failed
+    /* Hand a message over (from one thread at a time: the uplink's sender): 0,
+     * then for a tracked QoS 1 message acked or failed
      * follows (perhaps before this returns); -1 refused now (not connected, no
      * room): nothing follows. QoS 0 has no acknowledgement: handed over is all. */
     int (*publish)(struct transport *t, const struct transport_msg *m);
