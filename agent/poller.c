@@ -265,7 +265,11 @@ struct poller *poller_start(const struct conf *c, struct store *s, struct writer
             store_rollback(s);
             goto fail;
         }
-        dr->next_ms = now;
+        /* First polls spread over the first second (or interval, if shorter):
+         * devices then keep their own grids apart, and a site's polls, commits
+         * and messages do not all come in one burst each period. */
+        int64_t spread = cd->interval_ms < 1000 ? cd->interval_ms : 1000;
+        dr->next_ms = now + spread * (int64_t)i / (int64_t)c->ndevices;
         dr->jitter_seed = (unsigned)(now + (int64_t)i * 7919);
         pl->buses[b].devs[pl->buses[b].ndevs++] = dr;
     }
