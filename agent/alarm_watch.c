@@ -129,7 +129,8 @@ static int restore_active(struct alarm_watch *aw, struct store *s)
         free(l.a);
         return -1;
     }
-    qsort(l.a, l.n, sizeof *l.a, by_point);
+    if (l.n)    /* (qsort and bsearch are not given a null array, even empty) */
+        qsort(l.a, l.n, sizeof *l.a, by_point);
     for (size_t d = 0; l.n && d < aw->ndevs; d++) {
         struct watch_dev *wd = &aw->devs[d];
         for (size_t k = 0; k < wd->conf->npoints; k++) {
