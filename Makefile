@@ -124,7 +124,7 @@ bench: deps all
 # ends with each test's "N passed, N failed", fails if any failed or crashed.
 unit: $(TEST_BIN)
 	@fail=0; for t in $(TEST_BIN); do \
-	    out=$$($(RUN) $$t 2>&1); rc=$$?; \
+	    out=$$(GANZHI_EMULATED=$(if $(RUN),1,) $(RUN) $$t 2>&1); rc=$$?; \
 	    sum=$$(printf '%s\n' "$$out" | grep -E '^[0-9]+ passed, [0-9]+ failed$$' | tail -1); \
 	    printf '%s\n' "$$out" | grep -E '^FAIL' || true; \
 	    echo "$$(basename $$t): $${sum:-no summary (exit $$rc)}"; \

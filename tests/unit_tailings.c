@@ -225,6 +225,8 @@ static void check_pairs(void *arg, const char *tag, const struct alarm_event *ev
     }
 }
 
+#define PAIR_ROUNDS 5000
+
 struct pair_arg {
     struct tailings *t;
     size_t dev;
@@ -237,7 +239,7 @@ static void *pair_bus(void *arg)
     struct alarm_point st[6];
     memset(st, 0, sizeof st);
     size_t np = pa->dev == 0 ? 6 : 2;
-    for (int round = 0; round < 5000; round++) {
+    for (int round = 0; round < PAIR_ROUNDS; round++) {
         int colour = (round + (int)pa->dev) % 5 - 1 + ALARM_BLUE;
         if (colour < ALARM_BLUE)
             colour = -1;
@@ -250,6 +252,14 @@ static void *pair_bus(void *arg)
 
 static void test_threads(void)
 {
+    /* Under qemu-user (the cross builds' unit run) two threads contending for
+     * one mutex spin for ever in the emulator's atomics; the native runs (make
+     * test, the sanitizer suite) are the thread test. */
+    const char *emulated = getenv("GANZHI_EMULATED");
+    if (emulated && *emulated) {
+        printf("note test_threads: not run under emulation\n");
+        return;
+    }
     char err[200];
     struct store *s = store_open(dir, STORE_WRITE, err, sizeof err);
     struct tailings *t = s ? tailings_create(&conf, s, err, sizeof err) : NULL;
