@@ -47,7 +47,7 @@ int status_collect(struct agent_status *s, int64_t uptime_ms, struct device *con
     }
     s->nuplinks = nups;
     writer_get_stats(w, &s->store);
-    s->next_seq = writer_wait(w, 0, 0);
+    s->next_seq = writer_next_seq(w);
     return 0;
 }
 

@@ -358,7 +358,7 @@ static void *uplink_main(void *arg)
      * keeps the window full. */
     size_t live_reserve = 1;
     size_t backfill_window = cu->max_inflight > live_reserve ? cu->max_inflight - live_reserve : 1;
-    uint64_t next_seq = writer_wait(u->writer, 0, 0);
+    uint64_t next_seq = writer_next_seq(u->writer);
     for (;;) {
         pthread_mutex_lock(&u->lock);
         int stop = u->stop, connected = u->connected, connecting = u->connecting;
@@ -392,7 +392,7 @@ static void *uplink_main(void *arg)
             int64_t t = mono_ms();
             if (!drain_until)
                 drain_until = t + STOP_DRAIN_MS;
-            next_seq = writer_wait(u->writer, 0, 0);
+            next_seq = writer_next_seq(u->writer);
             pthread_mutex_lock(&u->lock);
             int more = lanes_next(&u->lanes, LANE_LIVE, next_seq, &from, &limit) ||
                        lanes_next(&u->lanes, LANE_BACKFILL, next_seq, &from, &limit) ||
@@ -442,7 +442,7 @@ static void *uplink_main(void *arg)
                 wait = next_connect > now ? (int)(next_connect - now) : 0;
             wake_wait(&u->wake, wait);
         }
-        next_seq = writer_wait(u->writer, 0, 0);
+        next_seq = writer_next_seq(u->writer);
     }
     persist_cursor(u);
     return NULL;

@@ -17,10 +17,8 @@ struct writer {
     pthread_t thread;
     pthread_mutex_t lock;
     pthread_cond_t work;        /* batches queued, or stop */
-    pthread_cond_t committed;   /* next_seq moved, or poked */
     struct packed_batch **q;           /* FIFO ring */
     size_t qcap, qhead, qlen;
-    uint64_t poke_gen;          /* bumped by commits of alarm events */
     struct wake **watchers;     /* rung after every commit */
     size_t nwatchers;
     struct alarm_event *alarms; /* events waiting for the next commit */
@@ -214,7 +212,7 @@ static void *writer_main(void *arg)
         int64_t t0 = mono_us();
         int rc = store_append(w->store, take, n, ev, nev);
         int64_t took = mono_us() - t0;
-        /* No SQL under the lock: paho's threads take it to wake the uplinks. */
+        /* No SQL under the lock: pollers take it for every batch they hand over. */
         uint64_t next = rc == 0 ? store_next_seq(w->store) : 0;
 
         pthread_mutex_lock(&w->lock);
@@ -229,12 +227,8 @@ static void *writer_main(void *arg)
             w->st.last_commit_us = took;
             w->next_seq = next;
             w->backlogged = w->qlen > 0;
-            if (nev) {
-                w->st.alarms += nev;
-                w->poke_gen++;      /* wake the uplinks for the alarm lane */
-            }
+            w->st.alarms += nev;
             free(ev);
-            pthread_cond_broadcast(&w->committed);
             for (size_t i = 0; i < w->nwatchers; i++)
                 wake_ring(w->watchers[i]);
             pthread_mutex_unlock(&w->lock);
@@ -315,7 +309,6 @@ struct writer *writer_start(struct store *s, unsigned queue_max, int64_t commit_
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_mutex_init(&w->lock, NULL);
     pthread_cond_init(&w->work, &ca);
-    pthread_cond_init(&w->committed, &ca);
     pthread_condattr_destroy(&ca);
     if (!w->q || pthread_create(&w->thread, NULL, writer_main, w) != 0) {
         free(w->q);
@@ -348,7 +341,6 @@ void writer_free(struct writer *w)
     free(w->alarms);
     pthread_mutex_destroy(&w->lock);
     pthread_cond_destroy(&w->work);
-    pthread_cond_destroy(&w->committed);
     free(w->q);
     free(w->watchers);
     free(w);
@@ -410,17 +402,9 @@ int writer_submit(struct writer *w, struct packed_batch *b)
     return 0;
 }
 
-uint64_t writer_wait(struct writer *w, uint64_t seen, int timeout_ms)
+uint64_t writer_next_seq(struct writer *w)
 {
     pthread_mutex_lock(&w->lock);
-    if (w->next_seq <= seen && timeout_ms > 0) {
-        struct timespec until;
-        deadline_after(&until, timeout_ms);
-        uint64_t gen = w->poke_gen;
-        while (w->next_seq <= seen && gen == w->poke_gen &&
-               pthread_cond_timedwait(&w->committed, &w->lock, &until) != ETIMEDOUT)
-            ;
-    }
     uint64_t v = w->next_seq;
     pthread_mutex_unlock(&w->lock);
     return v;

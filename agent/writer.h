@@ -34,7 +34,7 @@ struct writer;
 
 struct writer *writer_start(struct store *s, unsigned queue_max, int64_t commit_interval_ms,
                             const struct writer_limits *limits);
-/* Commit what is queued and stop the thread. writer_wait() and the watchers
+/* Commit what is queued and stop the thread. writer_next_seq() and the watchers
  * still work until writer_free(); the store stays open (the caller closes it). */
 void writer_stop(struct writer *w);
 void writer_free(struct writer *w);
@@ -48,9 +48,8 @@ int writer_submit(struct writer *w, struct packed_batch *b);
  * commit, ids assigned. -1 only when out of memory. */
 int writer_submit_alarms(struct writer *w, const struct alarm_event *ev, size_t n);
 
-/* One past the highest committed seq; waits up to timeout_ms for it to exceed
- * `seen` (timeout 0: do not wait). */
-uint64_t writer_wait(struct writer *w, uint64_t seen, int timeout_ms);
+/* One past the highest committed seq (uplinks learn of commits by writer_watch). */
+uint64_t writer_next_seq(struct writer *w);
 /* Ring wk after every commit (an uplink's doorbell: new readings or alarm
  * events to send), until writer_unwatch. 0, or -1 out of memory. */
 int writer_watch(struct writer *w, struct wake *wk);
