@@ -60,27 +60,33 @@ static struct flight *find_flight(struct uplink *u, uint64_t id)
     return NULL;
 }
 
-/* A flight is delivered (u->lock held). */
-static void settle(struct uplink *u, struct flight *f)
+/* A flight leaves the window, delivered or not (u->lock held). */
+static void release(struct uplink *u, struct flight *f)
 {
-    u->st.messages_acked++;
     f->used = 0;
     if (f->handed) {
+        f->handed = 0;
         u->handed--;
         u->handed_bytes -= f->bytes;
         if (u->sender_waiting)  /* room in the transport's window for the next */
             pthread_cond_signal(&u->outq_cond);
     }
-    if (f->alarm) {
-        if (f->last > u->alarm_acked)
-            u->alarm_acked = f->last;
+    if (f->alarm)
         u->alarm_inflight = 0;
-        return;
-    }
+    else
+        u->inflight[f->lane]--;
+}
+
+/* A flight is delivered (u->lock held). */
+static void settle(struct uplink *u, struct flight *f)
+{
+    u->st.messages_acked++;
+    if (f->alarm && f->last > u->alarm_acked)
+        u->alarm_acked = f->last;
     /* Acks may come in any order, from either lane: the set takes them all. */
-    if (lanes_acked(&u->lanes, f->first, f->last) != 0)
+    if (!f->alarm && lanes_acked(&u->lanes, f->first, f->last) != 0)
         u->rewind = 1;  /* out of memory: send again rather than lose track */
-    u->inflight[f->lane]--;
+    release(u, f);
 }
 
 static void on_acked(void *ctx, uint64_t id)
@@ -215,15 +221,8 @@ void window_void(struct uplink *u)
 /* A tracked message the transport refused: its readings go again (u->lock held). */
 static void refused(struct uplink *u, struct flight *f)
 {
-    f->used = 0;
-    f->handed = 0;
-    u->handed--;
-    u->handed_bytes -= f->bytes;
+    release(u, f);
     u->st.messages_sent--;
-    if (f->alarm)
-        u->alarm_inflight = 0;
-    else
-        u->inflight[f->lane]--;
     u->rewind = 1;
     u->st.send_failures++;
 }
