@@ -30,10 +30,10 @@
  * the rest (pseudo points, points of an earlier configuration in a backlog). */
 static int point_name(struct uplink *u, uint32_t id, struct point_name *out)
 {
-    if (id < u->nloc && u->loc[id].dev != UINT32_MAX) {
-        const struct conf_device *d = &u->conf->devices[u->loc[id].dev];
-        const struct conf_point *p = &d->points[u->loc[id].idx];
-        *out = (struct point_name){ p->tag, d->name, conf_point_unit(p) };
+    const struct conf_device *d;
+    const struct conf_point *cp = uplink_format_point(&u->fmt, id, &d);
+    if (cp) {
+        *out = (struct point_name){ cp->tag, d->name, conf_point_unit(cp) };
         return 0;
     }
     if (id >= u->nnames) {
@@ -60,45 +60,6 @@ static int point_name(struct uplink *u, uint32_t id, struct point_name *out)
         }
     }
     *out = (struct point_name){ p->tag, p->device, p->unit };
-    return 0;
-}
-
-/* Where each configured point is, by its store id (the poller registered every
- * configured tag before the uplinks start). */
-static int locate_points(struct uplink *u, char *err, size_t errlen)
-{
-    const struct conf *c = u->conf;
-    size_t top = 0;
-    for (size_t d = 0; d < c->ndevices; d++)
-        for (size_t i = 0; i < c->devices[d].npoints; i++) {
-            const struct conf_point *p = &c->devices[d].points[i];
-            uint32_t id;
-            if (store_point_id(u->store, p->tag, c->devices[d].name, conf_point_unit(p), &id) != 0) {
-                snprintf(err, errlen, "store: %s", store_errmsg(u->store));
-                return -1;
-            }
-            if (id >= u->nloc) {
-                size_t n = id + 1 > u->nloc * 2 ? id + 1 : u->nloc * 2;
-                struct point_loc *nl = realloc(u->loc, n * sizeof *nl);
-                if (!nl) {
-                    snprintf(err, errlen, "out of memory");
-                    return -1;
-                }
-                for (size_t k = u->nloc; k < n; k++)
-                    nl[k].dev = UINT32_MAX;
-                u->loc = nl;
-                u->nloc = n;
-            }
-            u->loc[id] = (struct point_loc){ (uint32_t)d, (uint32_t)i };
-            top = id + 1 > top ? id + 1 : top;
-        }
-    if (top < u->nloc) {    /* grown by doubling: give back the rest */
-        struct point_loc *nl = realloc(u->loc, top * sizeof *nl);
-        if (nl) {
-            u->loc = nl;
-            u->nloc = top;
-        }
-    }
     return 0;
 }
 
@@ -510,9 +471,6 @@ struct uplink *uplink_start(const struct conf *c, const struct conf_uplink *cu,
     u->persisted_lost = cur.lost;
     u->history_unknown = !cur.acked && !cur.delivered[0] && !cur.lost;
     u->alarms_looked = UINT64_MAX;  /* events of an earlier run: look once */
-    u->conf = c;
-    if (locate_points(u, err, errlen) != 0)
-        goto fail;
     if (uplink_format_init(&u->fmt, c, cu, &u->site, u->store, err, errlen) != 0)
         goto fail;
     lanes_rewind(&u->lanes, 1, 0);
@@ -570,7 +528,6 @@ void uplink_stop(struct uplink *u)
         free(u->names[i].unit);
     }
     free(u->names);
-    free(u->loc);
     lanes_free(&u->lanes);
     free(u->ahead[0].r);
     free(u->ahead[1].r);

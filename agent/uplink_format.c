@@ -19,19 +19,52 @@ static void fill_meta(struct wire_point_meta *m, const struct conf_device *d,
                                    l->lolo, l->lo, l->hi, l->hihi, l->hysteresis };
 }
 
-/* Room in f->meta (indexed by store point id) for id. */
-static int meta_room(struct uplink_format *f, uint32_t id)
+/* Where each configured point is, by its store id (the poller registered every
+ * configured tag before the uplinks start). */
+static int locate_points(struct uplink_format *f, struct store *s, char *err, size_t errlen)
 {
-    if (id < f->nmeta)
-        return 0;
-    size_t n = id + 64;
-    struct wire_point_meta *m = realloc(f->meta, n * sizeof *m);
-    if (!m)
-        return -1;
-    memset(m + f->nmeta, 0, (n - f->nmeta) * sizeof *m);
-    f->meta = m;
-    f->nmeta = n;
+    const struct conf *c = f->conf;
+    size_t top = 0;
+    for (size_t d = 0; d < c->ndevices; d++)
+        for (size_t i = 0; i < c->devices[d].npoints; i++) {
+            const struct conf_point *p = &c->devices[d].points[i];
+            uint32_t id;
+            if (store_point_id(s, p->tag, c->devices[d].name, conf_point_unit(p), &id) != 0) {
+                snprintf(err, errlen, "store: %s", store_errmsg(s));
+                return -1;
+            }
+            if (id >= f->nloc) {
+                size_t n = id + 1 > f->nloc * 2 ? id + 1 : f->nloc * 2;
+                struct point_loc *nl = realloc(f->loc, n * sizeof *nl);
+                if (!nl) {
+                    snprintf(err, errlen, "out of memory");
+                    return -1;
+                }
+                for (size_t k = f->nloc; k < n; k++)
+                    nl[k].dev = UINT32_MAX;
+                f->loc = nl;
+                f->nloc = n;
+            }
+            f->loc[id] = (struct point_loc){ (uint32_t)d, (uint32_t)i };
+            top = id + 1 > top ? id + 1 : top;
+        }
+    if (top < f->nloc) {    /* grown by doubling: give back the rest */
+        struct point_loc *nl = realloc(f->loc, top * sizeof *nl);
+        if (nl) {
+            f->loc = nl;
+            f->nloc = top;
+        }
+    }
     return 0;
+}
+
+const struct conf_point *uplink_format_point(const struct uplink_format *f, uint32_t id,
+                                             const struct conf_device **dev)
+{
+    if (id >= f->nloc || f->loc[id].dev == UINT32_MAX)
+        return NULL;
+    *dev = &f->conf->devices[f->loc[id].dev];
+    return &(*dev)->points[f->loc[id].idx];
 }
 
 int uplink_format_init(struct uplink_format *f, const struct conf *c,
@@ -39,6 +72,7 @@ int uplink_format_init(struct uplink_format *f, const struct conf *c,
                        struct store *s, char *err, size_t errlen)
 {
     memset(f, 0, sizeof *f);
+    f->conf = c;
     f->cu = cu;
     f->site = site;
     /* Keys are read once, from private files (checked again here: they may have
@@ -77,6 +111,8 @@ int uplink_format_init(struct uplink_format *f, const struct conf *c,
             goto fail;
     /* generic reads no point metadata: its fast encoders take the readings as
      * they are; its topics are the profile's like any other's. */
+    if (locate_points(f, s, err, errlen) != 0)
+        goto fail;
     f->generic = !strcmp(profile_name(f->profile), "generic");
     if (f->generic)
         return 0;
@@ -87,40 +123,27 @@ int uplink_format_init(struct uplink_format *f, const struct conf *c,
             nkv += c->devices[d].points[i].nmeta;
         }
     f->defs = calloc(npoints ? npoints : 1, sizeof *f->defs);
+    f->first = calloc(c->ndevices ? c->ndevices : 1, sizeof *f->first);
     f->kv = calloc(nkv ? nkv : 1, sizeof *f->kv);
     f->ptrs = calloc(cu->message_readings, sizeof *f->ptrs);
     f->nptrs = cu->message_readings;
-    if (!f->defs || !f->kv || !f->ptrs)
+    if (!f->defs || !f->first || !f->kv || !f->ptrs)
         goto oom;
-    /* Point metadata by store id: the ids the readings carry. The poller has
-     * registered every configured tag before the uplinks start. */
+    /* Point metadata in configuration order: a store id finds its point by loc. */
     struct wire_kv *kv = f->kv;
-    for (size_t d = 0; d < c->ndevices; d++)
+    for (size_t d = 0; d < c->ndevices; d++) {
+        f->first[d] = f->ndefs;
         for (size_t i = 0; i < c->devices[d].npoints; i++) {
             const struct conf_point *p = &c->devices[d].points[i];
-            uint32_t id;
             fill_meta(&f->defs[f->ndefs++], &c->devices[d], p, kv);
-            if (store_point_id(s, p->tag, c->devices[d].name, conf_point_unit(p), &id) != 0) {
-                snprintf(err, errlen, "store: %s", store_errmsg(s));
-                goto fail;
-            }
-            if (meta_room(f, id))
-                goto oom;
-            f->meta[id] = f->defs[f->ndefs - 1];
             kv += p->nmeta;
         }
+    }
     /* A tailings item's alarms come from its pseudo point "item:NAME" (see
      * agent/tailings): its metadata gives it the item column the profile reads. */
     f->tailings = tailings_create(c, s, err, errlen);
     if (!f->tailings)
         goto fail;
-    for (size_t k = 0; k < tailings_count(f->tailings); k++) {
-        uint32_t id;
-        const struct wire_point_meta *m = tailings_meta(f->tailings, k, &id);
-        if (meta_room(f, id))
-            goto oom;
-        f->meta[id] = *m;
-    }
     return 0;
 oom:
     snprintf(err, errlen, "out of memory");
@@ -157,7 +180,8 @@ void uplink_format_free(struct uplink_format *f)
     memset(f->aes, 0, sizeof f->aes);
     memset(f->hmac, 0, sizeof f->hmac);
     profile_free(f->profile);
-    free(f->meta);
+    free(f->loc);
+    free(f->first);
     free(f->kv);
     free(f->ptrs);
     free(f->defs);
@@ -167,7 +191,15 @@ void uplink_format_free(struct uplink_format *f)
 
 static const struct wire_point_meta *meta_of(struct uplink_format *f, uint32_t id)
 {
-    return id < f->nmeta && f->meta[id].tag ? &f->meta[id] : NULL;
+    if (id < f->nloc && f->loc[id].dev != UINT32_MAX)
+        return &f->defs[f->first[f->loc[id].dev] + f->loc[id].idx];
+    for (size_t k = 0; k < tailings_count(f->tailings); k++) {  /* an item's pseudo point */
+        uint32_t item_id;
+        const struct wire_point_meta *m = tailings_meta(f->tailings, k, &item_id);
+        if (item_id == id)
+            return m;
+    }
+    return NULL;
 }
 
 char *uplink_format_realtime(struct uplink_format *f, const struct wire_reading *r, size_t n,

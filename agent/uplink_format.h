@@ -15,14 +15,21 @@
 
 struct tailings;
 
+/* A configured point: its device and index in the configuration. */
+struct point_loc {
+    uint32_t dev, idx;      /* dev UINT32_MAX: not a configured point */
+};
+
 struct uplink_format {
+    const struct conf *conf;            /* outlives the uplink: names point into it */
     const struct conf_uplink *cu;
     const struct wire_site *site;
     struct profile *profile;
     int generic;                        /* the generic profile: its own fast encoders */
-    struct wire_point_meta *meta;       /* by store point id */
+    struct point_loc *loc;              /* by store point id: the configured points */
+    size_t nloc;
+    size_t *first;                      /* device d's points begin at defs[first[d]] */
     struct wire_kv *kv;
-    size_t nmeta;
     const struct wire_point_meta **ptrs;    /* per reading of one message */
     size_t nptrs;
     struct wire_point_meta *defs;       /* the configured points, for MK_POINTS */
@@ -37,6 +44,12 @@ int uplink_format_init(struct uplink_format *f, const struct conf *c,
                        const struct conf_uplink *cu, const struct wire_site *site,
                        struct store *s, char *err, size_t errlen);
 void uplink_format_free(struct uplink_format *f);
+
+/* The configured point a store id names, and its device (8 bytes a point: the
+ * configuration's own strings); NULL for other ids (pseudo points, points of an
+ * earlier configuration still in a backlog). */
+const struct conf_point *uplink_format_point(const struct uplink_format *f, uint32_t id,
+                                             const struct conf_device **dev);
 
 /* malloc'd bodies (NULL on failure); the topic is written to topic. */
 char *uplink_format_realtime(struct uplink_format *f, const struct wire_reading *r, size_t n,

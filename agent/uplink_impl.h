@@ -47,10 +47,6 @@ struct point_copy {
     char *tag, *device, *unit;
 };
 
-/* A configured point: device and index in the configuration. */
-struct point_loc {
-    uint32_t dev, idx;      /* dev UINT32_MAX: not a configured point */
-};
 
 /* Readings read ahead for one lane, names resolved: a drain reads the store
  * once per several messages, not once per message (a read transaction and
@@ -62,7 +58,6 @@ struct readahead {
 
 struct uplink {
     const struct conf_uplink *cu;
-    const struct conf *conf;    /* outlives the uplink: names point into it */
     struct wire_site site;
     struct writer *writer;
     struct store *store;        /* this uplink's own connection */
@@ -110,8 +105,6 @@ struct uplink {
     uint64_t alarm_pos_looked;  /* and the alarm position then */
     double tokens;              /* backfill messages the rate allows now */
     uint64_t cursor_failures;
-    struct point_loc *loc;      /* by store id: the configured points */
-    size_t nloc;
     struct point_copy *names;   /* by store id: copies for the other points */
     size_t nnames;
     struct readahead ahead[2];  /* per lane */
