@@ -260,7 +260,7 @@ static int parse_point(struct conf_loader *L, const char *file, const struct csv
         bad = 1;
     }
     bad |= num_cell(L, file, line, "offset", cell[COL_OFFSET], 0, &p->offset) < 0;
-    struct conf_limits lim;
+    struct conf_limits lim = { NAN, NAN, NAN, NAN, NAN, 0 };
     static const enum col nonneg[] = { COL_DEADBAND, COL_HYSTERESIS };
     double *nonneg_out[] = { &p->deadband, &lim.hysteresis };
     for (int i = 0; i < 2; i++) {
