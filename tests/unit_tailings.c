@@ -70,6 +70,14 @@ static void test_tag(void)
     CHECK(tailings_tag("displacement", buf, 18) == 0);
 }
 
+/* The test configuration's items over the test store (NULL if either fails). */
+static struct tailings *open_items(struct store **s)
+{
+    char err[200];
+    *s = store_open(dir, STORE_WRITE, err, sizeof err);
+    return *s ? tailings_create(&conf, *s, err, sizeof err) : NULL;
+}
+
 static void test_items(void)
 {
     char err[200];
@@ -105,9 +113,8 @@ static void test_items(void)
 
 static void test_escalation(void)
 {
-    char err[200];
-    struct store *s = store_open(dir, STORE_WRITE, err, sizeof err);
-    struct tailings *t = s ? tailings_create(&conf, s, err, sizeof err) : NULL;
+    struct store *s;
+    struct tailings *t = open_items(&s);
     CHECK(t != NULL);
     if (!t)
         return;
@@ -167,9 +174,8 @@ static void test_escalation(void)
 
 static void test_restore(void)
 {
-    char err[200];
-    struct store *s = store_open(dir, STORE_WRITE, err, sizeof err);
-    struct tailings *t = s ? tailings_create(&conf, s, err, sizeof err) : NULL;
+    struct store *s;
+    struct tailings *t = open_items(&s);
     CHECK(t != NULL);
     if (!t)
         return;
@@ -260,9 +266,8 @@ static void test_threads(void)
         printf("note test_threads: not run under emulation\n");
         return;
     }
-    char err[200];
-    struct store *s = store_open(dir, STORE_WRITE, err, sizeof err);
-    struct tailings *t = s ? tailings_create(&conf, s, err, sizeof err) : NULL;
+    struct store *s;
+    struct tailings *t = open_items(&s);
     CHECK(t != NULL);
     if (!t)
         return;
