@@ -1,5 +1,6 @@
-/* unit_core: the bottom layer: broker and host:port addresses, strict numbers. */
+/* unit_core: the bottom layer: broker and host:port addresses, strict numbers, byte strings. */
 #include "tests/unit.h"
+#include "core/bytes.h"
 #include "core/num.h"
 #include "core/url.h"
 
@@ -103,8 +104,29 @@ static void test_numbers(void)
     CHECK_STR(err, "'1e999' is too large");
 }
 
+static void test_bytes(void)
+{
+    uint8_t b[8];
+    size_t n = 0;
+    char err[128], buf[64];
+    CHECK(bytes_parse("GZ01", b, sizeof b, &n, err, sizeof err) == 0 && n == 4 && b[0] == 'G');
+    CHECK(bytes_parse("hex:FE 01-a0:7f", b, sizeof b, &n, err, sizeof err) == 0 && n == 4);
+    CHECK(b[0] == 0xFE && b[1] == 0x01 && b[2] == 0xA0 && b[3] == 0x7F);
+    CHECK_STR(bytes_format(b, n, buf, sizeof buf), "hex:FE01A07F");
+    CHECK_STR(bytes_format((const uint8_t *)"GZ01", 4, buf, sizeof buf), "GZ01");
+    CHECK(bytes_parse("hex:F", b, sizeof b, &n, err, sizeof err) == -1);
+    CHECK(bytes_parse("hex:F 0", b, sizeof b, &n, err, sizeof err) == -1);
+    CHECK(bytes_parse("hex:zz", b, sizeof b, &n, err, sizeof err) == -1);
+    CHECK(bytes_parse("hex:", b, sizeof b, &n, err, sizeof err) == -1);
+    CHECK(bytes_parse("", b, sizeof b, &n, err, sizeof err) == -1);
+    CHECK(bytes_parse("123456789", b, sizeof b, &n, err, sizeof err) == -1);
+    CHECK(bytes_find((const uint8_t *)"abcabd", 6, (const uint8_t *)"abd", 3) == 3);
+    CHECK(bytes_find((const uint8_t *)"ab", 2, (const uint8_t *)"abd", 3) == -1);
+}
+
 int main(void)
 {
+    RUN(test_bytes);
     RUN(test_url_mqtt);
     RUN(test_url_refused);
     RUN(test_url_file);
