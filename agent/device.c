@@ -29,6 +29,17 @@ static const struct mb_addr **point_addrs(const struct conf_device *c)
     return addrs;
 }
 
+void device_link_params(const struct conf_device *c, struct mb_link_params *p)
+{
+    *p = (struct mb_link_params){
+        .transport = c->driver == CONF_MODBUS_RTU ? MB_RTU_SERIAL : MB_TCP,
+        .host = c->host, .port = c->port, .serial = c->serial, .baud = c->baud,
+        .parity = c->parity, .data_bits = c->data_bits, .stop_bits = c->stop_bits,
+        .frame_gap_us = -1, .echo = MB_ECHO_AUTO,
+        .unit_id = c->unit_id, .timeout_ms = c->timeout_ms,
+    };
+}
+
 int device_init(struct device *d, const struct conf_device *c, struct mb_link *link,
                 char *err, size_t errlen)
 {
@@ -55,12 +66,8 @@ int device_init(struct device *d, const struct conf_device *c, struct mb_link *l
         d->link = link;
         return 0;
     }
-    struct mb_link_params p = {
-        .rtu = c->driver == CONF_MODBUS_RTU, .host = c->host, .port = c->port,
-        .serial = c->serial, .baud = c->baud, .parity = c->parity,
-        .data_bits = c->data_bits, .stop_bits = c->stop_bits, .unit_id = c->unit_id,
-        .timeout_ms = c->timeout_ms,
-    };
+    struct mb_link_params p;
+    device_link_params(c, &p);
     d->link = mb_link_new(&p, err, errlen);
     if (!d->link)
         goto fail;

@@ -33,7 +33,11 @@ struct device {
     struct device_stats stats;
 };
 
-/* link: the serial bus's shared link, or NULL for a device with its own. */
+/* The link parameters of c's bus (transport, address, line, timing); the
+ * target unit and timeout are c's. */
+void device_link_params(const struct conf_device *c, struct mb_link_params *p);
+
+/* link: the bus's shared link, or NULL for a device with its own. */
 int device_init(struct device *d, const struct conf_device *c, struct mb_link *link,
                 char *err, size_t errlen);
 void device_fini(struct device *d);

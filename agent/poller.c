@@ -233,11 +233,8 @@ struct poller *poller_start(const struct conf *c, struct store *s, struct writer
                 goto oom;
             pl->nbuses++;
             if (cd->driver == CONF_MODBUS_RTU) {
-                struct mb_link_params lp = {
-                    .rtu = 1, .serial = cd->serial, .baud = cd->baud, .parity = cd->parity,
-                    .data_bits = cd->data_bits, .stop_bits = cd->stop_bits,
-                    .unit_id = cd->unit_id, .timeout_ms = cd->timeout_ms,
-                };
+                struct mb_link_params lp;
+                device_link_params(cd, &lp);
                 pl->buses[b].name = cd->serial;
                 pl->buses[b].link = mb_link_new(&lp, derr, sizeof derr);
                 if (!pl->buses[b].link) {

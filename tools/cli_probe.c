@@ -61,11 +61,8 @@ static int read_regs(const char *path, const char *devname, enum mb_area area, l
         fprintf(stderr, "ganzhi probe: no device '%s' in %s\n", devname, path);
         goto out;
     }
-    struct mb_link_params p = {
-        .rtu = cd->driver == CONF_MODBUS_RTU, .host = cd->host, .port = cd->port,
-        .serial = cd->serial, .baud = cd->baud, .parity = cd->parity, .data_bits = cd->data_bits,
-        .stop_bits = cd->stop_bits, .unit_id = cd->unit_id, .timeout_ms = cd->timeout_ms,
-    };
+    struct mb_link_params p;
+    device_link_params(cd, &p);
     char err[200];
     struct mb_link *l = mb_link_new(&p, err, sizeof err);
     rc = 1;

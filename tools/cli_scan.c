@@ -3,6 +3,7 @@
 #include "core/num.h"
 #include "core/url.h"
 #include "tools/cli.h"
+#include "agent/device.h"
 #include "drivers/mb_link.h"
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,8 +39,9 @@ static int num(const char *opt, const char *s, long lo, long hi, long *out)
 
 int cli_scan(int argc, char **argv)
 {
-    struct mb_link_params p = { .port = 502, .baud = 9600, .parity = 'N', .data_bits = 8,
-                                .stop_bits = 1, .unit_id = 1, .timeout_ms = 200 };
+    struct mb_link_params p = { .transport = MB_TCP, .port = 502, .baud = 9600, .parity = 'N', .data_bits = 8,
+                                .stop_bits = 1, .frame_gap_us = -1, .unit_id = 1,
+                                .timeout_ms = 200 };
     const char *conf_path = NULL, *devname = NULL, *host_arg = NULL;
     long lo = 1, hi = 247, v;
     struct mb_read rd = { MB_HOLDING, 0, 1, 0, 1 };
@@ -61,7 +63,7 @@ int cli_scan(int argc, char **argv)
         } else if (!strcmp(a, "-c") || !strcmp(a, "--config")) {
             conf_path = val;
         } else if (!strcmp(a, "--serial")) {
-            p.rtu = 1;
+            p.transport = MB_RTU_SERIAL;
             p.serial = val;
         } else if (!strcmp(a, "--host")) {
             char err[300];
@@ -143,16 +145,9 @@ int cli_scan(int argc, char **argv)
             conf_free(c);
             return 2;
         }
-        p.rtu = d->driver == CONF_MODBUS_RTU;
-        p.host = d->host;
-        p.port = d->port;
-        p.serial = d->serial;
-        p.baud = d->baud;
-        p.parity = d->parity;
-        p.data_bits = d->data_bits;
-        p.stop_bits = d->stop_bits;
+        device_link_params(d, &p);
     }
-    if (!p.rtu && !p.host) {
+    if (p.transport != MB_RTU_SERIAL && !p.host) {
         usage(stderr);
         conf_free(c);
         return 2;
@@ -167,7 +162,7 @@ int cli_scan(int argc, char **argv)
     if (trace)
         mb_link_set_trace(l, stderr);
     char where[300];
-    if (p.rtu)
+    if (p.transport == MB_RTU_SERIAL)
         snprintf(where, sizeof where, "%s at %d %d%c%d", p.serial, p.baud, p.data_bits,
                  p.parity, p.stop_bits);
     else
@@ -193,7 +188,7 @@ int cli_scan(int argc, char **argv)
             found++;
         } else if (st == MB_ERR_REPLY) {
             printf("unit %3ld: garbled reply (%s): a unit may be there\n", unit, why);
-        } else if (!p.rtu && strstr(why, "refused")) {
+        } else if (p.transport != MB_RTU_SERIAL && strstr(why, "refused")) {
             printf("%s refuses connections: %s\n", where, why);
             goto out;
         }

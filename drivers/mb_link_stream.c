@@ -1,0 +1,564 @@
+/*
+ * mb_link_stream: Modbus over a TCP socket, in either framing.
+ *
+ * MBAP (Modbus TCP): each request carries a transaction id; a reply with
+ * another id (a late answer to a request that timed out) or another unit is
+ * discarded and counted, and the wait goes on. A silent unit behind a gateway
+ * therefore costs its own timeout and nothing else; the connection is reopened
+ * only when it fails, or after several requests in a row got no answer at all
+ * (a peer that rebooted leaves a half-open connection behind).
+ *
+ * RTU over TCP (serial device servers, DTUs): the frames have no transaction
+ * id, so a reply is found in the byte stream by what it must be: our unit, our
+ * function (or its exception), the length the function gives, a good CRC.
+ * Before a frame may sit an echo of our own request (a half-duplex adapter),
+ * noise, a DTU's heartbeat or registration packet; a heartbeat may even fall
+ * inside a reply (the DTU sends it between two TCP segments). Each is skipped
+ * and counted. After an error the stream is drained until quiet, so a late
+ * reply is never taken for the next request's. Before each request the link
+ * keeps the pause the serial side needs (frame_gap).
+ */
+#include "drivers/mb_link_impl.h"
+#include "drivers/dtu_listen.h"
+#include "core/bytes.h"
+#include "core/clock.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define RX_MAX          1024    /* bytes held while looking for a reply */
+#define SILENT_REOPEN   3       /* MBAP requests in a row without any answer */
+#define QUIET_MIN_US    50000   /* TCP carries a frame in pieces; silence shorter than this means little */
+
+struct stream_link {
+    struct mb_link base;
+    int fd;
+    int rtu;                    /* RTU framing (else MBAP) */
+    uint16_t tid;               /* MBAP: last transaction id sent */
+    unsigned silent;            /* MBAP: requests in a row that got no answer */
+    int64_t gap_pause_us;       /* RTU: pause before each request */
+    int64_t quiet_at_us;        /* RTU: the line may be spoken on from this time */
+    char peer[64];              /* a dialled-in DTU's address */
+    uint8_t rx[RX_MAX];
+    size_t rxlen;
+};
+
+static struct stream_link *T(struct mb_link *l) { return (struct stream_link *)l; }
+static const struct stream_link *Tc(const struct mb_link *l) { return (const struct stream_link *)l; }
+
+static void stream_close(struct mb_link *l)
+{
+    struct stream_link *s = T(l);
+    if (s->fd >= 0) {
+        close(s->fd);
+        s->fd = -1;
+        l->st.disconnects++;
+    }
+    s->rxlen = 0;
+}
+
+static int connect_within(const struct addrinfo *ai, int64_t timeout_ms, int *fd_out)
+{
+    int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, ai->ai_protocol);
+    if (fd < 0)
+        return errno;
+    int rc = connect(fd, ai->ai_addr, ai->ai_addrlen);
+    if (rc < 0 && errno == EINPROGRESS) {
+        struct pollfd p = { fd, POLLOUT, 0 };
+        rc = poll(&p, 1, (int)timeout_ms);
+        if (rc == 0) {
+            close(fd);
+            return ETIMEDOUT;
+        }
+        int e = 0;
+        socklen_t len = sizeof e;
+        if (rc < 0 || getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &len) < 0)
+            e = errno;
+        if (e) {
+            close(fd);
+            return e;
+        }
+    } else if (rc < 0) {
+        int e = errno;
+        close(fd);
+        return e;
+    }
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
+    *fd_out = fd;
+    return 0;
+}
+
+static void take_dtu(struct stream_link *s)
+{
+    char peer[sizeof s->peer];
+    int fd = dtu_slot_take(s->base.p.dtu, peer, sizeof peer);
+    if (fd < 0)
+        return;
+    /* The DTU dialled again: its old connection is dead or about to be. */
+    stream_close(&s->base);
+    s->fd = fd;
+    snprintf(s->peer, sizeof s->peer, "%s", peer);
+    s->base.open = 1;
+    s->base.st.connects++;
+}
+
+static enum mb_status stream_open(struct mb_link *l, char *err, size_t errlen)
+{
+    struct stream_link *s = T(l);
+    s->rxlen = 0;
+    s->silent = 0;
+    if (l->p.dtu) {
+        char peer[sizeof s->peer];
+        int fd = dtu_slot_take(l->p.dtu, peer, sizeof peer);
+        if (fd < 0) {
+            snprintf(err, errlen, "DTU %s has not dialled in (listening on %s)",
+                     dtu_slot_name(l->p.dtu), dtu_slot_address(l->p.dtu));
+            return MB_ERR_COMM;
+        }
+        s->fd = fd;
+        snprintf(s->peer, sizeof s->peer, "%s", peer);
+        s->quiet_at_us = mono_us() + s->gap_pause_us;
+        return MB_OK;
+    }
+    char port[16];
+    snprintf(port, sizeof port, "%d", l->p.port);
+    struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM };
+    struct addrinfo *res = NULL;
+    int rc = getaddrinfo(l->p.host, port, &hints, &res);
+    if (rc != 0) {
+        snprintf(err, errlen, "%s:%d: %s", l->p.host, l->p.port, gai_strerror(rc));
+        return MB_ERR_COMM;
+    }
+    int e = ENOENT;
+    for (struct addrinfo *ai = res; ai; ai = ai->ai_next)
+        if ((e = connect_within(ai, l->timeout_ms, &s->fd)) == 0)
+            break;
+    freeaddrinfo(res);
+    if (e) {
+        snprintf(err, errlen, "%s:%d: %s", l->p.host, l->p.port,
+                 e == ETIMEDOUT ? "connection timed out" : strerror(e));
+        s->fd = -1;
+        return MB_ERR_COMM;
+    }
+    s->quiet_at_us = mono_us() + s->gap_pause_us;
+    return MB_OK;
+}
+
+static int write_all(int fd, const uint8_t *b, size_t n, int64_t deadline_us)
+{
+    while (n) {
+        ssize_t w = send(fd, b, n, MSG_NOSIGNAL);
+        if (w > 0) {
+            b += w;
+            n -= (size_t)w;
+            continue;
+        }
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            int64_t left = deadline_us - mono_us();
+            struct pollfd p = { fd, POLLOUT, 0 };
+            if (left <= 0 || poll(&p, 1, (int)(left / 1000) + 1) <= 0) {
+                errno = ETIMEDOUT;
+                return -1;
+            }
+            continue;
+        }
+        return -1;
+    }
+    return 0;
+}
+
+/* Read what has come, waiting until deadline_us at most: 1 bytes came, 0 the
+ * deadline passed, -1 the connection is gone (errno, 0 for closed by the peer). */
+static int fill(struct stream_link *s, int64_t deadline_us)
+{
+    if (s->rxlen == RX_MAX) {
+        /* Full of what is no reply of ours: keep the newest half. */
+        s->base.st.drained_bytes += RX_MAX / 2;
+        memmove(s->rx, s->rx + RX_MAX / 2, RX_MAX / 2);
+        s->rxlen = RX_MAX / 2;
+    }
+    for (;;) {
+        int64_t left = deadline_us - mono_us();
+        if (left < 0)
+            left = 0;
+        struct pollfd p = { s->fd, POLLIN, 0 };
+        int rc = poll(&p, 1, (int)((left + 999) / 1000));
+        if (rc < 0 && errno == EINTR)
+            continue;
+        if (rc < 0)
+            return -1;
+        if (rc == 0)
+            return 0;
+        ssize_t n = recv(s->fd, s->rx + s->rxlen, RX_MAX - s->rxlen, 0);
+        if (n > 0) {
+            s->rxlen += (size_t)n;
+            return 1;
+        }
+        if (n < 0 && (errno == EINTR || errno == EAGAIN))
+            continue;
+        if (n == 0)
+            errno = 0;
+        return -1;
+    }
+}
+
+static void cut(struct stream_link *s, size_t at, size_t n)
+{
+    memmove(s->rx + at, s->rx + at + n, s->rxlen - at - n);
+    s->rxlen -= n;
+}
+
+static enum mb_status lost(struct stream_link *s, char *err, size_t errlen)
+{
+    int e = errno;
+    snprintf(err, errlen, "%s", e ? strerror(e) : "connection closed by the peer");
+    mb_link_close(&s->base);
+    return MB_ERR_COMM;
+}
+
+/* ---- MBAP ---- */
+
+static enum mb_status mbap_request(struct stream_link *s, const uint8_t *req, size_t reqlen,
+                                   uint8_t *rsp, size_t *rsplen, char *err, size_t errlen)
+{
+    struct mb_link *l = &s->base;
+    uint8_t adu[MB_MBAP_LEN + MB_PDU_MAX];
+    uint16_t tid = ++s->tid;
+    adu[0] = (uint8_t)(tid >> 8);
+    adu[1] = (uint8_t)tid;
+    adu[2] = adu[3] = 0;
+    adu[4] = (uint8_t)((reqlen + 1) >> 8);
+    adu[5] = (uint8_t)(reqlen + 1);
+    adu[6] = (uint8_t)l->unit_id;
+    memcpy(adu + MB_MBAP_LEN, req, reqlen);
+    int64_t t0 = mono_us(), deadline = t0 + l->timeout_ms * 1000;
+    mb_link_trace(l, ">", adu, MB_MBAP_LEN + reqlen, "");
+    if (write_all(s->fd, adu, MB_MBAP_LEN + reqlen, deadline) < 0)
+        return lost(s, err, errlen);
+    for (;;) {
+        while (s->rxlen >= MB_MBAP_LEN) {
+            const uint8_t *h = s->rx;
+            size_t len = (size_t)(h[4] << 8 | h[5]);
+            if (h[2] || h[3] || len < 2 || len > MB_PDU_MAX + 1) {
+                /* The stream's framing is lost: only a new connection finds it again. */
+                mb_link_trace(l, "<", s->rx, s->rxlen, "(not a Modbus TCP header)");
+                l->st.bad_replies++;
+                l->st.drained_bytes += s->rxlen;
+                snprintf(err, errlen, "not a Modbus TCP reply (protocol %u, length %zu)",
+                         (unsigned)(h[2] << 8 | h[3]), len);
+                mb_link_close(l);
+                return MB_ERR_REPLY;
+            }
+            size_t whole = 6 + len;
+            if (s->rxlen < whole)
+                break;
+            char note[64];
+            snprintf(note, sizeof note, "(%.1f ms)", (double)(mono_us() - t0) / 1000.0);
+            uint16_t got = (uint16_t)(h[0] << 8 | h[1]);
+            if (got != tid || h[6] != (uint8_t)l->unit_id) {
+                mb_link_trace(l, "<", s->rx, whole, "(another transaction: discarded)");
+                l->st.foreign++;
+                cut(s, 0, whole);
+                continue;
+            }
+            mb_link_trace(l, "<", s->rx, whole, note);
+            *rsplen = len - 1;
+            memcpy(rsp, s->rx + MB_MBAP_LEN, *rsplen);
+            cut(s, 0, whole);
+            s->silent = 0;
+            return MB_OK;
+        }
+        int rc = fill(s, deadline);
+        if (rc < 0)
+            return lost(s, err, errlen);
+        if (rc == 0) {
+            l->st.timeouts++;
+            mb_link_trace(l, "<", NULL, 0, "(no reply: timed out)");
+            snprintf(err, errlen, "no reply within %lld ms", (long long)l->timeout_ms);
+            /* Replies with ids are safe to come late; a connection that answers
+             * nothing at all any more is not worth keeping. */
+            if (++s->silent >= SILENT_REOPEN)
+                mb_link_close(l);
+            return MB_ERR_COMM;
+        }
+    }
+}
+
+/* ---- RTU over TCP ---- */
+
+/* Skip, at the start of the buffer, the packets that are no reply: a DTU's
+ * heartbeat or registration, an echo of our request. 1 if one was skipped, 0 if
+ * none is there, -1 if the start may be one still arriving. */
+static int skip_packet(struct stream_link *s, const uint8_t *sent, size_t sentlen)
+{
+    struct mb_link *l = &s->base;
+    const uint8_t *pk[3] = { NULL, NULL, NULL };
+    size_t pn[3] = { 0, 0, 0 };
+    if (l->p.dtu)
+        dtu_slot_packets(l->p.dtu, &pk[0], &pn[0], &pk[1], &pn[1]);
+    if (sent && l->p.echo != MB_ECHO_OFF) {
+        pk[2] = sent;
+        pn[2] = sentlen;
+    }
+    int partial = 0;
+    for (int k = 0; k < 3; k++) {
+        if (!pk[k] || !pn[k])
+            continue;
+        size_t m = s->rxlen < pn[k] ? s->rxlen : pn[k];
+        if (memcmp(s->rx, pk[k], m) != 0)
+            continue;
+        if (m < pn[k]) {
+            partial = 1;
+            continue;
+        }
+        mb_link_trace(l, "<", s->rx, pn[k], k == 2 ? "(our request echoed: skipped)"
+                                                   : "(DTU packet: stripped)");
+        cut(s, 0, pn[k]);
+        if (k == 2)
+            l->st.echoes++;
+        else
+            l->st.heartbeats++;
+        return 1;
+    }
+    return partial ? -1 : 0;
+}
+
+/* A complete candidate at the start failed its CRC: was a heartbeat sent in the
+ * middle of it? Then strip it and look again. */
+static int strip_inner_heartbeat(struct stream_link *s, size_t need)
+{
+    const uint8_t *id, *hb;
+    size_t idn, hbn;
+    if (!s->base.p.dtu)
+        return 0;
+    dtu_slot_packets(s->base.p.dtu, &id, &idn, &hb, &hbn);
+    if (!hb || !hbn || s->rxlen < 2)
+        return 0;
+    size_t span = need + hbn - 1 < s->rxlen - 1 ? need + hbn - 1 : s->rxlen - 1;
+    long at = bytes_find(s->rx + 1, span, hb, hbn);
+    if (at < 0)
+        return 0;
+    cut(s, 1 + (size_t)at, hbn);
+    s->base.st.heartbeats++;
+    return 1;
+}
+
+/* A whole valid reply of ours starting at b? */
+static int is_ours(const struct stream_link *s, const uint8_t *b, size_t have, uint8_t fc,
+                   size_t *len)
+{
+    int need = mb_rtu_reply_length(b, have);
+    if (need <= 0 || (size_t)need > have || !mb_rtu_crc_ok(b, (size_t)need))
+        return 0;
+    *len = (size_t)need;
+    return b[0] == (uint8_t)s->base.unit_id && (b[1] & 0x7F) == fc;
+}
+
+static enum mb_status rtu_receive(struct stream_link *s, const uint8_t *sent, size_t sentlen,
+                                  uint8_t *rsp, size_t *rsplen, int64_t t0, char *err,
+                                  size_t errlen)
+{
+    struct mb_link *l = &s->base;
+    int64_t deadline = t0 + l->timeout_ms * 1000;
+    int64_t quiet = l->gap_us * 4 > QUIET_MIN_US ? l->gap_us * 4 : QUIET_MIN_US;
+    uint8_t fc = sent[1];
+    int garbled = 0;        /* a whole frame failed its CRC, or a foreign frame came */
+    for (;;) {
+        size_t len;
+        int waiting = 0;
+        while (s->rxlen && !waiting) {
+            int sk = skip_packet(s, sent, sentlen);
+            if (sk == 1)
+                continue;
+            if (is_ours(s, s->rx, s->rxlen, fc, &len)) {
+                char note[64];
+                snprintf(note, sizeof note, "(%.1f ms)", (double)(mono_us() - t0) / 1000.0);
+                mb_link_trace(l, "<", s->rx, len, note);
+                *rsplen = len - 3;
+                memcpy(rsp, s->rx + 1, *rsplen);
+                cut(s, 0, len);
+                s->quiet_at_us = mono_us() + s->gap_pause_us;
+                return MB_OK;
+            }
+            int need = mb_rtu_reply_length(s->rx, s->rxlen);
+            if (sk == -1 || need == 0 || (need > 0 && (size_t)need > s->rxlen)) {
+                /* Perhaps a reply still arriving; but it may be noise that only
+                 * looks like one: a whole reply of ours further on is taken. */
+                for (size_t j = 1; j < s->rxlen; j++)
+                    if (is_ours(s, s->rx + j, s->rxlen - j, fc, &len)) {
+                        mb_link_trace(l, "<", s->rx, j, "(noise: skipped)");
+                        l->st.drained_bytes += j;
+                        cut(s, 0, j);
+                        break;
+                    }
+                waiting = s->rxlen && !is_ours(s, s->rx, s->rxlen, fc, &len);
+                continue;
+            }
+            if (need > 0 && mb_rtu_crc_ok(s->rx, (size_t)need)) {
+                /* A whole valid frame, not ours: another unit's reply (late, or
+                 * an address clash on the bus). Never ours to take. */
+                mb_link_trace(l, "<", s->rx, (size_t)need, "(another unit or function: discarded)");
+                l->st.foreign++;
+                cut(s, 0, (size_t)need);
+                garbled = 1;
+                continue;
+            }
+            if (need > 0 && strip_inner_heartbeat(s, (size_t)need))
+                continue;
+            if (need > 0)
+                garbled = 1;
+            /* Not the start of anything: noise, one byte at a time. */
+            l->st.drained_bytes++;
+            cut(s, 0, 1);
+        }
+        int64_t now = mono_us();
+        if (now >= deadline)
+            break;
+        /* A frame went wrong and the line has gone quiet: no reply is coming. */
+        int64_t until = garbled && now + quiet < deadline ? now + quiet : deadline;
+        int rc = fill(s, until);
+        if (rc < 0)
+            return lost(s, err, errlen);
+        if (rc == 0 && garbled)
+            break;
+    }
+    if (s->rxlen || garbled) {
+        mb_link_trace(l, "<", s->rx, s->rxlen, "(no valid reply)");
+        if (garbled)
+            l->st.crc_errors++;
+        else
+            l->st.bad_replies++;
+        snprintf(err, errlen, garbled ? "no valid reply (bad CRC or another unit's frame)"
+                                      : "incomplete reply");
+        return MB_ERR_REPLY;
+    }
+    l->st.timeouts++;
+    mb_link_trace(l, "<", NULL, 0, "(no reply: timed out)");
+    snprintf(err, errlen, "no reply within %lld ms", (long long)l->timeout_ms);
+    return MB_ERR_COMM;
+}
+
+/* Discard what the stream holds and what comes until it has been quiet for
+ * wait_us (0: only what is there now), bounded by the timeout; the DTU's own
+ * packets are counted as such. */
+static void discard(struct stream_link *s, int64_t wait_us)
+{
+    struct mb_link *l = &s->base;
+    int64_t limit = mono_us() + l->timeout_ms * 1000;
+    for (;;) {
+        while (s->rxlen) {
+            if (skip_packet(s, NULL, 0) == 1)
+                continue;
+            mb_link_trace(l, "<", s->rx, s->rxlen, "(stray bytes: drained)");
+            l->st.drained_bytes += s->rxlen;
+            s->rxlen = 0;
+        }
+        int64_t now = mono_us();
+        int64_t until = now + wait_us < limit ? now + wait_us : limit;
+        int rc = fill(s, until);
+        if (rc < 0) {
+            mb_link_close(l);
+            return;
+        }
+        if (rc == 0)
+            return;
+    }
+}
+
+static enum mb_status rtu_request(struct stream_link *s, const uint8_t *req, size_t reqlen,
+                                  uint8_t *rsp, size_t *rsplen, char *err, size_t errlen)
+{
+    struct mb_link *l = &s->base;
+    uint8_t adu[MB_RTU_MAX];
+    adu[0] = (uint8_t)l->unit_id;
+    memcpy(adu + 1, req, reqlen);
+    size_t n = mb_rtu_seal(adu, reqlen + 1);
+    /* Whatever came unasked since the last reply is no answer to this request. */
+    discard(s, 0);
+    if (s->fd < 0)
+        return lost(s, err, errlen);
+    sleep_us(s->quiet_at_us - mono_us());
+    int64_t t0 = mono_us();
+    mb_link_trace(l, ">", adu, n, "");
+    if (write_all(s->fd, adu, n, t0 + l->timeout_ms * 1000) < 0)
+        return lost(s, err, errlen);
+    enum mb_status st = rtu_receive(s, adu, n, rsp, rsplen, t0, err, errlen);
+    s->quiet_at_us = mono_us() + s->gap_pause_us;
+    return st;
+}
+
+static enum mb_status stream_request(struct mb_link *l, const uint8_t *req, size_t reqlen,
+                                     uint8_t *rsp, size_t *rsplen, char *err, size_t errlen)
+{
+    struct stream_link *s = T(l);
+    if (l->p.dtu)
+        take_dtu(s);
+    return s->rtu ? rtu_request(s, req, reqlen, rsp, rsplen, err, errlen)
+                  : mbap_request(s, req, reqlen, rsp, rsplen, err, errlen);
+}
+
+static void stream_drain(struct mb_link *l)
+{
+    struct stream_link *s = T(l);
+    if (!s->rtu || s->fd < 0)
+        return;     /* MBAP: transaction ids tell late replies apart */
+    int64_t quiet = l->gap_us * 4 > QUIET_MIN_US ? l->gap_us * 4 : QUIET_MIN_US;
+    discard(s, quiet);
+    s->quiet_at_us = mono_us() + s->gap_pause_us;
+}
+
+static void stream_describe(const struct mb_link *l, char *buf, size_t len)
+{
+    const struct stream_link *s = Tc(l);
+    if (l->p.dtu)
+        snprintf(buf, len, "rtu-tcp dtu %s on %s%s%s", dtu_slot_name(l->p.dtu),
+                 dtu_slot_address(l->p.dtu), s->fd >= 0 ? " from " : " (not connected)",
+                 s->fd >= 0 ? s->peer : "");
+    else if (strchr(l->p.host, ':'))
+        snprintf(buf, len, "%s [%s]:%d", s->rtu ? "rtu-tcp" : "tcp", l->p.host, l->p.port);
+    else
+        snprintf(buf, len, "%s %s:%d", s->rtu ? "rtu-tcp" : "tcp", l->p.host, l->p.port);
+}
+
+static void stream_destroy(struct mb_link *l)
+{
+    free(l);
+}
+
+static const struct mb_link_ops stream_ops = {
+    .open = stream_open, .request = stream_request, .drain = stream_drain,
+    .close = stream_close, .describe = stream_describe, .destroy = stream_destroy,
+};
+
+struct mb_link *mb_link_stream_new(const struct mb_link_params *p, char *err, size_t errlen)
+{
+    if (!p->dtu && (!p->host || !p->host[0])) {
+        snprintf(err, errlen, "no host to connect to");
+        return NULL;
+    }
+    struct stream_link *s = calloc(1, sizeof *s);
+    if (!s) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    s->base.ops = &stream_ops;
+    s->base.p = *p;
+    s->fd = -1;
+    s->rtu = p->transport == MB_RTU_TCP;
+    if (s->rtu) {
+        mb_link_serial_timing(&s->base);
+        s->gap_pause_us = p->frame_gap_us >= 0 ? p->frame_gap_us : s->base.gap_us;
+    }
+    return &s->base;
+}
