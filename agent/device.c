@@ -31,12 +31,19 @@ static const struct mb_addr **point_addrs(const struct conf_device *c)
 
 void device_link_params(const struct conf_device *c, struct mb_link_params *p)
 {
+    static const enum mb_transport transports[] = {
+        [CONF_MODBUS_TCP] = MB_TCP, [CONF_MODBUS_RTU] = MB_RTU_SERIAL,
+        [CONF_MODBUS_RTU_TCP] = MB_RTU_TCP,
+    };
+    static const enum mb_echo echoes[] = {
+        [CONF_ECHO_AUTO] = MB_ECHO_AUTO, [CONF_ECHO_ON] = MB_ECHO_ON, [CONF_ECHO_OFF] = MB_ECHO_OFF,
+    };
     *p = (struct mb_link_params){
-        .transport = c->driver == CONF_MODBUS_RTU ? MB_RTU_SERIAL : MB_TCP,
+        .transport = transports[c->driver],
         .host = c->host, .port = c->port, .serial = c->serial, .baud = c->baud,
         .parity = c->parity, .data_bits = c->data_bits, .stop_bits = c->stop_bits,
-        .frame_gap_us = -1, .echo = MB_ECHO_AUTO,
-        .unit_id = c->unit_id, .timeout_ms = c->timeout_ms,
+        .frame_gap_us = c->frame_gap_ms < 0 ? -1 : c->frame_gap_ms * 1000,
+        .echo = echoes[c->echo], .unit_id = c->unit_id, .timeout_ms = c->timeout_ms,
     };
 }
 
@@ -141,6 +148,12 @@ int device_poll(struct device *d, struct reading *out)
             atomic_fetch_add(&d->stats.requests, 1);
             st = mb_link_read(d->link, r, d->regs, d->bits, &exc, err, sizeof err);
             atomic_store(&d->stats.last_rtt_us, mono_us() - t0);
+            /* A gateway saying the unit behind it is unreachable (0x0A) or did not
+             * answer (0x0B) speaks for that unit only: it is not answering. */
+            if (st == MB_ERR_EXCEPTION && (exc == 0x0A || exc == 0x0B)) {
+                atomic_store(&d->stats.last_exception, exc);
+                st = MB_ERR_COMM;
+            }
             switch (st) {
             case MB_OK: atomic_fetch_add(&d->stats.ok, 1); break;
             case MB_ERR_EXCEPTION:

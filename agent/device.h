@@ -24,6 +24,7 @@ struct device {
     const struct conf_device *conf;
     struct mb_link *link;       /* a serial bus's link is shared by its devices */
     int owns_link;
+    const char *bus;            /* its bus's description, set by the poller */
     struct mb_plan plan;
     uint32_t *point_ids;        /* store ids, one per conf point (0 without a store) */
     int8_t *scale_pow10;        /* k when scale == 10^-k exactly (k in 1..6), else 0 */

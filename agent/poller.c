@@ -1,9 +1,11 @@
-/* poller: bus threads, poll scheduling, failure backoff, deadband and heartbeat. */
+/* poller: bus threads, poll scheduling, failure backoff, deadband and heartbeat;
+ * which devices share a bus, and the listeners of DTUs that dial in. */
 #include "core/clock.h"
 #include "agent/poller.h"
 #include "agent/alarm_watch.h"
 #include "agent/deadband.h"
 #include "agent/log.h"
+#include "drivers/dtu_listen.h"
 #include <errno.h>
 #include <stdatomic.h>
 #include <pthread.h>
@@ -24,10 +26,19 @@ struct bus {
     struct poller *owner;
     pthread_t thread;
     int started;
-    const char *name;
-    struct mb_link *link;       /* a serial port's link, shared by its devices */
+    struct mb_link *link;       /* shared by the bus's devices (NULL: a device's own) */
     struct dev_run **devs;
     size_t ndevs;
+    atomic_int dtu_arrived;     /* the bus's DTU dialled in: poll whoever waits at once */
+    char describe[160];
+    struct link_figures fig;    /* the link's counters, as of its last poll */
+};
+
+/* A DTU listener, and the address it was configured with. */
+struct listener {
+    struct dtu_listener *l;
+    const char *host;
+    int port;
 };
 
 struct poller {
@@ -44,6 +55,8 @@ struct poller {
     size_t nruns;
     struct bus *buses;
     size_t nbuses;
+    struct listener *listeners;
+    size_t nlisteners;
     struct device **devices;
 };
 
@@ -167,12 +180,38 @@ static void poll_one(struct poller *pl, struct dev_run *dr, int64_t now)
     }
 }
 
+/* The link's counters, for status: the bus's thread owns the link, anyone reads
+ * the figures. */
+static void publish_link(struct bus *bus, struct mb_link *link)
+{
+    struct mb_link_stats st;
+    mb_link_get_stats(link, &st);
+    struct link_figures *f = &bus->fig;
+    atomic_store(&f->open, mb_link_is_open(link));
+    atomic_store(&f->connects, st.connects);
+    atomic_store(&f->disconnects, st.disconnects);
+    atomic_store(&f->timeouts, st.timeouts);
+    atomic_store(&f->crc_errors, st.crc_errors);
+    atomic_store(&f->bad_replies, st.bad_replies);
+    atomic_store(&f->foreign, st.foreign);
+    atomic_store(&f->echoes, st.echoes);
+    atomic_store(&f->heartbeats, st.heartbeats);
+    atomic_store(&f->drained_bytes, st.drained_bytes);
+}
+
 static void *bus_main(void *arg)
 {
     struct bus *bus = arg;
     struct poller *pl = bus->owner;
     pthread_mutex_lock(&pl->lock);
     while (!pl->stop) {
+        if (atomic_exchange(&bus->dtu_arrived, 0)) {
+            /* Its devices were failing for want of a connection: not any more. */
+            int64_t now = mono_ms();
+            for (size_t i = 0; i < bus->ndevs; i++)
+                if (bus->devs[i]->failures && bus->devs[i]->next_ms > now)
+                    bus->devs[i]->next_ms = now;
+        }
         struct dev_run *due = bus->devs[0];
         for (size_t i = 1; i < bus->ndevs; i++)
             if (bus->devs[i]->next_ms < due->next_ms)
@@ -185,17 +224,115 @@ static void *bus_main(void *arg)
         }
         pthread_mutex_unlock(&pl->lock);
         poll_one(pl, due, now);
+        publish_link(bus, due->dev.link);
         pthread_mutex_lock(&pl->lock);
     }
     pthread_mutex_unlock(&pl->lock);
     return NULL;
 }
 
-/* Devices on the same serial port share a bus; each TCP device is its own. */
+/* Devices on one wire share a bus: one request at a time, one schedule. The
+ * wire is a serial port; a device server's or gateway's host:port; a DTU.
+ * A Modbus TCP device with `link = own` is a bus of its own. */
 static int same_bus(const struct conf_device *a, const struct conf_device *b)
 {
-    return a->driver == CONF_MODBUS_RTU && b->driver == CONF_MODBUS_RTU &&
-           strcmp(a->serial, b->serial) == 0;
+    if (a->driver != b->driver)
+        return 0;
+    switch (a->driver) {
+    case CONF_MODBUS_RTU:
+        return strcmp(a->serial, b->serial) == 0;
+    case CONF_MODBUS_RTU_TCP:
+        if (a->listen || b->listen)
+            return a->listen && b->listen && a->dtu_id_len == b->dtu_id_len &&
+                   memcmp(a->dtu_id, b->dtu_id, a->dtu_id_len) == 0;
+        return a->port == b->port && strcmp(a->host, b->host) == 0;
+    case CONF_MODBUS_TCP:
+        return a->link == CONF_LINK_SHARED && b->link == CONF_LINK_SHARED &&
+               a->port == b->port && strcmp(a->host, b->host) == 0;
+    }
+    return 0;
+}
+
+static const char *dtu_event_text(enum dtu_event ev)
+{
+    switch (ev) {
+    case DTU_REGISTERED: return "dialled in";
+    case DTU_REPLACED: return "dialled in again: its new connection replaces the old";
+    case DTU_UNKNOWN: return "refused: a registration packet no device names";
+    case DTU_NO_REGISTRATION: return "refused: no registration packet in time";
+    case DTU_FULL: return "refused: too many connections waiting to register";
+    }
+    return "?";
+}
+
+/* From a listener's thread. Refusals are rate-limited: a stranger retrying every
+ * second must not fill the log. */
+static void on_dtu_event(void *arg, enum dtu_event ev, const char *peer, const char *what)
+{
+    struct listener *ls = arg;
+    static _Atomic int64_t last_refusal_ms;
+    static atomic_uint refusals_unlogged;
+    const char *addr = dtu_listen_address(ls->l);
+    if (ev == DTU_REGISTERED) {
+        log_info("dtu", what, "%s from %s (on %s)", dtu_event_text(ev), peer, addr);
+        return;
+    }
+    if (ev == DTU_REPLACED) {
+        log_warn("dtu", what, "%s (from %s; two DTUs with one registration id flap like this)",
+                 dtu_event_text(ev), peer);
+        return;
+    }
+    int64_t now = mono_ms(), last = atomic_load(&last_refusal_ms);
+    if (now - last < 10000) {
+        atomic_fetch_add(&refusals_unlogged, 1);
+        return;
+    }
+    atomic_store(&last_refusal_ms, now);
+    unsigned more = atomic_exchange(&refusals_unlogged, 0);
+    log_warn("dtu", NULL, "connection from %s on %s %s%s%s%s", peer, addr, dtu_event_text(ev),
+             what[0] ? " (received " : "", what, what[0] ? ")" : "");
+    if (more)
+        log_warn("dtu", NULL, "(and %u more refusals in the last 10 s, not logged)", more);
+}
+
+static void wake_bus(void *arg)
+{
+    struct bus *bus = arg;
+    atomic_store(&bus->dtu_arrived, 1);
+    pthread_mutex_lock(&bus->owner->lock);
+    pthread_cond_broadcast(&bus->owner->wake);
+    pthread_mutex_unlock(&bus->owner->lock);
+}
+
+/* The slot of cd's DTU, on the listener of its address (opened on first use). */
+static struct dtu_slot *dtu_slot_for(struct poller *pl, const struct conf *c,
+                                     const struct conf_device *cd, char *err, size_t errlen)
+{
+    size_t i;
+    for (i = 0; i < pl->nlisteners; i++)
+        if (pl->listeners[i].port == cd->listen_port &&
+            strcmp(pl->listeners[i].host, cd->listen_host) == 0)
+            break;
+    if (i == pl->nlisteners) {
+        struct listener *ls = &pl->listeners[i];
+        struct dtu_listen_params lp = {
+            .host = cd->listen_host, .port = cd->listen_port,
+            .register_timeout_ms = c->agent.dtu_register_timeout_ms,
+            .pending_max = c->agent.dtu_pending_max, .on_event = on_dtu_event, .event_arg = ls,
+        };
+        ls->host = cd->listen_host;
+        ls->port = cd->listen_port;
+        ls->l = dtu_listen_open(&lp, err, errlen);
+        if (!ls->l)
+            return NULL;
+        pl->nlisteners++;
+    }
+    struct dtu_slot *slot = dtu_listen_expect(pl->listeners[i].l, cd->dtu_id, cd->dtu_id_len,
+                                              cd->heartbeat_len ? cd->heartbeat_bytes : NULL,
+                                              cd->heartbeat_len);
+    if (!slot)
+        snprintf(err, errlen, "out of memory");
+    return slot;
 }
 
 struct poller *poller_start(const struct conf *c, struct store *s, struct writer *w,
@@ -214,8 +351,9 @@ struct poller *poller_start(const struct conf *c, struct store *s, struct writer
     pthread_condattr_destroy(&ca);
     pl->runs = calloc(c->ndevices, sizeof *pl->runs);
     pl->buses = calloc(c->ndevices, sizeof *pl->buses);
+    pl->listeners = calloc(c->ndevices, sizeof *pl->listeners);
     pl->devices = calloc(c->ndevices, sizeof *pl->devices);
-    if (!pl->runs || !pl->buses || !pl->devices)
+    if (!pl->runs || !pl->buses || !pl->listeners || !pl->devices)
         goto oom;
     int64_t now = mono_ms();
     for (size_t i = 0; i < c->ndevices; i++) {
@@ -226,24 +364,33 @@ struct poller *poller_start(const struct conf *c, struct store *s, struct writer
         for (b = 0; b < pl->nbuses; b++)
             if (same_bus(pl->buses[b].devs[0]->dev.conf, cd))
                 break;
+        struct bus *bus = &pl->buses[b];
         if (b == pl->nbuses) {
-            pl->buses[b] = (struct bus){ .owner = pl, .name = cd->name };
-            pl->buses[b].devs = calloc(c->ndevices, sizeof(struct dev_run *));
-            if (!pl->buses[b].devs)
+            *bus = (struct bus){ .owner = pl };
+            bus->devs = calloc(c->ndevices, sizeof(struct dev_run *));
+            if (!bus->devs)
                 goto oom;
             pl->nbuses++;
-            if (cd->driver == CONF_MODBUS_RTU) {
+            /* Every bus owns its link but a `link = own` device's, which the
+             * device makes (the CLI's devices do the same). */
+            if (!(cd->driver == CONF_MODBUS_TCP && cd->link == CONF_LINK_OWN)) {
                 struct mb_link_params lp;
                 device_link_params(cd, &lp);
-                pl->buses[b].name = cd->serial;
-                pl->buses[b].link = mb_link_new(&lp, derr, sizeof derr);
-                if (!pl->buses[b].link) {
-                    snprintf(err, errlen, "serial %s: %s", cd->serial, derr);
+                if (cd->driver == CONF_MODBUS_RTU_TCP && cd->listen &&
+                    !(lp.dtu = dtu_slot_for(pl, c, cd, derr, sizeof derr))) {
+                    snprintf(err, errlen, "device %s: %s", cd->name, derr);
                     goto fail;
                 }
+                bus->link = mb_link_new(&lp, derr, sizeof derr);
+                if (!bus->link) {
+                    snprintf(err, errlen, "device %s: %s", cd->name, derr);
+                    goto fail;
+                }
+                if (lp.dtu)
+                    dtu_slot_on_connect(lp.dtu, wake_bus, bus);
             }
         }
-        if (device_init(&dr->dev, cd, pl->buses[b].link, derr, sizeof derr) != 0) {
+        if (device_init(&dr->dev, cd, bus->link, derr, sizeof derr) != 0) {
             snprintf(err, errlen, "device %s: %s", cd->name, derr);
             goto fail;
         }
@@ -268,17 +415,28 @@ struct poller *poller_start(const struct conf *c, struct store *s, struct writer
         int64_t spread = cd->interval_ms < 1000 ? cd->interval_ms : 1000;
         dr->next_ms = now + spread * (int64_t)i / (int64_t)c->ndevices;
         dr->jitter_seed = (unsigned)(now + (int64_t)i * 7919);
-        pl->buses[b].devs[pl->buses[b].ndevs++] = dr;
+        bus->devs[bus->ndevs++] = dr;
     }
     pl->alarms = alarm_watch_create(c, pl->devices, pl->nruns, s, w, err, errlen);
     if (!pl->alarms)
         goto fail;
     for (size_t b = 0; b < pl->nbuses; b++) {
-        if (pthread_create(&pl->buses[b].thread, NULL, bus_main, &pl->buses[b]) != 0) {
+        struct bus *bus = &pl->buses[b];
+        mb_link_describe(bus->devs[0]->dev.link, bus->describe, sizeof bus->describe);
+        for (size_t i = 0; i < bus->ndevs; i++)
+            bus->devs[i]->dev.bus = bus->describe;
+        if (bus->ndevs > 1)
+            log_info("agent", NULL, "%zu devices share one bus: %s", bus->ndevs, bus->describe);
+        if (pthread_create(&bus->thread, NULL, bus_main, bus) != 0) {
             snprintf(err, errlen, "cannot start a thread: %s", strerror(errno));
             goto fail;
         }
-        pl->buses[b].started = 1;
+        bus->started = 1;
+    }
+    for (size_t i = 0; i < pl->nlisteners; i++) {
+        if (dtu_listen_start(pl->listeners[i].l, err, errlen) != 0)
+            goto fail;
+        log_info("agent", NULL, "listening for DTUs on %s", dtu_listen_address(pl->listeners[i].l));
     }
     return pl;
 oom:
@@ -292,6 +450,9 @@ void poller_stop(struct poller *pl)
 {
     if (!pl)
         return;
+    /* The listeners first: they wake buses. */
+    for (size_t i = 0; i < pl->nlisteners; i++)
+        dtu_listen_free(pl->listeners[i].l);
     pthread_mutex_lock(&pl->lock);
     pl->stop = 1;
     pthread_cond_broadcast(&pl->wake);
@@ -312,6 +473,7 @@ void poller_stop(struct poller *pl)
     pthread_cond_destroy(&pl->wake);
     free(pl->runs);
     free(pl->buses);
+    free(pl->listeners);
     free(pl->devices);
     free(pl);
 }
@@ -320,4 +482,25 @@ struct device *const *poller_devices(struct poller *pl, size_t *n)
 {
     *n = pl->nruns;
     return pl->devices;
+}
+
+size_t poller_links(struct poller *pl, struct link_status *out, size_t max)
+{
+    size_t n = 0;
+    for (size_t b = 0; b < pl->nbuses && n < max; b++, n++) {
+        const struct bus *bus = &pl->buses[b];
+        out[n] = (struct link_status){ .describe = bus->describe, .devices = bus->ndevs,
+                                       .fig = &bus->fig };
+    }
+    return n;
+}
+
+size_t poller_listeners(struct poller *pl, struct listener_status *out, size_t max)
+{
+    size_t n = 0;
+    for (; n < pl->nlisteners && n < max; n++) {
+        out[n].address = dtu_listen_address(pl->listeners[n].l);
+        dtu_listen_get_stats(pl->listeners[n].l, &out[n].st);
+    }
+    return n;
 }

@@ -128,10 +128,8 @@ void runtime_stop(struct runtime *rt)
 
 void runtime_report(struct runtime *rt, int64_t uptime_ms)
 {
-    size_t ndevs;
-    struct device *const *devs = poller_devices(rt->poller, &ndevs);
     struct agent_status st;
-    if (status_collect(&st, uptime_ms, devs, ndevs, rt->uplinks, rt->uplink_names, rt->nuplinks,
+    if (status_collect(&st, uptime_ms, rt->poller, rt->uplinks, rt->uplink_names, rt->nuplinks,
                        rt->writer) != 0)
         return;
     for (size_t i = 0; i < rt->nuplinks; i++)

@@ -9,14 +9,40 @@
 
 static void add_u64(cJSON *o, const char *k, uint64_t v) { cJSON_AddNumberToObject(o, k, (double)v); }
 
-int status_collect(struct agent_status *s, int64_t uptime_ms, struct device *const *devs,
-                   size_t ndevs, struct uplink *const *ups, const char *const *up_names,
-                   size_t nups, struct writer *w)
+/* The buses' link figures and the DTU listeners'. */
+static void collect_links(struct agent_status *s, struct poller *pl, size_t ndevs,
+                          struct link_status *ls)
 {
+    size_t n = poller_links(pl, ls, ndevs);
+    for (size_t i = 0; i < n; i++) {
+        const struct link_figures *f = ls[i].fig;
+        s->links[i] = (struct link_report){
+            .describe = ls[i].describe, .devices = ls[i].devices, .open = atomic_load(&f->open),
+            .connects = atomic_load(&f->connects), .disconnects = atomic_load(&f->disconnects),
+            .timeouts = atomic_load(&f->timeouts), .crc_errors = atomic_load(&f->crc_errors),
+            .bad_replies = atomic_load(&f->bad_replies), .foreign = atomic_load(&f->foreign),
+            .echoes = atomic_load(&f->echoes), .heartbeats = atomic_load(&f->heartbeats),
+            .drained_bytes = atomic_load(&f->drained_bytes),
+        };
+    }
+    s->nlinks = n;
+    s->nlisteners = poller_listeners(pl, s->listeners, ndevs);
+}
+
+int status_collect(struct agent_status *s, int64_t uptime_ms, struct poller *pl,
+                   struct uplink *const *ups, const char *const *up_names, size_t nups,
+                   struct writer *w)
+{
+    size_t ndevs;
+    struct device *const *devs = poller_devices(pl, &ndevs);
     memset(s, 0, sizeof *s);
     s->devices = calloc(ndevs ? ndevs : 1, sizeof *s->devices);
     s->uplinks = calloc(nups ? nups : 1, sizeof *s->uplinks);
-    if (!s->devices || !s->uplinks) {
+    s->links = calloc(ndevs ? ndevs : 1, sizeof *s->links);
+    s->listeners = calloc(ndevs ? ndevs : 1, sizeof *s->listeners);
+    struct link_status *ls = calloc(ndevs ? ndevs : 1, sizeof *ls);
+    if (!s->devices || !s->uplinks || !s->links || !s->listeners || !ls) {
+        free(ls);
         status_release(s);
         return -1;
     }
@@ -38,9 +64,12 @@ int status_collect(struct agent_status *s, int64_t uptime_ms, struct device *con
             .last_exception = atomic_load(&d->stats.last_exception),
             .quarantined = atomic_load(&d->stats.quarantined),
             .reads_per_poll = d->plan.nreads,
+            .bus = d->bus,
         };
     }
     s->ndevices = ndevs;
+    collect_links(s, pl, ndevs, ls);
+    free(ls);
     for (size_t i = 0; i < nups; i++) {
         s->uplinks[i].name = up_names[i];
         uplink_get_stats(ups[i], &s->uplinks[i].st);
@@ -55,6 +84,8 @@ void status_release(struct agent_status *s)
 {
     free(s->devices);
     free(s->uplinks);
+    free(s->links);
+    free(s->listeners);
     memset(s, 0, sizeof *s);
 }
 
@@ -88,6 +119,45 @@ cJSON *status_json(const struct agent_status *s)
         add_u64(x, "reads_split", d->reads_split);
         cJSON_AddBoolToObject(x, "quarantined", d->quarantined);
         cJSON_AddNumberToObject(x, "reads_per_poll", (double)d->reads_per_poll);
+        if (d->bus)
+            cJSON_AddStringToObject(x, "bus", d->bus);
+    }
+    cJSON *la = cJSON_AddArrayToObject(o, "links");
+    for (size_t i = 0; la && i < s->nlinks; i++) {
+        const struct link_report *k = &s->links[i];
+        cJSON *x = cJSON_CreateObject();
+        if (!x)
+            break;
+        cJSON_AddItemToArray(la, x);
+        cJSON_AddStringToObject(x, "link", k->describe);
+        cJSON_AddNumberToObject(x, "devices", (double)k->devices);
+        cJSON_AddBoolToObject(x, "open", k->open);
+        add_u64(x, "connects", k->connects);
+        add_u64(x, "disconnects", k->disconnects);
+        add_u64(x, "timeouts", k->timeouts);
+        add_u64(x, "crc_errors", k->crc_errors);
+        add_u64(x, "bad_replies", k->bad_replies);
+        add_u64(x, "foreign_replies", k->foreign);
+        add_u64(x, "echoes", k->echoes);
+        add_u64(x, "heartbeats", k->heartbeats);
+        add_u64(x, "drained_bytes", k->drained_bytes);
+    }
+    cJSON *ta = s->nlisteners ? cJSON_AddArrayToObject(o, "dtu_listeners") : NULL;
+    for (size_t i = 0; ta && i < s->nlisteners; i++) {
+        const struct dtu_listen_stats *t = &s->listeners[i].st;
+        cJSON *x = cJSON_CreateObject();
+        if (!x)
+            break;
+        cJSON_AddItemToArray(ta, x);
+        cJSON_AddStringToObject(x, "listen", s->listeners[i].address);
+        add_u64(x, "accepted", t->accepted);
+        add_u64(x, "registered", t->registered);
+        add_u64(x, "replaced", t->replaced);
+        add_u64(x, "refused_unknown", t->refused_unknown);
+        add_u64(x, "refused_timeout", t->refused_timeout);
+        add_u64(x, "refused_full", t->refused_full);
+        add_u64(x, "pending", t->pending);
+        add_u64(x, "pending_max", t->pending_max);
     }
     cJSON *ua = cJSON_AddArrayToObject(o, "uplinks");
     for (size_t i = 0; ua && i < s->nuplinks; i++) {

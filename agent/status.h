@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "agent/device.h"
+#include "agent/poller.h"
 #include "agent/uplink.h"
 #include "agent/writer.h"
 #include "proto/profile.h"
@@ -22,6 +23,16 @@ struct device_status {
     int last_exception;
     int quarantined;
     size_t reads_per_poll;
+    const char *bus;            /* the link's description: "rtu-tcp 10.0.0.7:4001" */
+};
+
+/* A bus's link: who shares it and what went wrong on it. */
+struct link_report {
+    const char *describe;
+    size_t devices;
+    int open;
+    uint64_t connects, disconnects, timeouts, crc_errors, bad_replies, foreign, echoes,
+        heartbeats, drained_bytes;
 };
 
 struct uplink_status {
@@ -34,6 +45,10 @@ struct agent_status {
     const char *version;
     struct device_status *devices;
     size_t ndevices;
+    struct link_report *links;
+    size_t nlinks;
+    struct listener_status *listeners;  /* DTU listeners */
+    size_t nlisteners;
     struct uplink_status *uplinks;
     size_t nuplinks;
     struct writer_stats store;
@@ -41,9 +56,9 @@ struct agent_status {
 };
 
 /* Take the figures now. 0, or -1 out of memory (s then holds nothing to free). */
-int status_collect(struct agent_status *s, int64_t uptime_ms, struct device *const *devs,
-                   size_t ndevs, struct uplink *const *ups, const char *const *up_names,
-                   size_t nups, struct writer *w);
+int status_collect(struct agent_status *s, int64_t uptime_ms, struct poller *pl,
+                   struct uplink *const *ups, const char *const *up_names, size_t nups,
+                   struct writer *w);
 void status_release(struct agent_status *s);
 
 /* The JSON document (CONTRACT.md: status.json and the generic /status body). */

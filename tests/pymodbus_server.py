@@ -14,6 +14,11 @@ Modes:
       serve the register image of ganzhi-sim's table: LIST is `ganzhi-sim --list`,
       VALUES is `ganzhi-sim --static --values`; each engineering value is encoded
       here as raw = (value - offset) / scale.
+  pymodbus_server.py --port N --out-dir DIR --from-sim LIST VALUES
+      both: unit 1 serves the contract table, unit 2 the simulator's (two
+      devices behind one socket, as behind a serial device server).
+  --rtu         RTU frames (CRC and all) over TCP, as a serial device server or
+                a DTU in transparent mode carries them, instead of Modbus TCP.
   --check-only  build and print the image summary, do not serve.
 Prints "listening" when the server accepts connections.
 """
@@ -30,6 +35,7 @@ from fractions import Fraction
 from pymodbus.datastore import (ModbusSequentialDataBlock, ModbusServerContext,
                                 ModbusSlaveContext)
 from pymodbus.server.async_io import ModbusTcpServer
+from pymodbus.transaction import ModbusRtuFramer
 
 # Bytes of the value, most significant first, are A B C D (E F G H); each order
 # names the bytes as they appear on the wire, register after register
@@ -97,14 +103,16 @@ class Image:
         for i, w in enumerate(words):
             self.regs[area][address + i] = w
 
-    def context(self):
-        slave = ModbusSlaveContext(
+    def slave(self):
+        return ModbusSlaveContext(
             hr=ModbusSequentialDataBlock(0, self.regs["holding"]),
             ir=ModbusSequentialDataBlock(0, self.regs["input"]),
             co=ModbusSequentialDataBlock(0, self.bits["coil"]),
             di=ModbusSequentialDataBlock(0, self.bits["discrete"]),
             zero_mode=True)
-        return ModbusServerContext(slaves=slave, single=True)
+
+    def context(self):
+        return ModbusServerContext(slaves=self.slave(), single=True)
 
 
 def contract_table(img):
@@ -216,9 +224,10 @@ def from_sim(img, list_path, values_path):
     return n
 
 
-async def serve(img, port):
-    server = ModbusTcpServer(img.context(), address=("127.0.0.1", port),
-                             allow_reuse_address=True)
+async def serve(context, port, rtu):
+    kw = {"framer": ModbusRtuFramer} if rtu else {}
+    server = ModbusTcpServer(context, address=("127.0.0.1", port),
+                             allow_reuse_address=True, **kw)
     task = asyncio.create_task(server.serve_forever())
     await server.serving
     print("listening", flush=True)
@@ -230,10 +239,23 @@ def main():
     ap.add_argument("--port", type=int, default=5020)
     ap.add_argument("--out-dir")
     ap.add_argument("--from-sim", nargs=2, metavar=("LIST", "VALUES"))
+    ap.add_argument("--rtu", action="store_true")
     ap.add_argument("--check-only", action="store_true")
     a = ap.parse_args()
     logging.basicConfig(level=logging.ERROR)
     img = Image()
+    if a.from_sim and a.out_dir:
+        rows = contract_table(img)
+        write_outputs(rows, a.out_dir)
+        sim = Image()
+        n = from_sim(sim, *a.from_sim)
+        print(f"pymodbus_server: unit 1: {len(rows)} points, tables in {a.out_dir}; "
+              f"unit 2: {n} points of the simulator's table", flush=True)
+        if a.check_only:
+            return
+        context = ModbusServerContext(slaves={1: img.slave(), 2: sim.slave()}, single=False)
+        asyncio.run(serve(context, a.port, a.rtu))
+        return
     if a.from_sim:
         n = from_sim(img, *a.from_sim)
         print(f"pymodbus_server: {n} points of the simulator's table", flush=True)
@@ -245,7 +267,7 @@ def main():
         print(f"pymodbus_server: {len(rows)} points, tables in {a.out_dir}", flush=True)
     if a.check_only:
         return
-    asyncio.run(serve(img, a.port))
+    asyncio.run(serve(img.context(), a.port, a.rtu))
 
 
 if __name__ == "__main__":
