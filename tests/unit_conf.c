@@ -601,9 +601,11 @@ static void test_driver_keys(void)
                     "[device r]\ndriver = modbus-rtu\nserial = /dev/ttyS0\npoints = points/b.csv\n" /* 10-13 */
                     "host = h\nport = 502\n") == -1);           /* 14-15 */
     CHECK(has("agent.conf", 8, "key 'serial' applies to modbus-rtu devices only (this one is modbus-tcp)"));
-    CHECK(has("agent.conf", 9, "key 'baud' applies to modbus-rtu devices only"));
-    CHECK(has("agent.conf", 14, "key 'host' applies to modbus-tcp devices only (this one is modbus-rtu)"));
-    CHECK(has("agent.conf", 15, "key 'port' applies to modbus-tcp devices only"));
+    CHECK(has("agent.conf", 9, "key 'baud' applies to modbus-rtu and modbus-rtu-tcp devices only "
+              "(this one is modbus-tcp)"));
+    CHECK(has("agent.conf", 14, "key 'host' applies to modbus-tcp and modbus-rtu-tcp devices only "
+              "(this one is modbus-rtu)"));
+    CHECK(has("agent.conf", 15, "key 'port' applies to modbus-tcp and modbus-rtu-tcp devices only"));
     CHECK(has("agent.conf", 13, "points: cannot read"));
     CHECK(D.n == 5);
 }
