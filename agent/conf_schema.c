@@ -606,7 +606,7 @@ static int set_value(struct conf_loader *L, const struct conf_key *k, const char
 
     switch (k->type) {
     case K_STRING:
-        if (!*v && (k->flags & F_REQ)) {
+        if (!*v && ((k->flags & F_REQ) || k->req_on)) {
             snprintf(err, errlen, "empty (a value is required)");
             return -1;
         }

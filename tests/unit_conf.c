@@ -896,6 +896,13 @@ static void test_rtu_tcp_errors(void)
     CHECK(load() == -1);
     CHECK(has("agent.conf", 4, "[device d1]: missing required key 'host' ("));
     CHECK(D.n == 1);
+    /* an empty host is no host, on either driver */
+    put("agent.conf", AGENT "[device d1]\ndriver = modbus-tcp\nhost = \npoints = points/a.csv\n");
+    CHECK(load() == -1);
+    CHECK(has("agent.conf", 6, "host: empty (a value is required)"));
+    CHECK(D.n == 1);
+    CHECK(load_rtcp("host = \"\"\nport = 4001\n") == -1);
+    CHECK(has("agent.conf", 7, "host: empty (a value is required)"));
     /* modbus-rtu-tcp: host is not required as such (listen will do), so no such message */
     CHECK(load_rtcp("listen = :9000\ndtu = D1\n") == 0);
 }
