@@ -3,7 +3,8 @@
  * or into a list of every error found ("FILE:LINE: message", sorted by file and
  * line). Lexing is in conf_ini.c, the keys in conf_schema.c, the point tables in
  * conf_csv.c; this file builds the sections and checks what spans them: names,
- * tags unique on the site, buses shared by RTU devices, the columns each uplink's
+ * tags unique on the site, buses shared by RTU devices (on a serial port, behind a
+ * device server or a DTU), one framing per host:port, the columns each uplink's
  * profile needs.
  */
 #include "agent/conf_impl.h"
