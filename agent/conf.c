@@ -3,7 +3,8 @@
  * or into a list of every error found ("FILE:LINE: message", sorted by file and
  * line). Lexing is in conf_ini.c, the keys in conf_schema.c, the point tables in
  * conf_csv.c; this file builds the sections and checks what spans them: names,
- * tags unique on the site, buses shared by RTU devices, the columns each uplink's
+ * tags unique on the site, buses shared by RTU devices (on a serial port, behind a
+ * device server or a DTU), one framing per host:port, the columns each uplink's
  * profile needs.
  */
 #include "agent/conf_impl.h"
@@ -271,6 +272,38 @@ static const struct conf_device *table_owner(const struct conf_loader *L, const 
     return NULL;
 }
 
+/* A modbus-rtu-tcp device either dials out to a serial device server (host and
+ * port) or waits for its DTU to dial in (listen, dtu and maybe heartbeat). */
+static void check_rtu_tcp(struct conf_loader *L, const struct ini_section *s)
+{
+    const struct ini_entry *host = conf__ini_get(s, "host"), *listen = conf__ini_get(s, "listen");
+    const struct ini_entry *port = conf__ini_get(s, "port"), *dtu = conf__ini_get(s, "dtu");
+    const struct ini_entry *hb = conf__ini_get(s, "heartbeat");
+
+    if (!host && !listen)
+        conf__err(L, L->path, s->line, "[device %s]: modbus-rtu-tcp needs host or listen (host: dial "
+                  "out to a serial device server; listen: wait for a DTU to dial in)", s->name);
+    if (host && listen)
+        conf__err(L, L->path, listen->line, "listen: host is also given (line %d); a modbus-rtu-tcp "
+                  "device either dials out to host or listens for its DTU, not both", host->line);
+    if (host && !listen && !port)
+        conf__err(L, L->path, s->line, "[device %s]: missing required key 'port' (modbus-rtu-tcp "
+                  "with host: serial device servers have no standard port; give the one set in the "
+                  "server, e.g. 4001)", s->name);
+    if (listen && port)
+        conf__err(L, L->path, port->line, "key 'port' goes with host; with listen the port is "
+                  "listen's own (listen = [ADDR]:PORT, line %d)", listen->line);
+    if (listen && !dtu)
+        conf__err(L, L->path, s->line, "[device %s]: missing required key 'dtu' (with listen: the "
+                  "registration packet that tells which DTU dialling in the device is behind)", s->name);
+    if (dtu && !listen)
+        conf__err(L, L->path, dtu->line, "key 'dtu' goes with listen (a DTU dialling in); a device "
+                  "server dialled out to at host is known by its address");
+    if (hb && !listen)
+        conf__err(L, L->path, hb->line, "key 'heartbeat' goes with listen (a DTU dialling in sends "
+                  "it)");
+}
+
 static void build_device(struct conf_loader *L, const struct ini_section *s, struct conf_device *d,
                          struct conf_table *t)
 {
@@ -285,16 +318,26 @@ static void build_device(struct conf_loader *L, const struct ini_section *s, str
         applies = CONF_APPLIES_TCP;
     else if (drv && strcmp(drv->value, "modbus-rtu") == 0)
         applies = CONF_APPLIES_RTU;
+    else if (drv && strcmp(drv->value, "modbus-rtu-tcp") == 0)
+        applies = CONF_APPLIES_RTU_TCP;
     conf__apply(L, CONF_SEC_DEVICE, s, d, applies);
+
+    /* defaults made of other keys (F_DERIVED in the schema) */
+    if (!conf__ini_get(s, "frame_gap"))
+        d->frame_gap_ms = -1;       /* 3.5 characters at baud: the driver's to compute */
+    if (applies == CONF_APPLIES_TCP && !conf__ini_get(s, "port"))
+        d->port = 502;
+    if (applies == CONF_APPLIES_RTU_TCP)
+        check_rtu_tcp(L, s);
 
     /* the schema allows 0..255 (TCP gateways use them all); a serial bus does not */
     const struct ini_entry *uid = conf__ini_get(s, "unit_id");
     char err[128];
     long id;
-    if (applies == CONF_APPLIES_RTU && uid && num_parse_long(uid->value, 0, 255, &id, err, sizeof err) == 0
-        && (id < 1 || id > 247))
-        conf__err(L, L->path, uid->line, "unit_id: '%s' out of range for modbus-rtu (1..247; 0 is broadcast)",
-                  uid->value);
+    if ((applies == CONF_APPLIES_RTU || applies == CONF_APPLIES_RTU_TCP) && uid
+        && num_parse_long(uid->value, 0, 255, &id, err, sizeof err) == 0 && (id < 1 || id > 247))
+        conf__err(L, L->path, uid->line, "unit_id: '%s' out of range for %s (1..247; 0 is broadcast)",
+                  uid->value, applies == CONF_APPLIES_RTU ? "modbus-rtu" : "modbus-rtu-tcp");
 
     const struct ini_entry *pts = conf__ini_get(s, "points");
     const struct conf_device *o;
@@ -331,6 +374,147 @@ static void check_buses(struct conf_loader *L)
                           "but sets %s against %s (devices on one bus must agree on baud, data_bits, "
                           "parity and stop_bits)", d->name, d->serial, o->name, o->line, mine, theirs);
             break;
+        }
+    }
+}
+
+/* "h:4001" or "[::1]:4001" */
+static const char *host_port(const struct conf_device *d, char *buf, size_t n)
+{
+    bool v6 = strchr(d->host, ':') != NULL;
+    snprintf(buf, n, "%s%s%s:%d", v6 ? "[" : "", d->host, v6 ? "]" : "", d->port);
+    return buf;
+}
+
+static bool same_host_port(const struct conf_device *a, const struct conf_device *b)
+{
+    return a->host && b->host && a->port == b->port && strcasecmp(a->host, b->host) == 0;
+}
+
+static bool dialled_in(const struct conf_device *d)
+{
+    return d->driver == CONF_MODBUS_RTU_TCP && d->listen && d->dtu_id_len;
+}
+
+/* Two modbus-rtu-tcp devices on one serial line behind a bridge: the same
+ * device server (host:port), or the same DTU (its registration packet). */
+static bool same_rtu_tcp_bus(const struct conf_device *a, const struct conf_device *b)
+{
+    if (a->driver != CONF_MODBUS_RTU_TCP || b->driver != CONF_MODBUS_RTU_TCP)
+        return false;
+    if (!a->listen && !b->listen)
+        return same_host_port(a, b);
+    return dialled_in(a) && dialled_in(b) && a->dtu_id_len == b->dtu_id_len
+           && memcmp(a->dtu_id, b->dtu_id, a->dtu_id_len) == 0;
+}
+
+/* "key = mine" and "key = theirs" appended to two lists when they differ. */
+struct bus_diff {
+    char mine[512], theirs[512];
+    size_t n;
+};
+
+static void diff_add(struct bus_diff *df, const char *key, bool differ, const char *mine,
+                     const char *theirs)
+{
+    if (!differ)
+        return;
+    size_t m = strlen(df->mine), t = strlen(df->theirs);
+    snprintf(df->mine + m, sizeof df->mine - m, "%s%s = %s", df->n ? ", " : "", key, mine);
+    snprintf(df->theirs + t, sizeof df->theirs - t, "%s%s = %s", df->n ? ", " : "", key, theirs);
+    df->n++;
+}
+
+static void diff_int(struct bus_diff *df, const char *key, long a, long b)
+{
+    char x[24], y[24];
+    snprintf(x, sizeof x, "%ld", a);
+    snprintf(y, sizeof y, "%ld", b);
+    diff_add(df, key, a != b, x, y);
+}
+
+static const char *frame_gap_text(int64_t ms, char *buf, size_t n)
+{
+    if (ms < 0)
+        snprintf(buf, n, "(3.5 characters)");
+    else
+        snprintf(buf, n, "%lldms", (long long)ms);
+    return buf;
+}
+
+static const char *const echo_names[] = { "auto", "on", "off" };
+
+/* Devices on one RTU-over-TCP bus must agree on what the bus is: its serial
+ * line, its timing, its echo; behind one DTU, also its heartbeat. */
+static void check_rtu_tcp_bus(struct conf_loader *L, const struct conf_device *d, const struct conf_device *o)
+{
+    bool dtu = dialled_in(d);
+    char where[320], hp[300], x[48], y[48];
+    if (dtu && (strcmp(d->listen_host, o->listen_host) != 0 || d->listen_port != o->listen_port)) {
+        conf__err(L, L->path, d->line, "device '%s' names DTU '%s' under listen '%s' but device '%s' "
+                  "(line %d) names it under listen '%s'; one DTU dials in to one address",
+                  d->name, d->dtu, d->listen, o->name, o->line, o->listen);
+        return;
+    }
+    struct bus_diff df = { .n = 0 };
+    df.mine[0] = df.theirs[0] = 0;
+    diff_int(&df, "baud", d->baud, o->baud);
+    diff_int(&df, "data_bits", d->data_bits, o->data_bits);
+    x[0] = d->parity, x[1] = 0, y[0] = o->parity, y[1] = 0;
+    diff_add(&df, "parity", d->parity != o->parity, x, y);
+    diff_int(&df, "stop_bits", d->stop_bits, o->stop_bits);
+    diff_add(&df, "frame_gap", d->frame_gap_ms != o->frame_gap_ms, frame_gap_text(d->frame_gap_ms, x, sizeof x),
+             frame_gap_text(o->frame_gap_ms, y, sizeof y));
+    diff_add(&df, "echo", d->echo != o->echo, echo_names[d->echo], echo_names[o->echo]);
+    if (dtu)
+        diff_add(&df, "heartbeat", d->heartbeat_len != o->heartbeat_len
+                 || memcmp(d->heartbeat_bytes, o->heartbeat_bytes, d->heartbeat_len) != 0,
+                 d->heartbeat ? d->heartbeat : "(none)", o->heartbeat ? o->heartbeat : "(none)");
+    if (!df.n)
+        return;
+    if (dtu)
+        snprintf(where, sizeof where, "DTU '%s'", d->dtu);
+    else
+        snprintf(where, sizeof where, "device server '%s'", host_port(d, hp, sizeof hp));
+    conf__err(L, L->path, d->line, "device '%s' shares %s with device '%s' (line %d) but sets %s against "
+              "%s (devices on one bus must agree on baud, data_bits, parity, stop_bits, frame_gap%s)",
+              d->name, where, o->name, o->line, df.mine, df.theirs,
+              dtu ? ", echo and heartbeat" : " and echo");
+}
+
+/* One socket speaks one framing: a host:port is dialled by modbus-tcp devices
+ * (MBAP) or by modbus-rtu-tcp devices (RTU), never both. */
+static void check_framing(struct conf_loader *L, const struct conf_device *d, const struct conf_device *o)
+{
+    char hp[300];
+    conf__err(L, L->path, d->line, "device '%s' (%s) dials '%s' as device '%s' (%s, line %d) does; one "
+              "connection speaks one framing, so a host:port is either modbus-tcp or modbus-rtu-tcp",
+              d->name, d->driver == CONF_MODBUS_TCP ? "modbus-tcp" : "modbus-rtu-tcp",
+              host_port(d, hp, sizeof hp), o->name, o->driver == CONF_MODBUS_TCP ? "modbus-tcp" : "modbus-rtu-tcp",
+              o->line);
+}
+
+/* The buses behind a bridge: each device against the first before it on the
+ * same one; and each host:port against the first dialled with the other framing. */
+static void check_bridges(struct conf_loader *L)
+{
+    const struct conf *c = L->c;
+    for (size_t i = 0; i < c->ndevices; i++) {
+        const struct conf_device *d = &c->devices[i];
+        if (d->driver != CONF_MODBUS_TCP && d->driver != CONF_MODBUS_RTU_TCP)
+            continue;
+        bool bus = false, framing = false;
+        for (size_t j = 0; j < i && !(bus && framing); j++) {
+            const struct conf_device *o = &c->devices[j];
+            if (!bus && same_rtu_tcp_bus(d, o)) {
+                check_rtu_tcp_bus(L, d, o);
+                bus = true;
+            }
+            if (!framing && o->driver != d->driver && (o->driver == CONF_MODBUS_TCP
+                || o->driver == CONF_MODBUS_RTU_TCP) && same_host_port(d, o)) {
+                check_framing(L, d, o);
+                framing = true;
+            }
         }
     }
 }
@@ -554,6 +738,7 @@ static void build(struct conf_loader *L, const struct ini *ini)
     }
     if (!L->oom) {
         check_buses(L);
+        check_bridges(L);
         check_tags(L);
         check_profiles(L, tables);
     }

@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <stdint.h>
+#include "core/bytes.h"
 #include "drivers/mb_point.h"
 
 struct conf_pool;
@@ -43,15 +44,38 @@ struct conf_point {
     uint16_t name_at;       /* the name's offset from tag (the unit follows the name) */
 };
 
-enum conf_driver { CONF_MODBUS_TCP, CONF_MODBUS_RTU };
+/* How a device is reached: Modbus TCP (MBAP framing on a socket), Modbus RTU on
+ * a serial port, or Modbus RTU framing carried over a TCP socket (a serial
+ * device server dialled out to, or a DTU that dials in to the agent). */
+enum conf_driver { CONF_MODBUS_TCP, CONF_MODBUS_RTU, CONF_MODBUS_RTU_TCP };
+/* modbus-tcp: whether devices on one host:port share one connection and one
+ * schedule (shared), or this one has its own connection (own). */
+enum conf_link { CONF_LINK_SHARED, CONF_LINK_OWN };
+/* modbus-rtu-tcp: whether the link echoes our own requests back (a half-duplex
+ * adapter); auto recognises an echo and skips it. */
+enum conf_echo { CONF_ECHO_AUTO, CONF_ECHO_ON, CONF_ECHO_OFF };
 
 struct conf_device {
     char *name;
     enum conf_driver driver;
-    char *host;             /* modbus-tcp */
-    int port;
+    char *host;             /* modbus-tcp; modbus-rtu-tcp dialling out to a device server */
+    int port;               /* with host (502 by default on modbus-tcp); 0 with listen */
+    char *listen;           /* modbus-rtu-tcp dialled in: "[ADDR]:PORT" as written */
+    char *listen_host;      /* parsed, without brackets: "" when no address was written
+                             * (every address) */
+    int listen_port;
+    char *dtu;              /* modbus-rtu-tcp dialled in: the DTU's registration packet as written */
+    uint8_t dtu_id[BYTES_MAX];  /* ... as bytes (core/bytes.h) */
+    size_t dtu_id_len;
+    char *heartbeat;        /* as written; NULL: the DTU sends none */
+    uint8_t heartbeat_bytes[BYTES_MAX];
+    size_t heartbeat_len;
+    int64_t frame_gap_ms;   /* modbus-rtu-tcp: pause before each request; -1: 3.5 characters
+                             * at baud (the driver computes it) */
+    enum conf_echo echo;    /* modbus-rtu-tcp */
+    enum conf_link link;    /* modbus-tcp */
     char *serial;           /* modbus-rtu: devices naming one port share one bus */
-    int baud;
+    int baud;               /* modbus-rtu; modbus-rtu-tcp: the serial side behind the bridge */
     char parity;            /* 'N', 'E' or 'O' */
     int data_bits, stop_bits;
     int unit_id;
@@ -106,6 +130,10 @@ struct conf_agent {
     unsigned queue_max;     /* readings held in memory between pollers and the store */
     char *log_level;        /* error, warn, info, debug */
     char *points_charset;   /* auto, utf-8, gbk or gb18030: how point tables are read */
+    int64_t dtu_register_timeout_ms;    /* how long a dialled-in connection may take to
+                                         * send its registration packet */
+    unsigned dtu_pending_max;   /* dialled-in connections awaiting registration at once;
+                                 * beyond it new ones are refused */
 };
 
 struct conf {

@@ -95,8 +95,9 @@ const struct ini_entry *conf__ini_get(const struct ini_section *s, const char *k
 
 /* --- conf_schema.c --------------------------------------------------------- */
 /* Which driver's keys apply to a [device]; 0 when the driver is unknown. */
-#define CONF_APPLIES_TCP 0x02u
-#define CONF_APPLIES_RTU 0x04u
+#define CONF_APPLIES_TCP     0x02u
+#define CONF_APPLIES_RTU     0x04u
+#define CONF_APPLIES_RTU_TCP 0x10u
 
 /* Set obj's fields from the section's entries, apply defaults, report unknown,
  * misplaced, missing and bad keys. */

@@ -6,10 +6,12 @@
  * Also the value parsers (numbers, durations, sizes) the CLI shares.
  */
 #include "agent/conf_impl.h"
+#include "core/bytes.h"
 #include "core/num.h"
 #include "core/url.h"
 #include "proto/profile.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
@@ -34,12 +36,17 @@ enum ktype {
     K_PROFILE,  /* char *, a name profile_find knows */
     K_TZ,       /* int minutes at off, normalised char * at off2 */
     K_URLS,     /* char ** at off, size_t count at off2 */
+    K_BYTES,    /* char * as written at off, uint8_t[BYTES_MAX] at off2, size_t length at off3 */
+    K_LISTEN,   /* "[ADDR]:PORT": char * as written at off, char * address at off2
+                 * ("" for every address), int port at off3 */
 };
 
-#define F_REQ     0x01u         /* must be given */
-#define F_TCP     CONF_APPLIES_TCP  /* only on modbus-tcp devices */
-#define F_RTU     CONF_APPLIES_RTU  /* only on modbus-rtu devices */
+#define F_REQ     0x01u         /* must be given (a driver's key: on that driver) */
+#define F_TCP     CONF_APPLIES_TCP      /* on modbus-tcp devices */
+#define F_RTU     CONF_APPLIES_RTU      /* on modbus-rtu devices */
+#define F_RTUTCP  CONF_APPLIES_RTU_TCP  /* on modbus-rtu-tcp devices */
 #define F_DERIVED 0x08u         /* default computed by conf.c; def only describes it */
+#define F_DRIVERS (F_TCP | F_RTU | F_RTUTCP)    /* none of them: a key of every device */
 
 #define NOMAX INT64_MAX
 #define SEC   1000LL
@@ -56,8 +63,9 @@ struct conf_key {
     const char *def;        /* as it would be written in the file; NULL: none */
     int64_t lo, hi;         /* numbers, durations (ms), sizes (bytes) */
     const char *choices;    /* enums: "a|b|c" */
-    size_t off, off2;
+    size_t off, off2, off3;
     unsigned flags;
+    unsigned req_on;        /* F_TCP...: required on these drivers only (with F_REQ: on all) */
     const char *desc;
 };
 
@@ -94,29 +102,67 @@ static const struct conf_key agent_keys[] = {
               "(a byte order mark allowed), else as GB 18030, a superset of GBK (as Excel on a "
               "Chinese Windows saves CSV), and `ganzhi check` says so; utf-8 refuses any other; "
               "gbk and gb18030 read every table as GB 18030" },
+    { .key = "dtu_register_timeout", .type = K_DURATION, .def = "10s", .lo = 100, .hi = 5 * MINUTE,
+      .off = A(dtu_register_timeout_ms),
+      .desc = "how long a DTU dialling in (a modbus-rtu-tcp device's listen) may take to send its "
+              "registration packet before the connection is closed" },
+    { .key = "dtu_pending_max", .type = K_UINT, .def = "16", .lo = 1, .hi = 1024, .off = A(dtu_pending_max),
+      .desc = "connections dialled in and awaiting their registration packet at once; beyond it "
+              "new ones are refused" },
 };
 #undef A
 
 #define D(f) offsetof(struct conf_device, f)
 static const struct conf_key device_keys[] = {
-    { .key = "driver", .type = K_INDEX, .choices = "modbus-tcp|modbus-rtu", .off = D(driver),
-      .flags = F_REQ, .desc = "how the device is reached" },
-    { .key = "host", .type = K_STRING, .off = D(host), .flags = F_REQ | F_TCP,
-      .desc = "modbus-tcp: host name or IP address" },
-    { .key = "port", .type = K_INT, .def = "502", .lo = 1, .hi = 65535, .off = D(port), .flags = F_TCP,
-      .desc = "modbus-tcp: TCP port" },
+    { .key = "driver", .type = K_INDEX, .choices = "modbus-tcp|modbus-rtu|modbus-rtu-tcp", .off = D(driver),
+      .flags = F_REQ, .desc = "how the device is reached: modbus-tcp (Modbus TCP), modbus-rtu (a serial "
+                              "port), modbus-rtu-tcp (RTU framing over TCP: a serial device server "
+                              "dialled out to with host, or DTUs dialling in to listen)" },
+    { .key = "host", .type = K_STRING, .off = D(host), .flags = F_TCP | F_RTUTCP, .req_on = F_TCP,
+      .desc = "host name or IP address dialled out to: the device or gateway (modbus-tcp), the "
+              "serial device server (modbus-rtu-tcp, which takes host or listen)" },
+    { .key = "port", .type = K_INT, .def = "502 on modbus-tcp", .lo = 1, .hi = 65535, .off = D(port),
+      .flags = F_TCP | F_RTUTCP | F_DERIVED,
+      .desc = "TCP port of host; modbus-rtu-tcp with host needs it (serial device servers have no "
+              "standard port: the one set in the server, e.g. 4001)" },
+    { .key = "listen", .type = K_LISTEN, .off = D(listen), .off2 = D(listen_host), .off3 = D(listen_port),
+      .flags = F_RTUTCP,
+      .desc = "[ADDR]:PORT the agent listens at for DTUs dialling in (instead of host), e.g. :9000 "
+              "(every address), 0.0.0.0:9000, [::]:9000; needs dtu" },
+    { .key = "dtu", .type = K_BYTES, .off = D(dtu), .off2 = D(dtu_id), .off3 = D(dtu_id_len),
+      .flags = F_RTUTCP,
+      .desc = "the DTU the device is behind (with listen), by the registration packet the DTU "
+              "sends on connecting: text (GZ-DTU-0001) or hex: and hex digits (hex:47 5A 00 01)" },
+    { .key = "heartbeat", .type = K_BYTES, .off = D(heartbeat), .off2 = D(heartbeat_bytes),
+      .off3 = D(heartbeat_len), .flags = F_RTUTCP,
+      .desc = "the DTU's heartbeat packet (with listen), text or hex:..., taken out of the "
+              "stream; none when not given" },
     { .key = "serial", .type = K_STRING, .off = D(serial), .flags = F_REQ | F_RTU,
-      .desc = "modbus-rtu: serial port; devices naming one port share one bus" },
-    { .key = "baud", .type = K_INT, .def = "9600", .lo = 300, .hi = 4000000, .off = D(baud), .flags = F_RTU,
-      .desc = "modbus-rtu: bits per second" },
-    { .key = "parity", .type = K_CHAR, .def = "N", .choices = "N|E|O", .off = D(parity), .flags = F_RTU,
-      .desc = "modbus-rtu: none, even or odd" },
-    { .key = "data_bits", .type = K_INT, .def = "8", .lo = 7, .hi = 8, .off = D(data_bits), .flags = F_RTU,
-      .desc = "modbus-rtu: data bits per character" },
-    { .key = "stop_bits", .type = K_INT, .def = "1", .lo = 1, .hi = 2, .off = D(stop_bits), .flags = F_RTU,
-      .desc = "modbus-rtu: stop bits per character" },
+      .desc = "serial port; devices naming one port share one bus" },
+    { .key = "baud", .type = K_INT, .def = "9600", .lo = 300, .hi = 4000000, .off = D(baud),
+      .flags = F_RTU | F_RTUTCP,
+      .desc = "bits per second (on modbus-rtu-tcp: of the serial line behind the bridge, for timing)" },
+    { .key = "parity", .type = K_CHAR, .def = "N", .choices = "N|E|O", .off = D(parity),
+      .flags = F_RTU | F_RTUTCP, .desc = "none, even or odd" },
+    { .key = "data_bits", .type = K_INT, .def = "8", .lo = 7, .hi = 8, .off = D(data_bits),
+      .flags = F_RTU | F_RTUTCP, .desc = "data bits per character" },
+    { .key = "stop_bits", .type = K_INT, .def = "1", .lo = 1, .hi = 2, .off = D(stop_bits),
+      .flags = F_RTU | F_RTUTCP, .desc = "stop bits per character" },
+    { .key = "frame_gap", .type = K_DURATION, .def = "3.5 characters at baud", .lo = 0, .hi = 10 * SEC,
+      .off = D(frame_gap_ms), .flags = F_RTUTCP | F_DERIVED,
+      .desc = "pause before each request, the silence that ends a frame on the serial line behind "
+              "the bridge" },
+    { .key = "echo", .type = K_INDEX, .def = "auto", .choices = "auto|on|off", .off = D(echo),
+      .flags = F_RTUTCP,
+      .desc = "whether the link echoes our own requests back (a half-duplex adapter): auto "
+              "recognises an echo and skips it, on expects one, off expects none" },
+    { .key = "link", .type = K_INDEX, .def = "shared", .choices = "shared|own", .off = D(link),
+      .flags = F_TCP,
+      .desc = "devices on one host:port share one connection and one schedule (shared: a gateway "
+              "to a serial bus, most PLCs), or this one has a connection of its own (own: a PLC "
+              "that serves concurrent connections well)" },
     { .key = "unit_id", .type = K_INT, .def = "1", .lo = 0, .hi = 255, .off = D(unit_id),
-      .desc = "Modbus unit (slave) id; 1..247 on modbus-rtu" },
+      .desc = "Modbus unit (slave) id; 1..247 on modbus-rtu and modbus-rtu-tcp" },
     { .key = "interval", .type = K_DURATION, .def = "1s", .lo = 10, .hi = DAY, .off = D(interval_ms),
       .desc = "poll period" },
     { .key = "timeout", .type = K_DURATION, .def = "500ms", .lo = 10, .hi = 60 * SEC, .off = D(timeout_ms),
@@ -314,6 +360,10 @@ int conf_parse_size(const char *s, int64_t *bytes, char *err, size_t errlen)
 static void fmt_units(char *buf, size_t n, int64_t v, const struct unit *units, size_t nunits)
 {
     const struct unit *best = NULL;
+    if (v == 0) {
+        snprintf(buf, n, "0");
+        return;
+    }
     for (size_t i = 1; i < nunits; i++)
         if (v % units[i].mult == 0 && (!best || units[i].mult > best->mult))
             best = &units[i];
@@ -469,6 +519,81 @@ fail:
     return -1;
 }
 
+#define LISTEN_FORMS "[ADDR]:PORT, e.g. :9000 for every address, 0.0.0.0:9000, 127.0.0.1:9000, [::]:9000"
+
+/* "[ADDR]:PORT" where the agent listens: an empty ADDR is every address; else an
+ * IPv4 address, or an IPv6 one in brackets (an address of this machine's, so no
+ * names to resolve). The address goes to host without brackets. */
+static int parse_listen(const char *s, char *host, size_t hostlen, int *port, char *err, size_t errlen)
+{
+    const char *a = s, *colon;
+    size_t al;
+    if (!*s) {
+        snprintf(err, errlen, "empty (expected %s)", LISTEN_FORMS);
+        return -1;
+    }
+    if (*s == '[') {
+        const char *close = strchr(s, ']');
+        if (!close) {
+            snprintf(err, errlen, "'%s' has an unclosed '[' (expected %s)", s, LISTEN_FORMS);
+            return -1;
+        }
+        a = s + 1;
+        al = (size_t)(close - a);
+        colon = close + 1;
+        if (*colon != ':') {
+            snprintf(err, errlen, "'%s' has no ':PORT' after the address (expected %s)", s, LISTEN_FORMS);
+            return -1;
+        }
+    } else {
+        colon = strrchr(s, ':');
+        if (!colon) {
+            bool digits = true;
+            for (const char *c = s; *c; c++)
+                digits &= isdigit((unsigned char)*c) != 0;
+            if (digits)
+                snprintf(err, errlen, "'%s' has no ':' before the port (write :%s to listen at every "
+                         "address, or ADDR:%s at one)", s, s, s);
+            else
+                snprintf(err, errlen, "'%s' has no port (expected %s)", s, LISTEN_FORMS);
+            return -1;
+        }
+        al = (size_t)(colon - s);
+        if (memchr(s, ':', al)) {
+            snprintf(err, errlen, "'%s': an IPv6 address is written in brackets, e.g. [::]:9000 "
+                     "or [::1]:9000", s);
+            return -1;
+        }
+    }
+    if (al >= hostlen) {
+        snprintf(err, errlen, "'%s': the address is too long", s);
+        return -1;
+    }
+    memcpy(host, a, al);
+    host[al] = 0;
+    if (a != s) {
+        struct in6_addr in6;
+        if (inet_pton(AF_INET6, host, &in6) != 1) {
+            snprintf(err, errlen, "'%s': '%s' is not an IPv6 address (expected %s)", s, host, LISTEN_FORMS);
+            return -1;
+        }
+    } else if (al) {
+        struct in_addr in4;
+        if (inet_pton(AF_INET, host, &in4) != 1) {
+            snprintf(err, errlen, "'%s': '%s' is not an IPv4 address (expected %s)", s, host, LISTEN_FORMS);
+            return -1;
+        }
+    }
+    long v;
+    char perr[128];
+    if (num_parse_long(colon + 1, 1, 65535, &v, perr, sizeof perr) != 0) {
+        snprintf(err, errlen, "'%s' has a bad port: %s", s, perr);
+        return -1;
+    }
+    *port = (int)v;
+    return 0;
+}
+
 /* Store value v of key k into obj. 0, or -1 with the reason in err. */
 static int set_value(struct conf_loader *L, const struct conf_key *k, const char *v, void *obj,
                      char *err, size_t errlen)
@@ -481,7 +606,7 @@ static int set_value(struct conf_loader *L, const struct conf_key *k, const char
 
     switch (k->type) {
     case K_STRING:
-        if (!*v && (k->flags & F_REQ)) {
+        if (!*v && ((k->flags & F_REQ) || k->req_on)) {
             snprintf(err, errlen, "empty (a value is required)");
             return -1;
         }
@@ -570,21 +695,70 @@ static int set_value(struct conf_loader *L, const struct conf_key *k, const char
     }
     case K_URLS:
         return parse_urls(L, v, (char ***)field, (size_t *)((char *)obj + k->off2), err, errlen);
+    case K_BYTES:
+        if (!*v) {
+            snprintf(err, errlen, "empty (expected text, e.g. GZ-DTU-0001, or hex: and hex digits, "
+                     "e.g. hex:FE or hex:47 5A 00 01)");
+            return -1;
+        }
+        if (bytes_parse(v, (uint8_t *)obj + k->off2, BYTES_MAX, (size_t *)((char *)obj + k->off3),
+                        err, errlen) < 0)
+            return -1;
+        *(char **)field = conf__strdup(L, v);
+        return 0;
+    case K_LISTEN: {
+        char host[256];
+        int port;
+        if (parse_listen(v, host, sizeof host, &port, err, errlen) < 0)
+            return -1;
+        *(char **)field = conf__strdup(L, v);
+        *(char **)((char *)obj + k->off2) = conf__strdup(L, host);
+        *(int *)((char *)obj + k->off3) = port;
+        return 0;
+    }
     }
     return -1;
 }
 
-_Static_assert(sizeof(enum conf_driver) == sizeof(int), "K_INDEX stores an int");
+_Static_assert(sizeof(enum conf_driver) == sizeof(int) && sizeof(enum conf_echo) == sizeof(int)
+               && sizeof(enum conf_link) == sizeof(int), "K_INDEX stores an int");
 
-static const char *driver_name(unsigned applies)
+/* "modbus-tcp", "modbus-rtu and modbus-rtu-tcp": the drivers in a mask, in the
+ * order of the driver key's choices. */
+static const char *driver_names(unsigned mask, char *buf, size_t n)
 {
-    return applies & F_TCP ? "modbus-tcp" : "modbus-rtu";
+    static const struct { unsigned bit; const char *name; } drivers[] = {
+        { F_TCP, "modbus-tcp" }, { F_RTU, "modbus-rtu" }, { F_RTUTCP, "modbus-rtu-tcp" },
+    };
+    size_t total = 0, at = 0, o = 0;
+    for (size_t i = 0; i < COUNT(drivers); i++)
+        total += (mask & drivers[i].bit) != 0;
+    buf[0] = 0;
+    for (size_t i = 0; i < COUNT(drivers); i++) {
+        if (!(mask & drivers[i].bit))
+            continue;
+        const char *sep = at == 0 ? "" : at + 1 == total ? " and " : ", ";
+        int w = snprintf(buf + o, n - o, "%s%s", sep, drivers[i].name);
+        if (w < 0 || (size_t)w >= n - o)
+            break;
+        o += (size_t)w;
+        at++;
+    }
+    return buf;
 }
 
 static bool applies_to(const struct conf_key *k, unsigned applies)
 {
-    unsigned only = k->flags & (F_TCP | F_RTU);
+    unsigned only = k->flags & F_DRIVERS;
     return !only || !applies || (only & applies);
+}
+
+/* Missing, is the key an error? A driver's key only once the driver is known. */
+static bool required(const struct conf_key *k, unsigned applies)
+{
+    if (k->flags & F_REQ)
+        return applies || !(k->flags & F_DRIVERS);
+    return (k->req_on & applies) != 0;
 }
 
 void conf__apply(struct conf_loader *L, enum conf_sec sec, const struct ini_section *s,
@@ -627,8 +801,10 @@ void conf__apply(struct conf_loader *L, enum conf_sec sec, const struct ini_sect
             continue;
         }
         if (!applies_to(k, applies)) {
+            char only[64], mine[64];
             conf__err(L, L->path, e->line, "key '%s' applies to %s devices only (this one is %s)",
-                      e->key, driver_name(k->flags), driver_name(applies));
+                      e->key, driver_names(k->flags, only, sizeof only),
+                      driver_names(applies, mine, sizeof mine));
             continue;
         }
         if (set_value(L, k, e->value, obj, err, sizeof err) < 0)
@@ -639,8 +815,7 @@ void conf__apply(struct conf_loader *L, enum conf_sec sec, const struct ini_sect
         const struct conf_key *k = &sc->keys[j];
         if (seen[j] || !applies_to(k, applies))
             continue;
-        /* a driver-specific key is required only once we know the driver */
-        if ((k->flags & F_REQ) && (applies || !(k->flags & (F_TCP | F_RTU)))) {
+        if (required(k, applies)) {
             if (s->name)
                 conf__err(L, L->path, s->line, "[%s %s]: missing required key '%s' (%s)",
                           title, s->name, k->key, k->desc);
@@ -669,6 +844,16 @@ void conf__schema_free(enum conf_sec sec, void *obj)
             free(*(char **)((char *)obj + k->off2));
             *(char **)((char *)obj + k->off2) = NULL;
             break;
+        case K_BYTES:
+            free(*(char **)field);
+            *(char **)field = NULL;
+            break;
+        case K_LISTEN:
+            free(*(char **)field);
+            *(char **)field = NULL;
+            free(*(char **)((char *)obj + k->off2));
+            *(char **)((char *)obj + k->off2) = NULL;
+            break;
         case K_URLS: {
             char **v = *(char ***)field;
             size_t *n = (size_t *)((char *)obj + k->off2);
@@ -691,9 +876,19 @@ static const char *type_name(enum ktype t)
         [K_STRING] = "string", [K_PATH] = "path", [K_FILE] = "file", [K_INT] = "int",
         [K_UINT] = "int", [K_DOUBLE] = "number", [K_DURATION] = "duration", [K_SIZE] = "size",
         [K_ENUM] = "enum", [K_CHAR] = "enum", [K_INDEX] = "enum", [K_PROFILE] = "enum",
-        [K_TZ] = "timezone", [K_URLS] = "url list",
+        [K_TZ] = "timezone", [K_URLS] = "url list", [K_BYTES] = "bytes", [K_LISTEN] = "address",
     };
     return names[t];
+}
+
+/* "modbus-rtu and modbus-rtu-tcp: " before the meaning of a driver's key. */
+static const char *applies_prefix(const struct conf_key *k, char *buf, size_t n)
+{
+    char names[64];
+    if (!(k->flags & F_DRIVERS))
+        return "";
+    snprintf(buf, n, "%s: ", driver_names(k->flags, names, sizeof names));
+    return buf;
 }
 
 /* One line per key: key, type, default, range, meaning. A default made of other
@@ -702,13 +897,16 @@ void conf_schema_print(FILE *f)
 {
     fprintf(f, "Durations: a number with ms, s, m, h or d (a bare number is seconds).\n"
                "Sizes: a number with B, KB, MB or GB (powers of 1024; a bare number is bytes).\n"
+               "Bytes: text, or hex: and hex digits, e.g. GZ-DTU-0001 or hex:FE 01.\n"
                "Paths are relative to the configuration file unless absolute; files must be readable.\n");
-    int wdef = 7, wrange = 5;
+    int wkey = 16, wdef = 7, wrange = 5;
     for (size_t i = 0; i < COUNT(schemas); i++)
         for (size_t j = 0; j < schemas[i].n; j++) {
             const struct conf_key *k = &schemas[i].keys[j];
             char range[128];
             range_text(range, sizeof range, k);
+            if ((int)strlen(k->key) > wkey)
+                wkey = (int)strlen(k->key);
             if (k->def && !(k->flags & F_DERIVED) && (int)strlen(k->def) > wdef)
                 wdef = (int)strlen(k->def);
             if ((int)strlen(range) > wrange && strlen(range) <= 32)
@@ -716,16 +914,18 @@ void conf_schema_print(FILE *f)
         }
     for (size_t i = 0; i < COUNT(schemas); i++) {
         const struct section_schema *sc = &schemas[i];
-        fprintf(f, "\n%s\n  %-16s %-8s %-*s %-*s %s\n", sc->title, "key", "type", wdef, "default",
+        fprintf(f, "\n%s\n  %-*s %-8s %-*s %-*s %s\n", sc->title, wkey, "key", "type", wdef, "default",
                 wrange, "range", "meaning");
         for (size_t j = 0; j < sc->n; j++) {
             const struct conf_key *k = &sc->keys[j];
-            char range[128];
+            char range[128], prefix[80], req[64];
             const char *def = k->flags & F_REQ ? "(required)" : k->flags & F_DERIVED ? "(derived)"
                               : !k->def ? "(none)" : !*k->def ? "\"\"" : k->def;
             range_text(range, sizeof range, k);
-            fprintf(f, "  %-16s %-8s %-*s %-*s %s", k->key, type_name(k->type), wdef, def,
-                    wrange, range[0] ? range : "-", k->desc);
+            fprintf(f, "  %-*s %-8s %-*s %-*s %s%s", wkey, k->key, type_name(k->type), wdef, def,
+                    wrange, range[0] ? range : "-", applies_prefix(k, prefix, sizeof prefix), k->desc);
+            if (k->req_on)
+                fprintf(f, " (required on %s)", driver_names(k->req_on, req, sizeof req));
             if (k->flags & F_DERIVED)
                 fprintf(f, " (default %s)", k->def);
             fputc('\n', f);
@@ -765,10 +965,15 @@ void conf_schema_print_man(FILE *f)
             fputs(".TP\n\\fB", f);
             man_text(f, k->key);
             fprintf(f, "\\fR (\\fI%s\\fR)\n", type_name(k->type));
+            char prefix[80], req[64];
+            man_text(f, applies_prefix(k, prefix, sizeof prefix));
             man_text(f, k->desc);
             fputs(".\n.br\n", f);
             if (k->flags & F_REQ) {
                 fputs("Required", f);
+            } else if (k->req_on) {
+                fputs("Required on ", f);
+                man_text(f, driver_names(k->req_on, req, sizeof req));
             } else if (!k->def) {
                 fputs("Default: none", f);
             } else if (!*k->def) {

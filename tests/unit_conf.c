@@ -601,11 +601,414 @@ static void test_driver_keys(void)
                     "[device r]\ndriver = modbus-rtu\nserial = /dev/ttyS0\npoints = points/b.csv\n" /* 10-13 */
                     "host = h\nport = 502\n") == -1);           /* 14-15 */
     CHECK(has("agent.conf", 8, "key 'serial' applies to modbus-rtu devices only (this one is modbus-tcp)"));
-    CHECK(has("agent.conf", 9, "key 'baud' applies to modbus-rtu devices only"));
-    CHECK(has("agent.conf", 14, "key 'host' applies to modbus-tcp devices only (this one is modbus-rtu)"));
-    CHECK(has("agent.conf", 15, "key 'port' applies to modbus-tcp devices only"));
+    CHECK(has("agent.conf", 9, "key 'baud' applies to modbus-rtu and modbus-rtu-tcp devices only "
+              "(this one is modbus-tcp)"));
+    CHECK(has("agent.conf", 14, "key 'host' applies to modbus-tcp and modbus-rtu-tcp devices only "
+              "(this one is modbus-rtu)"));
+    CHECK(has("agent.conf", 15, "key 'port' applies to modbus-tcp and modbus-rtu-tcp devices only"));
     CHECK(has("agent.conf", 13, "points: cannot read"));
     CHECK(D.n == 5);
+}
+
+/* The three ways over TCP, as tests/conf/bridges has them (and ganzhi.conf(5) shows). */
+static void test_bridges_site(void)
+{
+    reset();
+    int rc = conf_load("tests/conf/bridges/agent.conf", &C, &D);
+    CHECK(rc == 0);
+    CHECK(D.n == 0);
+    dump();
+    if (rc)
+        return;
+    CHECK_NUM(C->agent.dtu_register_timeout_ms, 15000);
+    CHECK_NUM(C->agent.dtu_pending_max, 32);
+    CHECK(C->ndevices == 15);
+
+    /* a serial device server, dialled out to */
+    const struct conf_device *d = conf_device_find(C, "gas_1");
+    CHECK(d && d->driver == CONF_MODBUS_RTU_TCP);
+    if (d) {
+        CHECK_STR(d->host, "192.168.1.50");
+        CHECK_NUM(d->port, 4001);
+        CHECK(!d->listen && !d->listen_host && d->listen_port == 0);
+        CHECK(!d->dtu && d->dtu_id_len == 0 && !d->heartbeat && d->heartbeat_len == 0);
+        CHECK(!d->serial);
+        CHECK_NUM(d->baud, 19200);
+        CHECK(d->parity == 'E');
+        CHECK_NUM(d->data_bits, 8);
+        CHECK_NUM(d->stop_bits, 1);
+        CHECK_NUM(d->frame_gap_ms, -1);
+        CHECK(d->echo == CONF_ECHO_AUTO);
+        CHECK_NUM(d->unit_id, 1);
+        CHECK_NUM(d->line, 13);
+    }
+    d = conf_device_find(C, "gas_2");
+    CHECK(d && d->port == 4001 && d->unit_id == 2 && d->timeout_ms == 1000);
+
+    /* a Modbus TCP gateway: eight units on one host:port, shared by default */
+    for (int i = 1; i <= 8; i++) {
+        char name[16];
+        snprintf(name, sizeof name, "meter_%d", i);
+        d = conf_device_find(C, name);
+        CHECK(d && d->driver == CONF_MODBUS_TCP && !strcmp(d->host, "192.168.1.60") && d->port == 502
+              && d->unit_id == i && d->link == CONF_LINK_SHARED && d->frame_gap_ms == -1);
+    }
+    d = conf_device_find(C, "plc");
+    CHECK(d && d->link == CONF_LINK_OWN && d->port == 1502 && !strcmp(d->host, "plc.site.example"));
+
+    /* DTUs dialling in: the same one written as text and as hex */
+    static const uint8_t id[] = "GZ-DTU-0001";
+    d = conf_device_find(C, "tank_level");
+    CHECK(d && d->driver == CONF_MODBUS_RTU_TCP);
+    if (d) {
+        CHECK(!d->host && d->port == 0);
+        CHECK_STR(d->listen, ":9000");
+        CHECK_STR(d->listen_host, "");
+        CHECK_NUM(d->listen_port, 9000);
+        CHECK_STR(d->dtu, "GZ-DTU-0001");
+        CHECK(d->dtu_id_len == 11 && !memcmp(d->dtu_id, id, 11));
+        CHECK_STR(d->heartbeat, "hex:FE");
+        CHECK(d->heartbeat_len == 1 && d->heartbeat_bytes[0] == 0xFE);
+        CHECK_NUM(d->baud, 9600);
+        CHECK(d->parity == 'N');
+        CHECK_NUM(d->frame_gap_ms, -1);
+        CHECK(d->echo == CONF_ECHO_AUTO);
+        CHECK_NUM(d->interval_ms, 10000);
+    }
+    d = conf_device_find(C, "pump");
+    CHECK(d && d->dtu_id_len == 11 && !memcmp(d->dtu_id, id, 11) && !strcmp(d->dtu, "hex:47 5A 2D 44 54 55 2D 30 30 30 31"));
+    CHECK(d && d->heartbeat_len == 1 && d->heartbeat_bytes[0] == 0xFE);
+    d = conf_device_find(C, "well");
+    CHECK(d && d->dtu_id_len == 4 && !memcmp(d->dtu_id, "\0\0\0\x2A", 4));
+    CHECK(d && d->frame_gap_ms == 50 && d->echo == CONF_ECHO_ON && d->baud == 2400 && !d->heartbeat);
+    d = conf_device_find(C, "river");
+    CHECK(d && !strcmp(d->listen_host, "2001:db8::10") && d->listen_port == 9001 && d->echo == CONF_ECHO_OFF);
+    CHECK(d && !strcmp(d->listen, "[2001:db8::10]:9001"));
+}
+
+#define RTCP "[device d1]\ndriver = modbus-rtu-tcp\npoints = points/a.csv\n"    /* 4-6 */
+
+/* A site of one modbus-rtu-tcp device with `keys` from line 7 on. */
+static int load_rtcp(const char *keys)
+{
+    char buf[4096];
+    snprintf(buf, sizeof buf, AGENT RTCP "%s", keys);
+    put("agent.conf", buf);
+    put("points/a.csv", POINTS);
+    return load();
+}
+
+static void test_listen_forms(void)
+{
+    struct { const char *listen, *host; int port; } ok[] = {
+        { ":9000", "", 9000 }, { "0.0.0.0:9000", "0.0.0.0", 9000 }, { "127.0.0.1:1", "127.0.0.1", 1 },
+        { "[::]:9000", "::", 9000 }, { "[::1]:65535", "::1", 65535 },
+        { "[2001:db8::10]:502", "2001:db8::10", 502 },
+    };
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+        char keys[256];
+        snprintf(keys, sizeof keys, "listen = %s\ndtu = D1\n", ok[i].listen);
+        int rc = load_rtcp(keys);
+        CHECK(rc == 0);
+        if (rc) {
+            printf("    listen = %s\n", ok[i].listen);
+            dump();
+            continue;
+        }
+        CHECK_STR(C->devices[0].listen, ok[i].listen);
+        CHECK_STR(C->devices[0].listen_host, ok[i].host);
+        CHECK_NUM(C->devices[0].listen_port, ok[i].port);
+        CHECK_NUM(C->devices[0].port, 0);
+    }
+    struct { const char *listen, *msg; } bad[] = {
+        { "9000", "listen: '9000' has no ':' before the port (write :9000 to listen at every address, "
+                  "or ADDR:9000 at one)" },
+        { "", "listen: empty (expected [ADDR]:PORT, e.g. :9000 for every address" },
+        { "0.0.0.0", "listen: '0.0.0.0' has no port (expected [ADDR]:PORT" },
+        { "::1:9000", "listen: '::1:9000': an IPv6 address is written in brackets, e.g. [::]:9000" },
+        { "[::1]9000", "listen: '[::1]9000' has no ':PORT' after the address" },
+        { "[::1:9000", "listen: '[::1:9000' has an unclosed '['" },
+        { "[10.0.0.1]:9000", "listen: '[10.0.0.1]:9000': '10.0.0.1' is not an IPv6 address" },
+        { "[]:9000", "listen: '[]:9000': '' is not an IPv6 address" },
+        { "300.1.1.1:9000", "listen: '300.1.1.1:9000': '300.1.1.1' is not an IPv4 address" },
+        { "gateway:9000", "listen: 'gateway:9000': 'gateway' is not an IPv4 address" },
+        { ":0", "listen: ':0' has a bad port: '0' out of range (1..65535)" },
+        { ":70000", "listen: ':70000' has a bad port" },
+        { ":", "listen: ':' has a bad port: empty" },
+        { ":90x", "listen: ':90x' has a bad port" },
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char keys[256];
+        snprintf(keys, sizeof keys, "listen = %s\ndtu = D1\n", bad[i].listen);
+        CHECK(load_rtcp(keys) == -1);
+        CHECK(has("agent.conf", 7, bad[i].msg));
+        CHECK(D.n == 1);
+    }
+}
+
+static void test_rtu_tcp_keys(void)
+{
+    /* defaults: a device server, the agent's DTU keys */
+    CHECK(load_rtcp("host = ts1\nport = 4001\n") == 0);
+    dump();
+    if (C) {
+        const struct conf_device *d = &C->devices[0];
+        CHECK(d->driver == CONF_MODBUS_RTU_TCP);
+        CHECK_STR(d->host, "ts1");
+        CHECK_NUM(d->port, 4001);
+        CHECK(!d->listen && !d->dtu && !d->heartbeat);
+        CHECK_NUM(d->baud, 9600);
+        CHECK(d->parity == 'N');
+        CHECK_NUM(d->data_bits, 8);
+        CHECK_NUM(d->stop_bits, 1);
+        CHECK_NUM(d->frame_gap_ms, -1);
+        CHECK(d->echo == CONF_ECHO_AUTO);
+        CHECK_NUM(d->unit_id, 1);
+        CHECK_NUM(C->agent.dtu_register_timeout_ms, 10000);
+        CHECK_NUM(C->agent.dtu_pending_max, 16);
+    }
+    /* every key set, on a DTU dialling in */
+    CHECK(load_rtcp("listen = 127.0.0.1:9100\ndtu = \"hex:00 01:02-0a\"\nheartbeat = PING\nbaud = 115200\n"
+                    "parity = O\ndata_bits = 7\nstop_bits = 2\nframe_gap = 0\necho = off\nunit_id = 247\n") == 0);
+    dump();
+    if (C) {
+        const struct conf_device *d = &C->devices[0];
+        CHECK(d->dtu_id_len == 4 && !memcmp(d->dtu_id, "\x00\x01\x02\x0a", 4));
+        CHECK(d->heartbeat_len == 4 && !memcmp(d->heartbeat_bytes, "PING", 4));
+        CHECK_STR(d->heartbeat, "PING");
+        CHECK_NUM(d->baud, 115200);
+        CHECK(d->parity == 'O');
+        CHECK_NUM(d->data_bits, 7);
+        CHECK_NUM(d->stop_bits, 2);
+        CHECK_NUM(d->frame_gap_ms, 0);      /* written: no pause, not the derived one */
+        CHECK(d->echo == CONF_ECHO_OFF);
+        CHECK_NUM(d->unit_id, 247);
+    }
+    CHECK(load_rtcp("host = ts1\nport = 4001\nframe_gap = 10s\necho = on\n") == 0);
+    CHECK(C && C->devices[0].frame_gap_ms == 10000 && C->devices[0].echo == CONF_ECHO_ON);
+    /* modbus-tcp: port 502 and link shared unless told; frame_gap derived on every driver */
+    CHECK(load_with("") == 0);
+    CHECK(C && C->devices[0].port == 502 && C->devices[0].link == CONF_LINK_SHARED);
+    CHECK(C && C->devices[0].frame_gap_ms == -1);
+    CHECK(load_with("link = own\n") == 0);
+    CHECK(C && C->devices[0].link == CONF_LINK_OWN);
+
+    /* the agent's keys */
+    put("agent.conf", AGENT "dtu_register_timeout = 100ms\ndtu_pending_max = 1024\n" DEV);
+    CHECK(load() == 0);
+    CHECK(C && C->agent.dtu_register_timeout_ms == 100 && C->agent.dtu_pending_max == 1024);
+    put("agent.conf", AGENT "dtu_register_timeout = 5m\ndtu_pending_max = 1\n" DEV);
+    CHECK(load() == 0);
+    CHECK(C && C->agent.dtu_register_timeout_ms == 300000 && C->agent.dtu_pending_max == 1);
+    put("agent.conf", AGENT "dtu_register_timeout = 50ms\ndtu_pending_max = 0\n" DEV);
+    CHECK(load() == -1);
+    CHECK(has("agent.conf", 4, "dtu_register_timeout: '50ms' out of range (100ms..5m)"));
+    CHECK(has("agent.conf", 5, "dtu_pending_max: '0' out of range (1..1024)"));
+    CHECK(D.n == 2);
+    put("agent.conf", AGENT "dtu_register_timeout = 6m\ndtu_pending_max = 1025\n" DEV);
+    CHECK(load() == -1);
+    CHECK(has("agent.conf", 4, "dtu_register_timeout: '6m' out of range (100ms..5m)"));
+    CHECK(has("agent.conf", 5, "dtu_pending_max: '1025' out of range (1..1024)"));
+    CHECK(D.n == 2);
+}
+
+static void test_rtu_tcp_errors(void)
+{
+    /* neither host nor listen */
+    CHECK(load_rtcp("baud = 9600\n") == -1);
+    CHECK(has("agent.conf", 4, "[device d1]: modbus-rtu-tcp needs host or listen (host: dial out to a "
+              "serial device server; listen: wait for a DTU to dial in)"));
+    CHECK(D.n == 1);
+    /* both */
+    CHECK(load_rtcp("host = ts1\nport = 4001\nlisten = :9000\ndtu = D1\n") == -1);
+    CHECK(has("agent.conf", 9, "listen: host is also given (line 7); a modbus-rtu-tcp device either "
+              "dials out to host or listens for its DTU, not both"));
+    CHECK(has("agent.conf", 8, "key 'port' goes with host; with listen the port is listen's own"));
+    CHECK(D.n == 2);
+    /* host without port: no default, device servers have none */
+    CHECK(load_rtcp("host = ts1\n") == -1);
+    CHECK(has("agent.conf", 4, "[device d1]: missing required key 'port' (modbus-rtu-tcp with host: serial "
+              "device servers have no standard port; give the one set in the server, e.g. 4001)"));
+    CHECK(D.n == 1);
+    /* listen with port */
+    CHECK(load_rtcp("listen = :9000\ndtu = D1\nport = 9000\n") == -1);
+    CHECK(has("agent.conf", 9, "key 'port' goes with host; with listen the port is listen's own "
+              "(listen = [ADDR]:PORT, line 7)"));
+    CHECK(D.n == 1);
+    /* listen without dtu */
+    CHECK(load_rtcp("listen = :9000\nheartbeat = hex:FE\n") == -1);
+    CHECK(has("agent.conf", 4, "[device d1]: missing required key 'dtu' (with listen: the registration "
+              "packet that tells which DTU dialling in the device is behind)"));
+    CHECK(D.n == 1);
+    /* dtu and heartbeat without listen */
+    CHECK(load_rtcp("host = ts1\nport = 4001\ndtu = D1\nheartbeat = hex:FE\n") == -1);
+    CHECK(has("agent.conf", 9, "key 'dtu' goes with listen (a DTU dialling in); a device server dialled "
+              "out to at host is known by its address"));
+    CHECK(has("agent.conf", 10, "key 'heartbeat' goes with listen (a DTU dialling in sends it)"));
+    CHECK(D.n == 2);
+
+    /* bad values */
+    put("points/b.csv", "tag,area,address,type\nB-1,holding,0,int16\n");
+    put("points/c.csv", "tag,area,address,type\nC-1,holding,0,int16\n");
+    char big[200];
+    snprintf(big, sizeof big, "hex:%0130d", 0);     /* 65 bytes */
+    char keys[1024];
+    snprintf(keys, sizeof keys,
+             "listen = :9000\n"                 /* 7 */
+             "dtu = hex:F\n"                    /* 8 */
+             "heartbeat = hex:\n"               /* 9 */
+             "frame_gap = 11s\n"                /* 10 */
+             "echo = maybe\n"                   /* 11 */
+             "unit_id = 0\n"                    /* 12 */
+             "baud = 100\n"                     /* 13 */
+             "parity = X\n"                     /* 14 */
+             "[device d2]\ndriver = modbus-rtu-tcp\nlisten = :9000\npoints = points/b.csv\n"  /* 15-18 */
+             "dtu = \n"                         /* 19 */
+             "heartbeat = %s\n"                 /* 20 */
+             "unit_id = 248\n"                  /* 21 */
+             "frame_gap = 1us\n"                /* 22 */
+             "[device d3]\ndriver = modbus-rtu-tcp\nlisten = :9000\npoints = points/c.csv\n"  /* 23-26 */
+             "dtu = hex:ZZ\n"                   /* 27 */
+             "frame_gap = -1ms\n", big);        /* 28 */
+    CHECK(load_rtcp(keys) == -1);
+    CHECK(has("agent.conf", 8, "dtu: 'hex:F': odd number of hex digits"));
+    CHECK(has("agent.conf", 9, "heartbeat: 'hex:': no bytes"));
+    CHECK(has("agent.conf", 10, "frame_gap: '11s' out of range (0..10s)"));
+    CHECK(has("agent.conf", 11, "echo: 'maybe' is not one of: auto, on, off"));
+    CHECK(has("agent.conf", 12, "unit_id: '0' out of range for modbus-rtu-tcp (1..247; 0 is broadcast)"));
+    CHECK(has("agent.conf", 13, "baud: '100' out of range (300..4000000)"));
+    CHECK(has("agent.conf", 14, "parity: 'X' is not one of: N, E, O"));
+    CHECK(has("agent.conf", 19, "dtu: empty (expected text, e.g. GZ-DTU-0001, or hex: and hex digits"));
+    CHECK(has("agent.conf", 20, "heartbeat: 'hex:000"));
+    CHECK(has("agent.conf", 20, "is longer than 64 bytes"));
+    CHECK(has("agent.conf", 21, "unit_id: '248' out of range for modbus-rtu-tcp"));
+    CHECK(has("agent.conf", 22, "frame_gap: '1us' is not a duration"));
+    CHECK(has("agent.conf", 27, "dtu: 'hex:ZZ': 'Z' is not a hex digit"));
+    CHECK(has("agent.conf", 28, "frame_gap: '-1ms' is negative"));
+    /* a dtu that did not parse is not also reported missing */
+    CHECK(D.n == 13);
+
+    /* modbus-tcp: link, and host still required there */
+    CHECK(load_with("link = exclusive\n") == -1);
+    CHECK(has("agent.conf", 8, "link: 'exclusive' is not one of: shared, own"));
+    CHECK(D.n == 1);
+    put("agent.conf", AGENT "[device d1]\ndriver = modbus-tcp\npoints = points/a.csv\n");
+    CHECK(load() == -1);
+    CHECK(has("agent.conf", 4, "[device d1]: missing required key 'host' ("));
+    CHECK(D.n == 1);
+    /* an empty host is no host, on either driver */
+    put("agent.conf", AGENT "[device d1]\ndriver = modbus-tcp\nhost = \npoints = points/a.csv\n");
+    CHECK(load() == -1);
+    CHECK(has("agent.conf", 6, "host: empty (a value is required)"));
+    CHECK(D.n == 1);
+    CHECK(load_rtcp("host = \"\"\nport = 4001\n") == -1);
+    CHECK(has("agent.conf", 7, "host: empty (a value is required)"));
+    /* modbus-rtu-tcp: host is not required as such (listen will do), so no such message */
+    CHECK(load_rtcp("listen = :9000\ndtu = D1\n") == 0);
+}
+
+static void test_rtu_tcp_applies(void)
+{
+    /* the new keys on the drivers they are not for, each naming the right ones */
+    CHECK(load_with("echo = off\nframe_gap = 5ms\nlisten = :9000\ndtu = D1\nheartbeat = hex:FE\n"    /* 8-12 */
+                    "[device r]\ndriver = modbus-rtu\nserial = /dev/ttyS0\npoints = points/nob.csv\n"  /* 13-16 */
+                    "link = own\nlisten = :9000\nhost = h\n"                                         /* 17-19 */
+                    "[device t]\ndriver = modbus-rtu-tcp\nhost = h2\nport = 4001\n"                  /* 20-23 */
+                    "points = points/noc.csv\nserial = /dev/ttyS1\nlink = shared\n") == -1);         /* 24-26 */
+    CHECK(has("agent.conf", 8, "key 'echo' applies to modbus-rtu-tcp devices only (this one is modbus-tcp)"));
+    CHECK(has("agent.conf", 9, "key 'frame_gap' applies to modbus-rtu-tcp devices only (this one is modbus-tcp)"));
+    CHECK(has("agent.conf", 10, "key 'listen' applies to modbus-rtu-tcp devices only (this one is modbus-tcp)"));
+    CHECK(has("agent.conf", 11, "key 'dtu' applies to modbus-rtu-tcp devices only (this one is modbus-tcp)"));
+    CHECK(has("agent.conf", 12, "key 'heartbeat' applies to modbus-rtu-tcp devices only"));
+    CHECK(has("agent.conf", 16, "points: cannot read"));
+    CHECK(has("agent.conf", 17, "key 'link' applies to modbus-tcp devices only (this one is modbus-rtu)"));
+    CHECK(has("agent.conf", 18, "key 'listen' applies to modbus-rtu-tcp devices only (this one is modbus-rtu)"));
+    CHECK(has("agent.conf", 19, "key 'host' applies to modbus-tcp and modbus-rtu-tcp devices only "
+              "(this one is modbus-rtu)"));
+    CHECK(has("agent.conf", 24, "points: cannot read"));
+    CHECK(has("agent.conf", 25, "key 'serial' applies to modbus-rtu devices only (this one is modbus-rtu-tcp)"));
+    CHECK(has("agent.conf", 26, "key 'link' applies to modbus-tcp devices only (this one is modbus-rtu-tcp)"));
+    CHECK(D.n == 12);
+    /* and the serial line's keys apply to both RTU drivers */
+    CHECK(load_rtcp("host = h\nport = 4001\nbaud = 38400\nparity = E\ndata_bits = 7\nstop_bits = 2\n") == 0);
+    dump();
+}
+
+/* Devices behind one bridge: one serial line, one framing per host:port, one
+ * address per DTU. */
+static void test_rtu_tcp_buses(void)
+{
+    put("points/b.csv", "tag,area,address,type\nB-1,holding,0,int16\n");
+    put("points/c.csv", "tag,area,address,type\nC-1,holding,0,int16\n");
+    put("points/e.csv", "tag,area,address,type\nE-1,holding,0,int16\n");
+#define SRV(name, table) "[device " name "]\ndriver = modbus-rtu-tcp\nhost = ts1\nport = 4001\n" \
+                         "points = points/" table ".csv\n"
+    /* agreeing: fine, whatever else differs (unit, interval, timeout) */
+    CHECK(load_with(SRV("s1", "b") "unit_id = 1\nbaud = 19200\nframe_gap = 5ms\n"
+                    SRV("s2", "c") "unit_id = 2\nbaud = 19200\nframe_gap = 5ms\ninterval = 5s\n") == 0);
+    dump();
+    /* the host's case does not matter; the first device on the bus is the reference */
+    CHECK(load_with(SRV("s1", "b") "baud = 19200\n"                          /* 8-13 */
+                    "[device s2]\ndriver = modbus-rtu-tcp\nhost = TS1\nport = 4001\n"
+                    "points = points/c.csv\nbaud = 9600\necho = off\n"       /* 14-20 */
+                    SRV("s3", "e") "parity = E\ndata_bits = 7\nstop_bits = 2\nframe_gap = 20ms\n") == -1);
+    CHECK(has("agent.conf", 14, "device 's2' shares device server 'TS1:4001' with device 's1' (line 8) but "
+              "sets baud = 9600, echo = off against baud = 19200, echo = auto (devices on one bus must agree "
+              "on baud, data_bits, parity, stop_bits, frame_gap and echo)"));
+    CHECK(has("agent.conf", 21, "device 's3' shares device server 'ts1:4001' with device 's1' (line 8) but "
+              "sets baud = 9600, data_bits = 7, parity = E, stop_bits = 2, frame_gap = 20ms against "
+              "baud = 19200, data_bits = 8, parity = N, stop_bits = 1, frame_gap = (3.5 characters)"));
+    CHECK(D.n == 2);
+    /* another port is another server: no check between them */
+    CHECK(load_with(SRV("s1", "b") "baud = 19200\n"
+                    "[device s2]\ndriver = modbus-rtu-tcp\nhost = ts1\nport = 4002\npoints = points/c.csv\n")
+          == 0);
+
+    /* one host:port, two framings: either order */
+    CHECK(load_with(SRV("s1", "b")                                                      /* 8-12 */
+                    "[device t2]\ndriver = modbus-tcp\nhost = ts1\nport = 4001\npoints = points/c.csv\n" /* 13-17 */
+                    "[device t3]\ndriver = modbus-tcp\nhost = h\nport = 502\npoints = points/e.csv\n"    /* 18-22 */
+                    "[device s4]\ndriver = modbus-rtu-tcp\nhost = H\nport = 502\n"                       /* 23-26 */
+                    "points = points/f.csv\n") == -1);
+    CHECK(has("agent.conf", 13, "device 't2' (modbus-tcp) dials 'ts1:4001' as device 's1' (modbus-rtu-tcp, "
+              "line 8) does; one connection speaks one framing, so a host:port is either modbus-tcp or "
+              "modbus-rtu-tcp"));
+    /* d1 is modbus-tcp at h:502 (port 502 by default) */
+    CHECK(has("agent.conf", 23, "device 's4' (modbus-rtu-tcp) dials 'H:502' as device 'd1' (modbus-tcp, "
+              "line 4) does"));
+    CHECK(has("agent.conf", 27, "points: cannot read"));
+    CHECK(D.n == 3);
+    /* modbus-tcp devices sharing a host:port, shared or own: fine */
+    CHECK(load_with("[device t2]\ndriver = modbus-tcp\nhost = h\nlink = own\npoints = points/b.csv\n") == 0);
+
+    /* DTUs: the same one as text and as hex is one bus */
+#define DTU(name, table, id) "[device " name "]\ndriver = modbus-rtu-tcp\nlisten = :9000\ndtu = " id "\n" \
+                             "points = points/" table ".csv\n"
+    CHECK(load_with(DTU("u1", "b", "GZ1") "heartbeat = hex:FE\n"                   /* 8-13 */
+                    DTU("u2", "c", "hex:47 5A 31") "heartbeat = hex:fe\n"          /* 14-19 */
+                    DTU("u3", "e", "GZ2") "echo = on\n") == 0);                    /* another DTU */
+    dump();
+    CHECK(load_with(DTU("u1", "b", "GZ1") "heartbeat = hex:FE\n"                   /* 8-13 */
+                    DTU("u2", "c", "hex:47 5A 31") "echo = off\n"                  /* 14-19 */
+                    "[device u3]\ndriver = modbus-rtu-tcp\nlisten = 127.0.0.1:9000\ndtu = GZ1\n"
+                    "points = points/e.csv\nheartbeat = hex:FE\n") == -1);         /* 20-25 */
+    CHECK(has("agent.conf", 14, "device 'u2' shares DTU 'hex:47 5A 31' with device 'u1' (line 8) but sets "
+              "echo = off, heartbeat = (none) against echo = auto, heartbeat = hex:FE (devices on one bus "
+              "must agree on baud, data_bits, parity, stop_bits, frame_gap, echo and heartbeat)"));
+    CHECK(has("agent.conf", 20, "device 'u3' names DTU 'GZ1' under listen '127.0.0.1:9000' but device 'u1' "
+              "(line 8) names it under listen ':9000'; one DTU dials in to one address"));
+    CHECK(D.n == 2);
+    /* a device server and a DTU are never one bus, even with the same settings apart */
+    CHECK(load_with(SRV("s1", "b") "baud = 19200\n" DTU("u1", "c", "ts1") "baud = 9600\n") == 0);
+    /* the RTU serial check is unchanged: a serial port and a bridge are not one bus */
+    CHECK(load_with("[device r1]\ndriver = modbus-rtu\nserial = /dev/ttyS0\npoints = points/b.csv\n"
+                    "[device r2]\ndriver = modbus-rtu\nserial = /dev/ttyS0\nbaud = 19200\npoints = points/c.csv\n")
+          == -1);
+    CHECK(has("agent.conf", 12, "device 'r2' shares serial '/dev/ttyS0' with device 'r1' (line 8) but sets "
+              "19200 8N1 against 9600 8N1"));
+    CHECK(D.n == 1);
+#undef SRV
+#undef DTU
 }
 
 static void test_uplink_files(void)
@@ -953,6 +1356,11 @@ static void test_schema_print(void)
         "ca_file", "cert_file", "key_file", "username", "password", "qos", "topic_prefix",
         "backfill_rate", "message_readings", "max_inflight", "keepalive", "reconnect_max",
         "live_window", ">= 1MB", "2GB", "90d", "duration", "size", "timezone", "url list", "(required)",
+        /* the ways over TCP (issue 10) */
+        "modbus-tcp, modbus-rtu, modbus-rtu-tcp", "listen", "dtu", "heartbeat", "frame_gap", "echo",
+        "link", "auto, on, off", "shared, own", "0..10s", "3.5 characters at baud", "bytes", "address",
+        "dtu_register_timeout", "100ms..5m", "dtu_pending_max", "1..1024", "(required on modbus-tcp)",
+        "default 502 on modbus-tcp",
     };
     for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
         if (!strstr(text, want[i])) {
@@ -963,6 +1371,39 @@ static void test_schema_print(void)
     const char *line = strstr(text, "  interval ");
     CHECK(line && strstr(line, "duration") && strstr(line, "1s") && strstr(line, "10ms..1d")
           && strstr(line, "poll period") && strstr(line, "poll period") < strchr(line, '\n'));
+    /* a driver's key says which drivers, on its line */
+    line = strstr(text, "  baud ");
+    CHECK(line && strstr(line, "modbus-rtu and modbus-rtu-tcp: bits per second")
+          && strstr(line, "modbus-rtu and modbus-rtu-tcp: ") < strchr(line, '\n'));
+    line = strstr(text, "  echo ");
+    CHECK(line && strstr(line, "modbus-rtu-tcp: whether the link echoes")
+          && strstr(line, "modbus-rtu-tcp: ") < strchr(line, '\n'));
+    line = strstr(text, "  link ");
+    CHECK(line && strstr(line, "modbus-tcp: devices on one host:port") && strstr(line, "modbus-tcp: ") < strchr(line, '\n'));
+    /* a key longer than the column still leaves a blank before its type */
+    CHECK(strstr(text, "  dtu_register_timeout duration "));
+    free(text);
+
+    /* the same as troff for ganzhi.conf(5) */
+    text = NULL;
+    f = open_memstream(&text, &len);
+    conf_schema_print_man(f);
+    fclose(f);
+    const char *man[] = {
+        ".TP\n\\fBlisten\\fR (\\fIaddress\\fR)\nmodbus\\-rtu\\-tcp: [ADDR]:PORT",
+        ".TP\n\\fBdtu\\fR (\\fIbytes\\fR)\n",
+        "Required on modbus\\-tcp.\n",
+        "Default: \\fB3.5 characters at baud\\fR; range: 0..10s.\n",
+        "Default: \\fBauto\\fR; one of: auto, on, off.\n",
+        "Default: \\fBshared\\fR; one of: shared, own.\n",
+        "modbus\\-tcp, modbus\\-rtu, modbus\\-rtu\\-tcp",
+        "\\fBdtu_pending_max\\fR",
+    };
+    for (size_t i = 0; i < sizeof man / sizeof man[0]; i++)
+        if (!strstr(text, man[i])) {
+            printf("    man text lacks '%s'\n", man[i]);
+            CHECK(strstr(text, man[i]));
+        }
     free(text);
 }
 
@@ -993,6 +1434,12 @@ int main(void)
     RUN(test_missing_required);
     RUN(test_bad_values);
     RUN(test_driver_keys);
+    RUN(test_bridges_site);
+    RUN(test_listen_forms);
+    RUN(test_rtu_tcp_keys);
+    RUN(test_rtu_tcp_errors);
+    RUN(test_rtu_tcp_applies);
+    RUN(test_rtu_tcp_buses);
     RUN(test_uplink_files);
     RUN(test_no_agent_no_device);
     RUN(test_csv_cells);
