@@ -57,7 +57,7 @@ log "1. ganzhi read of both units over RTU framing"
 "$BIN/ganzhi" read -c "$T/contract/agent.conf" tank > "$T/tank.txt" || fail "read tank"
 # The simulator's table, served by pymodbus at unit 2, read as ganzhi-sim serves it.
 PS=$(free_port)
-start_sim "$PS" --static
+start_sim "$PS" --static --units 2
 sed -e "s/^driver = modbus-rtu-tcp/driver = modbus-tcp/" -e "s/^port = $P/port = $PS/" \
     "$T/contract/agent.conf" > "$T/contract/tcp.conf"
 "$BIN/ganzhi" read -c "$T/contract/tcp.conf" tank > "$T/tank-sim.txt" || fail "read tank from ganzhi-sim"
