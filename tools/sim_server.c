@@ -29,6 +29,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -268,6 +269,10 @@ void sim_server_print_stats(const struct sim_server *s, FILE *out)
 /* A new connection in a free slot. */
 static void client_open(struct sim_server *s, struct client *c, int fd)
 {
+    /* Each write goes out when it is due: an echo or noise written just before a reply
+     * must not hold the reply back until the peer's delayed ACK (Nagle). */
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     c->fd = fd;
     c->gen = ++s->next_gen;
     c->len = 0;
