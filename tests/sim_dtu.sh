@@ -137,7 +137,9 @@ try:
     pB = start(logB, "--dial", "[::1]:%d" % port, "--units", "5", "--register", "DTU-B",
                "--register-delay", "0.5", "--redial-after", "0.8", "--redial-wait", "0.1",
                "--paced", "--baud", "9600", "--misbehave", "echo on")
-    time.sleep(0.5)
+    end = time.monotonic() + 10
+    while time.monotonic() < end and "Connection refused" not in open(logB).read():
+        time.sleep(0.05)
     ls = listener("::1", port)
     s = accept(ls, 3)
     t_acc = time.monotonic()
