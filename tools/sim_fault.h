@@ -54,8 +54,8 @@ struct sim_faults {
     "                           next unit served, else UNIT+1), CRC correct\n" \
     "  echo on|off              RTU over TCP, dial: send every request frame back before\n" \
     "                           its reply, as a half-duplex RS-485 adapter does\n" \
-    "  hangup PERCENT           TCP, gateway, RTU over TCP, dial: close the connection instead\n" \
-    "                           of answering that share of requests\n" \
+    "  hangup PERCENT           TCP, gateway, RTU over TCP, dial: close the connection\n" \
+    "                           instead of answering that share of requests\n" \
     "  close-after-reply on|off TCP, gateway, RTU over TCP, dial: close the connection after\n" \
     "                           every reply, as some cheap gateways do\n" \
     "  heartbeat-inside PERCENT dial: write that share of replies in two parts with the\n" \
