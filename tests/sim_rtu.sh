@@ -15,6 +15,7 @@ source "$(dirname "$0")/lib.sh"
 PY=/usr/bin/python3
 command -v socat >/dev/null || { echo "SKIP: socat not installed"; exit 77; }
 "$PY" -c 'import pymodbus, serial' 2>/dev/null || { echo "SKIP: pymodbus or pyserial missing for $PY"; exit 77; }
+export PYTHONPATH=$ROOT/tests
 PACED=$BIN/tests/tool_paced_pty
 [ -x "$PACED" ] || fail "$PACED not built"
 
@@ -34,22 +35,9 @@ import os, signal, struct, sys, time
 import serial
 from pymodbus.client import ModbusSerialClient
 
+from sim_peer import check, crc, done
+
 port, ctl, sim_pid = sys.argv[1], sys.argv[2], int(sys.argv[3])
-failures = 0
-
-def check(cond, what):
-    global failures
-    print(("ok   " if cond else "FAIL ") + what, flush=True)
-    if not cond:
-        failures += 1
-
-def crc(b):
-    c = 0xFFFF
-    for x in b:
-        c ^= x
-        for _ in range(8):
-            c = (c >> 1) ^ 0xA001 if c & 1 else c >> 1
-    return struct.pack('<H', c)
 
 def control(text):
     with open(ctl, "w") as f:
@@ -149,8 +137,7 @@ os.kill(sim_pid, signal.SIGUSR1)
 time.sleep(0.4)
 c.close()
 s.close()
-print("client: %d failures" % failures)
-sys.exit(1 if failures else 0)
+sys.exit(done("client"))
 EOF
 
 log "client: pymodbus and raw frames"
@@ -185,13 +172,7 @@ wait_for 10 grep -q 'serving' "$T/sim2.log" || { cat "$T/sim2.log"; fail "ganzhi
 "$PY" - "$T/pa" <<'EOF' || fail "paced read timing"
 import struct, sys, time
 import serial
-def crc(b):
-    c = 0xFFFF
-    for x in b:
-        c ^= x
-        for _ in range(8):
-            c = (c >> 1) ^ 0xA001 if c & 1 else c >> 1
-    return struct.pack('<H', c)
+from sim_peer import crc
 s = serial.Serial(sys.argv[1], 9600, timeout=2)
 wire = (8 + 5 + 250) * 10 / 9600
 bad = 0

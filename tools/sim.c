@@ -1,5 +1,7 @@
 /* ganzhi-sim: a Modbus TCP and RTU device simulator that behaves like a small tank farm and misbehaves on demand; options and main. */
+#include "core/bytes.h"
 #include "core/num.h"
+#include "core/url.h"
 #include "tools/sim_farm.h"
 #include "tools/sim_fault.h"
 #include "tools/sim_reply.h"
@@ -21,17 +23,52 @@
 static const char usage_text[] =
     "Usage: ganzhi-sim [OPTION]...\n"
     "Serve a simulated tank farm (levels, temperatures, pressures, gas detectors, pumps,\n"
-    "valves, ESD) as a Modbus TCP server, or as RTU slaves on a serial line, for the demo,\n"
-    "the tests and benchmarks; misbehave on demand.\n"
+    "valves, ESD) as a Modbus TCP server, as RTU slaves on a serial line, or as RTU slaves\n"
+    "reached through TCP (a serial device server, a TCP to RTU gateway, a DTU that dials\n"
+    "out), for the demo, the tests and benchmarks; misbehave on demand.\n"
     "\n"
-    "  --address ADDR  IPv4 address to listen on (default 127.0.0.1; 0.0.0.0 for all)\n"
+    "  --address ADDR  IPv4 or IPv6 address to listen on (default 127.0.0.1; 0.0.0.0 or ::\n"
+    "                  for all)\n"
     "  --port N        TCP port (default 5020)\n"
     "  --rtu PATH      RTU instead of TCP, on this serial device or pty end\n"
-    "  --baud N        RTU: 1200, 2400, 4800, 9600 (default), 19200, 38400, 57600,\n"
-    "                  115200 or 230400\n"
-    "  --parity P      RTU: N (default), E or O\n"
-    "  --data-bits N   RTU: 8 (default) or 7\n"
-    "  --stop-bits N   RTU: 1 (default) or 2\n"
+    "  --rtu-tcp       RTU frames, CRC and all, in TCP connections on --address and --port,\n"
+    "                  as a serial device server in raw TCP mode; each connection is framed\n"
+    "                  as a serial line is, and one serial line behind them all answers one\n"
+    "                  request at a time\n"
+    "  --gateway       a Modbus TCP to RTU gateway on --address and --port: every request\n"
+    "                  from every connection waits for one serial line paced at --baud; a\n"
+    "                  silent unit is answered exception 0x0B after --gateway-timeout, a unit\n"
+    "                  not in --units exception 0x0A at once\n"
+    "  --dial HOST:PORT  a DTU: connect to HOST:PORT (an IPv4 address, or [IPv6]:PORT), send\n"
+    "                  --register, then serve RTU frames over the connection as --rtu-tcp\n"
+    "                  does, sending --heartbeat at its interval; dial again when it goes\n"
+    "  --max-clients N TCP, --rtu-tcp, --gateway: connections served at once, 1..256\n"
+    "                  (default 256); more are accepted, closed at once and counted refused\n"
+    "  --gateway-timeout MS  --gateway: how long it waits for a unit, 1..60000 (default 300)\n"
+    "\n"
+    "The serial line (--rtu; and behind --rtu-tcp, --gateway and --dial, for its timing):\n"
+    "  --baud N        1200, 2400, 4800, 9600 (default), 19200, 38400, 57600, 115200 or\n"
+    "                  230400\n"
+    "  --parity P      N (default), E or O\n"
+    "  --data-bits N   8 (default) or 7\n"
+    "  --stop-bits N   1 (default) or 2\n"
+    "  --paced         --rtu-tcp, --dial: a request is answered no sooner than (its bytes +\n"
+    "                  the reply's) x the character time + 3.5 characters after it came, and\n"
+    "                  holds the line that long, so requests queue behind each other (a\n"
+    "                  gateway always paces); without it, at once (plus any `slow`)\n"
+    "\n"
+    "The DTU (--dial):\n"
+    "  --register BYTES          registration packet, sent first on every connection: text,\n"
+    "                            or hex: and hex digits (e.g. hex:FE01A0); none by default\n"
+    "  --register-delay S        wait S seconds after connecting before sending it (0..3600,\n"
+    "                            default 0)\n"
+    "  --heartbeat BYTES         heartbeat packet, text or hex:..; none by default\n"
+    "  --heartbeat-interval S    its period, fractions allowed (0.01..86400, default 30)\n"
+    "  --redial-after S          drop the connection after S seconds connected and dial again\n"
+    "                            (default never)\n"
+    "  --redial-wait S           pause before dialling again after a failed dial or a closed\n"
+    "                            connection (0..3600, default 1)\n"
+    "\n"
     "  --unit N        unit id answered, 1..247 (default 1)\n"
     "  --units LIST    several unit ids, comma-separated (e.g. 1,2,3), each a device of its\n"
     "                  own on the bus, all serving the same tank farm (one plant: the same\n"
@@ -57,12 +94,21 @@ static const char usage_text[] =
     "The plant moves every 100 ms in real time. Coils are pump and valve commands a client\n"
     "may write. SIGUSR1 prints the counters, one line per unit and one for the bus:\n"
     "  ganzhi-sim: stats unit=U requests= replies= exceptions= silent= delayed= crc=\n"
-    "              truncated= injected= refused=\n"
+    "              truncated= injected= refused= other=\n"
     "  ganzhi-sim: stats bus frames= bad_frames= other_units= broadcasts= garbage=\n"
     "              garbage_bytes= tx_lost=\n"
-    "(each on one line, to stderr); they are printed on exit too. SIGTERM or SIGINT stops\n"
-    "the simulator (exit 0). Exit status: 0 success, 1 runtime failure (e.g. the port is in\n"
-    "use), 2 bad usage.\n";
+    "and over TCP one for the connections, for the line behind (--rtu-tcp, --gateway,\n"
+    "--dial) and for dialling (--dial):\n"
+    "  ganzhi-sim: stats link mode=M accepted= refused= dropped= closed= requests=\n"
+    "              hangups= closed_after_reply=\n"
+    "  ganzhi-sim: stats line paced= served= busy_ms= queue_max= queue_full= overlaps=\n"
+    "              echoes= target_failed= path_unavailable=\n"
+    "  ganzhi-sim: stats dial dials= failed= registrations= heartbeats=\n"
+    "              heartbeats_inside= drops= expired=\n"
+    "(each on one line, to stderr); they are printed on exit too. overlaps counts requests\n"
+    "taken onto the line before the last one's reply was out: it stays 0. SIGTERM or SIGINT\n"
+    "stops the simulator (exit 0). Exit status: 0 success, 1 runtime failure (e.g. the port\n"
+    "is in use), 2 bad usage.\n";
 
 static volatile sig_atomic_t stop_requested, stats_requested;
 
@@ -79,6 +125,7 @@ struct runtime {
     struct sim_farm *farm;
     struct sim_reply *rep;
     struct sim_control *control;
+    struct sim_server *srv;     /* TCP modes, once listening */
 };
 
 __attribute__((format(printf, 1, 2)))
@@ -111,6 +158,8 @@ static void tick(void *arg, double dt)
     if (stats_requested) {
         stats_requested = 0;
         sim_reply_print_stats(rt->rep, stderr);
+        if (rt->srv)
+            sim_server_print_stats(rt->srv, stderr);
     }
 }
 
@@ -152,6 +201,17 @@ static int install_signals(void)
     return sigaction(SIGPIPE, &sa, NULL);
 }
 
+/* A duration in seconds, fractions allowed, within [lo, hi]; 0, or -1. */
+static int parse_seconds(const char *s, double lo, double hi, double *out)
+{
+    char err[128];
+    double v;
+    if (num_parse_double(s, &v, err, sizeof err) < 0 || v < lo || v > hi)
+        return -1;
+    *out = v;
+    return 0;
+}
+
 struct config {
     struct sim_server_options so;
     struct sim_rtu_options ro;
@@ -159,25 +219,47 @@ struct config {
     struct sim_reply_options rpo;
     struct sim_control control;
     int units[SIM_UNIT_MAX];
+    char dial_host[URL_HOST_MAX];
+    uint8_t reg[BYTES_MAX], hb[BYTES_MAX];
 };
+
+static const char *const mode_names[] = { "TCP", "gateway", "RTU over TCP", "dial" };
 
 static int serve_tcp(const struct config *c, struct runtime *rt)
 {
     struct sim_server *srv;
+    const int dial = c->so.mode == SIM_SERVE_DIAL;
     if (sim_server_open(&c->so, &srv) < 0) {
-        fprintf(stderr, "ganzhi-sim: cannot listen on %s:%d: %s\n",
-                c->so.address, c->so.port, strerror(errno));
+        if (dial)
+            fprintf(stderr, "ganzhi-sim: cannot dial %s port %d: %s\n", c->so.address,
+                    c->so.port, strerror(errno));
+        else
+            fprintf(stderr, "ganzhi-sim: cannot listen on %s:%d: %s\n",
+                    c->so.address, c->so.port, strerror(errno));
         return 1;
     }
-    fprintf(stderr, "ganzhi-sim: serving %u points on %s:%d unit %d", sim_farm_point_count(),
-            c->so.address, c->so.port, c->units[0]);
+    if (dial)
+        fprintf(stderr, "ganzhi-sim: serving %u points as a DTU dialling %s, unit %d",
+                sim_farm_point_count(), sim_server_where(srv), c->units[0]);
+    else if (c->so.mode == SIM_SERVE_TCP)
+        fprintf(stderr, "ganzhi-sim: serving %u points on %s unit %d", sim_farm_point_count(),
+                sim_server_where(srv), c->units[0]);
+    else
+        fprintf(stderr, "ganzhi-sim: serving %u points on %s (%s), unit %d",
+                sim_farm_point_count(), sim_server_where(srv), mode_names[c->so.mode],
+                c->units[0]);
     for (unsigned i = 1; i < c->rpo.nunits; i++)
         fprintf(stderr, ",%d", c->units[i]);
+    if (c->so.mode != SIM_SERVE_TCP)
+        fprintf(stderr, ", line %ld %d%c%d%s", c->ro.baud, c->ro.data_bits, c->ro.parity,
+                c->ro.stop_bits,
+                c->so.paced || c->so.mode == SIM_SERVE_GATEWAY ? " paced" : "");
     if (c->fo.bench)
         fprintf(stderr, ", %u bench registers at %u", c->fo.bench, SIM_BENCH_BASE);
     fprintf(stderr, "%s\n", c->fo.frozen ? ", static" : "");
 
     int rc = 0;
+    rt->srv = srv;
     if (sim_server_run(srv, rt->rep, tick, rt, &stop_requested) < 0) {
         fprintf(stderr, "ganzhi-sim: server failed: %s\n", strerror(errno));
         rc = 1;
@@ -189,7 +271,9 @@ static int serve_tcp(const struct config *c, struct runtime *rt)
                 "%lu requests (%lu for other units)\n",
                 st.accepted, st.refused, st.dropped, st.requests, b->other_units);
         sim_reply_print_stats(rt->rep, stderr);
+        sim_server_print_stats(srv, stderr);
     }
+    rt->srv = NULL;
     sim_server_close(srv);
     return rc;
 }
@@ -269,7 +353,10 @@ int main(int argc, char **argv)
 {
     enum { OPT_ADDRESS = 256, OPT_PORT, OPT_UNIT, OPT_UNITS, OPT_RTU, OPT_BAUD, OPT_PARITY,
            OPT_DATA_BITS, OPT_STOP_BITS, OPT_MISBEHAVE, OPT_CONTROL, OPT_STATIC, OPT_BENCH,
-           OPT_SEED, OPT_LIST, OPT_VALUES, OPT_HELP, OPT_VERSION };
+           OPT_SEED, OPT_LIST, OPT_VALUES, OPT_HELP, OPT_VERSION, OPT_RTU_TCP, OPT_GATEWAY,
+           OPT_DIAL, OPT_PACED, OPT_MAX_CLIENTS, OPT_GATEWAY_TIMEOUT, OPT_REGISTER,
+           OPT_REGISTER_DELAY, OPT_HEARTBEAT, OPT_HEARTBEAT_INTERVAL, OPT_REDIAL_AFTER,
+           OPT_REDIAL_WAIT };
     static const struct option longopts[] = {
         { "address",   required_argument, NULL, OPT_ADDRESS },
         { "port",      required_argument, NULL, OPT_PORT },
@@ -289,19 +376,35 @@ int main(int argc, char **argv)
         { "values",    no_argument,       NULL, OPT_VALUES },
         { "help",      no_argument,       NULL, OPT_HELP },
         { "version",   no_argument,       NULL, OPT_VERSION },
+        { "rtu-tcp",   no_argument,       NULL, OPT_RTU_TCP },
+        { "gateway",   no_argument,       NULL, OPT_GATEWAY },
+        { "dial",      required_argument, NULL, OPT_DIAL },
+        { "paced",     no_argument,       NULL, OPT_PACED },
+        { "max-clients", required_argument, NULL, OPT_MAX_CLIENTS },
+        { "gateway-timeout", required_argument, NULL, OPT_GATEWAY_TIMEOUT },
+        { "register",  required_argument, NULL, OPT_REGISTER },
+        { "register-delay", required_argument, NULL, OPT_REGISTER_DELAY },
+        { "heartbeat", required_argument, NULL, OPT_HEARTBEAT },
+        { "heartbeat-interval", required_argument, NULL, OPT_HEARTBEAT_INTERVAL },
+        { "redial-after", required_argument, NULL, OPT_REDIAL_AFTER },
+        { "redial-wait", required_argument, NULL, OPT_REDIAL_WAIT },
         { NULL, 0, NULL, 0 }
     };
     /* Static: the directive tables are a few kilobytes each. */
     static struct config c = {
         .so = { .address = "127.0.0.1", .port = 5020,
-                .max_clients = MAX_CLIENTS, .tick_ms = TICK_MS },
+                .max_clients = MAX_CLIENTS, .tick_ms = TICK_MS, .gateway_timeout_s = 0.3,
+                .dial = { .heartbeat_s = 30, .redial_wait_s = 1 } },
         .ro = { .baud = 9600, .parity = 'N', .data_bits = 8, .stop_bits = 1,
                 .tick_ms = TICK_MS },
         .fo = { .seed = 1 },
         .units = { 1 },
     };
-    int list = 0, values = 0, have_unit = 0, have_units = 0, tcp_only = 0, rtu_only = 0;
+    int list = 0, values = 0, have_unit = 0, have_units = 0, addr_given = 0, line_given = 0;
+    int rtu_tcp = 0, gateway = 0, paced = 0, clients_given = 0, gw_timeout_given = 0;
+    const char *dial = NULL, *dial_only = NULL;
     long v;
+    double d;
     char err[200];
 
     c.rpo.nunits = 1;
@@ -313,13 +416,13 @@ int main(int argc, char **argv)
         switch (ch) {
         case OPT_ADDRESS:
             c.so.address = optarg;
-            tcp_only = 1;
+            addr_given = 1;
             break;
         case OPT_PORT:
             if (parse_long(optarg, 1, 65535, &v) < 0)
                 return usage_error("--port: expected 1..65535, got '%s'", optarg);
             c.so.port = (int)v;
-            tcp_only = 1;
+            addr_given = 1;
             break;
         case OPT_UNIT:
             if (parse_long(optarg, 1, SIM_UNIT_MAX, &v) < 0)
@@ -340,34 +443,118 @@ int main(int argc, char **argv)
         case OPT_RTU:
             c.ro.path = optarg;
             break;
+        case OPT_RTU_TCP:
+            rtu_tcp = 1;
+            break;
+        case OPT_GATEWAY:
+            gateway = 1;
+            break;
+        case OPT_DIAL: {
+            int port = 0;
+            char e2[128];
+            if (url_parse_hostport(optarg, c.dial_host, sizeof c.dial_host, &port, e2,
+                                   sizeof e2) < 0 || port == 0)
+                return usage_error("--dial: expected HOST:PORT (IPv4, or [IPv6]:PORT), got "
+                                   "'%s'", optarg);
+            struct in6_addr ia6;
+            if (inet_pton(AF_INET, c.dial_host, &ia6) != 1 &&
+                inet_pton(AF_INET6, c.dial_host, &ia6) != 1)
+                return usage_error("--dial: expected an IPv4 or IPv6 address, got '%s'",
+                                   c.dial_host);
+            dial = optarg;
+            c.so.address = c.dial_host;
+            c.so.port = port;
+            break;
+        }
+        case OPT_PACED:
+            paced = 1;
+            break;
+        case OPT_MAX_CLIENTS:
+            if (parse_long(optarg, 1, MAX_CLIENTS, &v) < 0)
+                return usage_error("--max-clients: expected 1..%d, got '%s'", MAX_CLIENTS,
+                                   optarg);
+            c.so.max_clients = (unsigned)v;
+            clients_given = 1;
+            break;
+        case OPT_GATEWAY_TIMEOUT:
+            if (parse_long(optarg, 1, 60000, &v) < 0)
+                return usage_error("--gateway-timeout: expected 1..60000 ms, got '%s'", optarg);
+            c.so.gateway_timeout_s = v / 1000.0;
+            gw_timeout_given = 1;
+            break;
+        case OPT_REGISTER: case OPT_HEARTBEAT: {
+            int reg = ch == OPT_REGISTER;
+            size_t n;
+            if (bytes_parse(optarg, reg ? c.reg : c.hb, BYTES_MAX, &n, err, sizeof err) < 0)
+                return usage_error("%s: %s", reg ? "--register" : "--heartbeat", err);
+            if (reg) {
+                c.so.dial.reg = c.reg;
+                c.so.dial.reg_len = n;
+            } else {
+                c.so.dial.hb = c.hb;
+                c.so.dial.hb_len = n;
+            }
+            dial_only = reg ? "--register" : "--heartbeat";
+            break;
+        }
+        case OPT_REGISTER_DELAY:
+            if (parse_seconds(optarg, 0, 3600, &d) < 0)
+                return usage_error("--register-delay: expected 0..3600 seconds, got '%s'",
+                                   optarg);
+            c.so.dial.register_delay_s = d;
+            dial_only = "--register-delay";
+            break;
+        case OPT_HEARTBEAT_INTERVAL:
+            if (parse_seconds(optarg, 0.01, 86400, &d) < 0)
+                return usage_error("--heartbeat-interval: expected 0.01..86400 seconds, got "
+                                   "'%s'", optarg);
+            c.so.dial.heartbeat_s = d;
+            dial_only = "--heartbeat-interval";
+            break;
+        case OPT_REDIAL_AFTER:
+            if (parse_seconds(optarg, 0.01, 86400 * 365.0, &d) < 0)
+                return usage_error("--redial-after: expected a positive number of seconds, "
+                                   "got '%s'", optarg);
+            c.so.dial.redial_after_s = d;
+            dial_only = "--redial-after";
+            break;
+        case OPT_REDIAL_WAIT:
+            if (parse_seconds(optarg, 0, 3600, &d) < 0)
+                return usage_error("--redial-wait: expected 0..3600 seconds, got '%s'", optarg);
+            c.so.dial.redial_wait_s = d;
+            dial_only = "--redial-wait";
+            break;
         case OPT_BAUD:
             if (parse_long(optarg, 1, 4000000, &v) < 0 || !sim_rtu_baud_ok(v))
                 return usage_error("--baud: expected 1200, 2400, 4800, 9600, 19200, 38400, "
                                    "57600, 115200 or 230400, got '%s'", optarg);
             c.ro.baud = v;
-            rtu_only = 1;
+            line_given = 1;
             break;
         case OPT_PARITY:
             if (strcmp(optarg, "N") != 0 && strcmp(optarg, "E") != 0 && strcmp(optarg, "O") != 0)
                 return usage_error("--parity: expected N, E or O, got '%s'", optarg);
             c.ro.parity = optarg[0];
-            rtu_only = 1;
+            line_given = 1;
             break;
         case OPT_DATA_BITS:
             if (parse_long(optarg, 7, 8, &v) < 0)
                 return usage_error("--data-bits: expected 7 or 8, got '%s'", optarg);
             c.ro.data_bits = (int)v;
-            rtu_only = 1;
+            line_given = 1;
             break;
         case OPT_STOP_BITS:
             if (parse_long(optarg, 1, 2, &v) < 0)
                 return usage_error("--stop-bits: expected 1 or 2, got '%s'", optarg);
             c.ro.stop_bits = (int)v;
-            rtu_only = 1;
+            line_given = 1;
             break;
         case OPT_MISBEHAVE:
             if (sim_faults_apply(&c.control.base, optarg, err, sizeof err) < 0)
                 return usage_error("--misbehave '%s': %s", optarg, err);
+            if (c.control.base.drop)
+                return usage_error("--misbehave '%s': drop is an event: write it in the "
+                                   "--control file when it is to happen", optarg);
             break;
         case OPT_CONTROL:
             c.control.path = optarg;
@@ -409,13 +596,30 @@ int main(int argc, char **argv)
         return usage_error("--list and --values exclude each other");
     if (have_unit && have_units)
         return usage_error("--unit and --units exclude each other");
-    if (c.ro.path && tcp_only)
+    if ((c.ro.path != NULL) + rtu_tcp + gateway + (dial != NULL) > 1)
+        return usage_error("--rtu, --rtu-tcp, --gateway and --dial exclude each other");
+    if (c.ro.path && addr_given)
         return usage_error("--address and --port are for TCP, not with --rtu");
-    if (!c.ro.path && rtu_only)
-        return usage_error("--baud, --parity, --data-bits and --stop-bits need --rtu");
-    struct in_addr ia;
-    if (inet_pton(AF_INET, c.so.address, &ia) != 1)
-        return usage_error("--address: expected an IPv4 address, got '%s'", c.so.address);
+    if (dial && addr_given)
+        return usage_error("--address and --port are for listening, not with --dial (it "
+                           "takes HOST:PORT)");
+    if (!c.ro.path && !rtu_tcp && !gateway && !dial && line_given)
+        return usage_error("--baud, --parity, --data-bits and --stop-bits need --rtu, "
+                           "--rtu-tcp, --gateway or --dial");
+    if (paced && !rtu_tcp && !gateway && !dial)
+        return usage_error("--paced needs --rtu-tcp or --dial (a gateway always paces; a "
+                           "serial line is paced by its own baud rate)");
+    if (clients_given && (c.ro.path || dial))
+        return usage_error("--max-clients is for TCP, --rtu-tcp and --gateway");
+    if (gw_timeout_given && !gateway)
+        return usage_error("--gateway-timeout needs --gateway");
+    if (dial_only && !dial)
+        return usage_error("%s needs --dial", dial_only);
+    struct in6_addr ia;
+    if (!dial && inet_pton(AF_INET, c.so.address, &ia) != 1 &&
+        inet_pton(AF_INET6, c.so.address, &ia) != 1)
+        return usage_error("--address: expected an IPv4 or IPv6 address, got '%s'",
+                           c.so.address);
 
     if (list) {
         int rc = sim_farm_print_table(stdout);
@@ -425,7 +629,12 @@ int main(int argc, char **argv)
         int rc = print_values(&c.fo);
         return fflush(stdout) == 0 && rc == 0 ? 0 : 1;
     }
-    c.rpo.mode = c.ro.path ? SIM_RTU : SIM_TCP;
+    c.so.mode = gateway ? SIM_SERVE_GATEWAY : rtu_tcp ? SIM_SERVE_RTU_TCP
+              : dial ? SIM_SERVE_DIAL : SIM_SERVE_TCP;
+    c.so.paced = paced;
+    sim_rtu_timing(c.ro.baud, c.ro.parity, c.ro.data_bits, c.ro.stop_bits, &c.so.char_s,
+                   &c.so.gap_s);
+    c.rpo.mode = c.ro.path || rtu_tcp || dial ? SIM_RTU : SIM_TCP;
     c.rpo.units = c.units;
     c.rpo.seed = c.fo.seed;
     return serve(&c, c.ro.path != NULL);

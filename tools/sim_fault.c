@@ -75,7 +75,16 @@ static const struct kind kinds[] = {
     { "fussy",     1, 0, 0, "fussy UNIT" },
     { "behave",    1, 0, 0, "behave UNIT" },
     { "clear",     0, 0, 0, "clear" },
+    { "other",     1, 1, 1, "other UNIT PERCENT" },
+    { "echo",      0, 1, 1, "echo on|off" },
+    { "hangup",    0, 1, 1, "hangup PERCENT" },
+    { "close-after-reply", 0, 1, 1, "close-after-reply on|off" },
+    { "heartbeat-inside",  0, 1, 1, "heartbeat-inside PERCENT" },
+    { "drop",      0, 0, 0, "drop" },
 };
+
+enum { K_SILENT, K_SLOW, K_EXCEPTION, K_CRC, K_TRUNCATE, K_GARBAGE, K_FUSSY, K_BEHAVE, K_CLEAR,
+       K_OTHER, K_ECHO, K_HANGUP, K_CLOSE_AFTER_REPLY, K_HEARTBEAT_INSIDE, K_DROP };
 
 int sim_faults_apply(struct sim_faults *f, const char *line, char *err, size_t errlen)
 {
@@ -104,7 +113,8 @@ int sim_faults_apply(struct sim_faults *f, const char *line, char *err, size_t e
             k = &kinds[i];
     if (!k)
         return fail(err, errlen, "unknown directive '%s' (silent, slow, exception, crc, "
-                    "truncate, garbage, fussy, behave, clear)", w[0]);
+                    "truncate, garbage, fussy, other, echo, hangup, close-after-reply, "
+                    "heartbeat-inside, drop, behave, clear)", w[0]);
     int nargs = n - 1 - k->has_unit;
     if (nargs < k->min_args || nargs > k->max_args)
         return fail(err, errlen, "expected '%s'", k->usage);
@@ -117,15 +127,15 @@ int sim_faults_apply(struct sim_faults *f, const char *line, char *err, size_t e
     struct sim_unit_fault *u = &f->unit[unit];
 
     switch (k - kinds) {
-    case 0:
+    case K_SILENT:
         u->silent = 1;
         break;
-    case 1:
+    case K_SLOW:
         if (parse_num(arg, 0, 600000, &v) < 0)
             return fail(err, errlen, "slow: MS must be 0..600000, got '%s'", arg);
         u->slow_ms = (unsigned)v;
         break;
-    case 2: {
+    case K_EXCEPTION: {
         unsigned lo = 0, hi = 0;
         if (parse_num(arg, 1, 255, &v) < 0)
             return fail(err, errlen, "exception: CODE must be 1..255, got '%s'", arg);
@@ -138,21 +148,33 @@ int sim_faults_apply(struct sim_faults *f, const char *line, char *err, size_t e
         u->exc_hi = hi;
         break;
     }
-    case 3: case 4: case 5:
+    case K_CRC: case K_TRUNCATE: case K_GARBAGE: case K_OTHER: case K_HANGUP:
+    case K_HEARTBEAT_INSIDE: {
         if (parse_num(arg, 0, 100, &v) < 0)
             return fail(err, errlen, "%s: PERCENT must be 0..100, got '%s'", k->name, arg);
-        if (k - kinds == 3)
-            u->crc_pct = (unsigned)v;
-        else if (k - kinds == 4)
-            u->trunc_pct = (unsigned)v;
-        else
-            f->garbage_pct = (unsigned)v;
+        unsigned *pct = k - kinds == K_CRC ? &u->crc_pct
+                      : k - kinds == K_TRUNCATE ? &u->trunc_pct
+                      : k - kinds == K_OTHER ? &u->other_pct
+                      : k - kinds == K_GARBAGE ? &f->garbage_pct
+                      : k - kinds == K_HANGUP ? &f->hangup_pct : &f->hb_inside_pct;
+        *pct = (unsigned)v;
         break;
-    case 6:
+    }
+    case K_ECHO: case K_CLOSE_AFTER_REPLY: {
+        int on = strcmp(arg, "on") == 0;
+        if (!on && strcmp(arg, "off") != 0)
+            return fail(err, errlen, "%s: expected on or off, got '%s'", k->name, arg);
+        *(k - kinds == K_ECHO ? &f->echo : &f->close_after_reply) = on;
+        break;
+    }
+    case K_FUSSY:
         u->fussy = 1;
         break;
-    case 7:
+    case K_BEHAVE:
         memset(u, 0, sizeof *u);
+        break;
+    case K_DROP:
+        f->drop = 1;
         break;
     default:
         sim_faults_clear(f);

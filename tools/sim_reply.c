@@ -9,7 +9,7 @@
  * Order of decisions for a request to a unit served: silent, then an `exception`
  * directive, then `fussy`, then a malformed request (exception 03, checked here because
  * libmodbus would answer some by sleeping and flushing), then the real reply; the reply,
- * whatever it is, may then be spoiled (CRC or truncation) and delayed.
+ * whatever it is, may then be spoiled (CRC, truncation, or another unit's id) and delayed.
  */
 #include "tools/sim_reply.h"
 #include <errno.h>
@@ -234,8 +234,8 @@ static int fussy_refuses(const struct sim_reply *r, const uint8_t *pdu, size_t p
 }
 
 /* An exception reply of our own making (libmodbus's only takes the standard codes). */
-static size_t build_exception(const struct sim_reply *r, const uint8_t *adu, int code,
-                              uint8_t *out)
+size_t sim_reply_exception(const struct sim_reply *r, const uint8_t *adu, int code,
+                           uint8_t *out)
 {
     if (r->opt.mode == SIM_TCP) {
         memcpy(out, adu, 4);            /* transaction id, protocol id */
@@ -273,8 +273,36 @@ static ssize_t build_reply(struct sim_reply *r, const uint8_t *adu, size_t len, 
     /* A function libmodbus declines without replying (read exception status, in
      * 3.1.6) still deserves an answer from a device: illegal function. */
     if (n == 0 && rc < 0)
-        return (ssize_t)build_exception(r, adu, MODBUS_EXCEPTION_ILLEGAL_FUNCTION, out);
+        return (ssize_t)sim_reply_exception(r, adu, MODBUS_EXCEPTION_ILLEGAL_FUNCTION, out);
     return n;
+}
+
+int sim_reply_serves(const struct sim_reply *r, int unit)
+{
+    if (r->opt.mode == SIM_TCP && (unit == 0 || unit == 255))
+        return 1;
+    return unit >= 1 && unit <= SIM_UNIT_MAX && r->served[unit];
+}
+
+int sim_reply_chance(struct sim_reply *r, unsigned pct)
+{
+    return chance(r, pct);
+}
+
+uint64_t sim_reply_random(struct sim_reply *r)
+{
+    return next_rand(r);
+}
+
+/* The unit id a reply for `unit` is dressed as by `other`: the next unit served, or the
+ * next id when only one is served. */
+static int other_unit(const struct sim_reply *r, int unit)
+{
+    if (r->opt.nunits > 1)
+        for (unsigned i = 0; i < r->opt.nunits; i++)
+            if (r->units[i] == unit)
+                return r->units[(i + 1) % r->opt.nunits];
+    return unit % SIM_UNIT_MAX + 1;
 }
 
 int sim_reply_answer(struct sim_reply *r, const uint8_t *adu, size_t len, struct sim_answer *a)
@@ -318,13 +346,13 @@ int sim_reply_answer(struct sim_reply *r, const uint8_t *adu, size_t len, struct
     size_t want = sim_pdu_length(pdu, pdulen);
     if (f->exc_code && (!f->exc_ranged ||
                         (spans && lo <= f->exc_hi && f->exc_lo < lo + n))) {
-        a->len = build_exception(r, adu, f->exc_code, a->adu);
+        a->len = sim_reply_exception(r, adu, f->exc_code, a->adu);
         us->injected++;
     } else if (f->fussy && fussy_refuses(r, pdu, pdulen)) {
-        a->len = build_exception(r, adu, MODBUS_EXCEPTION_ILLEGAL_DATA_ADDRESS, a->adu);
+        a->len = sim_reply_exception(r, adu, MODBUS_EXCEPTION_ILLEGAL_DATA_ADDRESS, a->adu);
         us->refused++;
     } else if ((want && want != pdulen) || !pdu_quantities_ok(pdu)) {
-        a->len = build_exception(r, adu, MODBUS_EXCEPTION_ILLEGAL_DATA_VALUE, a->adu);
+        a->len = sim_reply_exception(r, adu, MODBUS_EXCEPTION_ILLEGAL_DATA_VALUE, a->adu);
     } else {
         ssize_t got = build_reply(r, adu, len, a->adu);
         if (got < 0)
@@ -346,6 +374,15 @@ int sim_reply_answer(struct sim_reply *r, const uint8_t *adu, size_t len, struct
     } else if (chance(r, f->trunc_pct)) {
         a->len = 1 + (size_t)(next_rand(r) % (a->len - 1));
         us->truncated++;
+    } else if (chance(r, f->other_pct)) {
+        /* A whole, valid reply, as another slave's would be: only the unit id tells. */
+        a->adu[head - 1] = (uint8_t)other_unit(r, unit);
+        if (rtu) {
+            uint16_t crc = sim_crc16(a->adu, a->len - 2);
+            a->adu[a->len - 2] = (uint8_t)(crc & 0xFF);
+            a->adu[a->len - 1] = (uint8_t)(crc >> 8);
+        }
+        us->other++;
     }
     if (f->slow_ms) {
         a->delay_s = f->slow_ms / 1000.0;

@@ -46,6 +46,19 @@ void sim_reply_print_stats(const struct sim_reply *r, FILE *out);
  * never answers it). Returns 0, or -1 with errno on an internal failure. */
 int sim_reply_answer(struct sim_reply *r, const uint8_t *adu, size_t len, struct sim_answer *a);
 
+/* 1 when requests for this unit id are answered (TCP: 0 and 255 too, as the first unit). */
+int sim_reply_serves(const struct sim_reply *r, int unit);
+
+/* An exception reply to the request adu (in the builder's framing) with any code, e.g.
+ * a gateway's 0x0A or 0x0B. Returns its length (at most 9). Not counted. */
+size_t sim_reply_exception(const struct sim_reply *r, const uint8_t *adu, int code,
+                           uint8_t *out);
+
+/* The builder's random stream, for decisions that repeat per seed: 1 with a chance of
+ * pct in 100 (0 never draws), and a raw draw. */
+int sim_reply_chance(struct sim_reply *r, unsigned pct);
+uint64_t sim_reply_random(struct sim_reply *r);
+
 /* Noise on the line after a request frame, as the `garbage` directive asks: 0 (none),
  * or the number of random bytes written to buf (at most cap). Counted. */
 size_t sim_reply_noise(struct sim_reply *r, uint8_t *buf, size_t cap);

@@ -22,7 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define RTU_MAX  256            /* the largest RTU ADU */
+#define RTU_MAX  SIM_RTU_MAX    /* the largest RTU ADU */
 #define MAX_TX   64             /* transmissions waiting at once; more are lost */
 
 struct tx {
@@ -36,10 +36,7 @@ struct sim_rtu {
     int fd;
     double char_s;              /* one character on the wire */
     double gap_s;               /* t3.5: the silence that ends a frame */
-    uint8_t rx[RTU_MAX];
-    size_t rxlen;
-    int overrun;                /* more than a frame's worth: ignore until silence */
-    double last_rx;
+    struct sim_rtu_rx rx;
     struct tx tx[MAX_TX];
     unsigned ntx;
 };
@@ -127,11 +124,18 @@ int sim_rtu_open(const struct sim_rtu_options *opt, struct sim_rtu **out)
         sim_rtu_close(s);
         return -1;
     }
-    int bits = 1 + opt->data_bits + (opt->parity != 'N') + opt->stop_bits;
-    s->char_s = bits / (double)opt->baud;
-    s->gap_s = opt->baud > 19200 ? 0.00175 : 3.5 * s->char_s;
+    sim_rtu_timing(opt->baud, opt->parity, opt->data_bits, opt->stop_bits, &s->char_s,
+                   &s->gap_s);
     *out = s;
     return 0;
+}
+
+void sim_rtu_timing(long baud, char parity, int data_bits, int stop_bits, double *char_s,
+                    double *gap_s)
+{
+    int bits = 1 + data_bits + (parity != 'N') + stop_bits;
+    *char_s = bits / (double)baud;
+    *gap_s = baud > 19200 ? 0.00175 : 3.5 * *char_s;
 }
 
 void sim_rtu_close(struct sim_rtu *s)
@@ -159,17 +163,92 @@ static void queue_tx(struct sim_rtu *s, struct sim_reply *rep, double due,
     memcpy(t->buf, buf, len);
 }
 
-/* One received frame, whole and checked or not. */
-static int frame(struct sim_rtu *s, struct sim_reply *rep, const uint8_t *buf, size_t len,
-                 double end)
+/* Cut every whole frame whose length the function code gives and whose CRC is good;
+ * what remains waits for the silence. */
+static int cut_known(struct sim_rtu_rx *rx, double t, sim_rtu_frame_fn *fn, void *arg)
 {
+    size_t off = 0;
+    while (!rx->overrun && rx->len - off >= 2) {
+        const uint8_t *f = rx->buf + off;
+        size_t pdu = sim_pdu_length(f + 1, rx->len - off - 1);
+        if (pdu == 0 || pdu == SIZE_MAX || 3 + pdu > RTU_MAX)
+            break;
+        size_t total = 3 + pdu;
+        if (rx->len - off < total ||
+            sim_crc16(f, total - 2) != (uint16_t)(f[total - 2] | f[total - 1] << 8))
+            break;
+        if (fn(arg, f, total, SIM_FRAME_GOOD, t) < 0)
+            return -1;
+        off += total;
+    }
+    memmove(rx->buf, rx->buf + off, rx->len - off);
+    rx->len -= off;
+    return 0;
+}
+
+int sim_rtu_rx_feed(struct sim_rtu_rx *rx, const uint8_t *p, size_t n, double t,
+                    sim_rtu_frame_fn *fn, void *arg)
+{
+    if (n == 0)
+        return 0;
+    rx->last = t;
+    for (size_t i = 0; i < n; i++) {
+        if (rx->len == RTU_MAX) {
+            rx->overrun = 1;    /* longer than any frame: noise; ends with the silence */
+            continue;
+        }
+        rx->buf[rx->len++] = p[i];
+    }
+    return cut_known(rx, t, fn, arg);
+}
+
+double sim_rtu_rx_due(const struct sim_rtu_rx *rx, double gap_s, double until)
+{
+    if ((rx->len || rx->overrun) && rx->last + gap_s < until)
+        return rx->last + gap_s;
+    return until;
+}
+
+int sim_rtu_rx_silence(struct sim_rtu_rx *rx, double now, double gap_s,
+                       sim_rtu_frame_fn *fn, void *arg)
+{
+    if (!(rx->len || rx->overrun) || now - rx->last < gap_s)
+        return 0;
+    /* The silence ends the frame: whatever is buffered is one frame, good or not. */
+    enum sim_rtu_cut cut = SIM_FRAME_BAD;
+    if (rx->overrun)
+        cut = SIM_FRAME_OVERRUN;
+    else if (rx->len >= 4 && sim_crc16(rx->buf, rx->len - 2) ==
+             (uint16_t)(rx->buf[rx->len - 2] | rx->buf[rx->len - 1] << 8))
+        cut = SIM_FRAME_GOOD;
+    size_t len = rx->len;
+    rx->len = 0;
+    rx->overrun = 0;
+    return fn(arg, rx->buf, len, cut, rx->last);
+}
+
+/* What a frame callback on the serial line needs. */
+struct line_ctx {
+    struct sim_rtu *s;
+    struct sim_reply *rep;
+};
+
+/* One received frame, whole and checked or not. */
+static int frame(void *arg, const uint8_t *buf, size_t len, enum sim_rtu_cut cut, double end)
+{
+    struct line_ctx *lc = arg;
+    struct sim_rtu *s = lc->s;
+    struct sim_reply *rep = lc->rep;
     struct sim_stats *st = sim_reply_stats(rep);
     st->bus.frames++;
+    if (cut == SIM_FRAME_OVERRUN) {
+        st->bus.bad_frames++;
+        return 0;
+    }
     struct sim_answer a;
     a.len = 0;
     a.delay_s = 0;
-    if (len < 4 || len > RTU_MAX ||
-        sim_crc16(buf, len - 2) != (uint16_t)(buf[len - 2] | buf[len - 1] << 8))
+    if (cut != SIM_FRAME_GOOD)
         st->bus.bad_frames++;
     else if (sim_reply_answer(rep, buf, len, &a) < 0)
         return -1;
@@ -188,32 +267,9 @@ static int frame(struct sim_rtu *s, struct sim_reply *rep, const uint8_t *buf, s
     return 0;
 }
 
-/* Cut every whole frame whose length the function code gives and whose CRC is good;
- * what remains waits for the silence. */
-static int cut_known(struct sim_rtu *s, struct sim_reply *rep, double t)
-{
-    size_t off = 0;
-    while (!s->overrun && s->rxlen - off >= 2) {
-        const uint8_t *f = s->rx + off;
-        size_t pdu = sim_pdu_length(f + 1, s->rxlen - off - 1);
-        if (pdu == 0 || pdu == SIZE_MAX || 3 + pdu > RTU_MAX)
-            break;
-        size_t total = 3 + pdu;
-        if (s->rxlen - off < total ||
-            sim_crc16(f, total - 2) != (uint16_t)(f[total - 2] | f[total - 1] << 8))
-            break;
-        if (frame(s, rep, f, total, t) < 0)
-            return -1;
-        off += total;
-    }
-    memmove(s->rx, s->rx + off, s->rxlen - off);
-    s->rxlen -= off;
-    return 0;
-}
-
 /* Read what the line has. Returns 0, 1 when the other end of a pty is gone (EIO: wait
  * for the next tick before looking again, else select() would spin), -1 on error. */
-static int receive(struct sim_rtu *s, struct sim_reply *rep)
+static int receive(struct sim_rtu *s, struct line_ctx *lc)
 {
     uint8_t buf[512];
     ssize_t n = read(s->fd, buf, sizeof buf);
@@ -224,16 +280,7 @@ static int receive(struct sim_rtu *s, struct sim_reply *rep)
     }
     if (n == 0)
         return 1;
-    double t = now_s();
-    s->last_rx = t;
-    for (ssize_t i = 0; i < n; i++) {
-        if (s->rxlen == RTU_MAX) {
-            s->overrun = 1;     /* longer than any frame: noise; ends with the silence */
-            continue;
-        }
-        s->rx[s->rxlen++] = buf[i];
-    }
-    return cut_known(s, rep, t);
+    return sim_rtu_rx_feed(&s->rx, buf, (size_t)n, now_s(), frame, lc);
 }
 
 /* Send what is due, earliest first, each in one write. Returns the time the next
@@ -264,6 +311,7 @@ int sim_rtu_run(struct sim_rtu *s, struct sim_reply *rep, sim_tick_fn *tick, voi
     const double period = s->opt.tick_ms / 1000.0;
     double last = now_s(), next = last + period;
     int hung = 0;
+    struct line_ctx lc = { s, rep };
 
     while (!*stop) {
         double t = now_s();
@@ -275,20 +323,9 @@ int sim_rtu_run(struct sim_rtu *s, struct sim_reply *rep, sim_tick_fn *tick, voi
                 next = t + period;
             hung = 0;
         }
-        if ((s->rxlen || s->overrun) && t - s->last_rx >= s->gap_s) {
-            /* The silence ends the frame: whatever is buffered is one frame, good or not. */
-            if (s->overrun) {
-                sim_reply_stats(rep)->bus.frames++;
-                sim_reply_stats(rep)->bus.bad_frames++;
-            } else if (frame(s, rep, s->rx, s->rxlen, s->last_rx) < 0) {
-                return -1;
-            }
-            s->rxlen = 0;
-            s->overrun = 0;
-        }
-        double until = transmit(s, rep, next);
-        if ((s->rxlen || s->overrun) && s->last_rx + s->gap_s < until)
-            until = s->last_rx + s->gap_s;
+        if (sim_rtu_rx_silence(&s->rx, t, s->gap_s, frame, &lc) < 0)
+            return -1;
+        double until = sim_rtu_rx_due(&s->rx, s->gap_s, transmit(s, rep, next));
 
         fd_set rd;
         FD_ZERO(&rd);
@@ -306,7 +343,7 @@ int sim_rtu_run(struct sim_rtu *s, struct sim_reply *rep, sim_tick_fn *tick, voi
             return -1;
         }
         if (rc > 0 && FD_ISSET(s->fd, &rd)) {
-            rc = receive(s, rep);
+            rc = receive(s, &lc);
             if (rc < 0)
                 return -1;
             hung = rc;

@@ -6,9 +6,9 @@ void sim_stats_print(const struct sim_stats *st, const int *units, unsigned n, F
     for (unsigned i = 0; i < n; i++) {
         const struct sim_unit_stats *u = &st->unit[units[i]];
         fprintf(out, "ganzhi-sim: stats unit=%d requests=%lu replies=%lu exceptions=%lu "
-                "silent=%lu delayed=%lu crc=%lu truncated=%lu injected=%lu refused=%lu\n",
+                "silent=%lu delayed=%lu crc=%lu truncated=%lu injected=%lu refused=%lu other=%lu\n",
                 units[i], u->requests, u->replies, u->exceptions, u->silent, u->delayed,
-                u->crc, u->truncated, u->injected, u->refused);
+                u->crc, u->truncated, u->injected, u->refused, u->other);
     }
     const struct sim_bus_stats *b = &st->bus;
     fprintf(out, "ganzhi-sim: stats bus frames=%lu bad_frames=%lu other_units=%lu "

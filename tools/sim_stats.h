@@ -21,6 +21,7 @@ struct sim_unit_stats {
     unsigned long truncated;        /* replies cut short */
     unsigned long injected;         /* exception replies from an `exception` directive */
     unsigned long refused;          /* exception 02 from `fussy` */
+    unsigned long other;            /* replies sent as another unit id's: `other` */
 };
 
 /* What the line saw that belongs to no unit. */
@@ -41,7 +42,7 @@ struct sim_stats {
 
 /* One line per unit served (units[0..n)), then one for the bus:
  *   ganzhi-sim: stats unit=1 requests=.. replies=.. exceptions=.. silent=.. delayed=..
- *               crc=.. truncated=.. injected=.. refused=..
+ *               crc=.. truncated=.. injected=.. refused=.. other=..
  *   ganzhi-sim: stats bus frames=.. bad_frames=.. other_units=.. broadcasts=.. garbage=..
  *               garbage_bytes=.. tx_lost=..
  * (each on one line). Write errors are ignored: this goes to stderr. */
