@@ -373,7 +373,7 @@ static enum mb_status rtu_receive(struct stream_link *s, const uint8_t *sent, si
     int64_t deadline = t0 + l->timeout_ms * 1000;
     int64_t quiet = l->gap_us * 4 > QUIET_MIN_US ? l->gap_us * 4 : QUIET_MIN_US;
     uint8_t fc = sent[1];
-    int garbled = 0;        /* a whole frame failed its CRC, or a foreign frame came */
+    int garbled = 0;        /* a whole frame failed its CRC */
     for (;;) {
         size_t len;
         int waiting = 0;
@@ -407,11 +407,11 @@ static enum mb_status rtu_receive(struct stream_link *s, const uint8_t *sent, si
             }
             if (need > 0 && mb_rtu_crc_ok(s->rx, (size_t)need)) {
                 /* A whole valid frame, not ours: another unit's reply (late, or
-                 * an address clash on the bus). Never ours to take. */
+                 * an address clash on the bus). Never ours to take; our own
+                 * device may still answer, so the wait goes on. */
                 mb_link_trace(l, "<", s->rx, (size_t)need, "(another unit or function: discarded)");
                 l->st.foreign++;
                 cut(s, 0, (size_t)need);
-                garbled = 1;
                 continue;
             }
             if (need > 0 && strip_inner_heartbeat(s, (size_t)need))
