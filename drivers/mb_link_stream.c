@@ -270,6 +270,7 @@ static enum mb_status mbap_request(struct stream_link *s, const uint8_t *req, si
                 mb_link_trace(l, "<", s->rx, whole, "(another transaction: discarded)");
                 l->st.foreign++;
                 cut(s, 0, whole);
+                s->silent = 0;  /* late, but the peer answers */
                 continue;
             }
             mb_link_trace(l, "<", s->rx, whole, note);
