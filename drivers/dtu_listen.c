@@ -315,17 +315,23 @@ static void *listen_main(void *arg)
             struct pending *c = &l->pend[i];
             if (c->fd < 0)
                 continue;
-            if (c->best && now - c->last_ms >= REGISTER_SETTLE_MS) {
+            /* A whole id has come (a longer one may still follow): the settle
+             * decides, not the registration timeout, which has been met; a
+             * longer id still dripping in gets one settle past the timeout. */
+            int64_t settled = c->last_ms + REGISTER_SETTLE_MS;
+            if (settled > c->since_ms + l->p.register_timeout_ms + REGISTER_SETTLE_MS)
+                settled = c->since_ms + l->p.register_timeout_ms + REGISTER_SETTLE_MS;
+            if (c->best && now >= settled) {
                 hand_over(l, c->best, c);
                 continue;
             }
-            if (c->best && c->last_ms + REGISTER_SETTLE_MS < next)
-                next = c->last_ms + REGISTER_SETTLE_MS;
-            if (now - c->since_ms >= l->p.register_timeout_ms) {
+            if (c->best && settled < next)
+                next = settled;
+            if (!c->best && now - c->since_ms >= l->p.register_timeout_ms) {
                 refuse(l, c, DTU_NO_REGISTRATION);
                 continue;
             }
-            if (c->since_ms + l->p.register_timeout_ms < next)
+            if (!c->best && c->since_ms + l->p.register_timeout_ms < next)
                 next = c->since_ms + l->p.register_timeout_ms;
             which[n] = i;
             pf[n++] = (struct pollfd){ c->fd, POLLIN, 0 };
