@@ -910,6 +910,28 @@ static void test_mbap_bad_header(void)
     fake_free(f);
 }
 
+static void test_mbap_peer_closes(void)
+{
+    struct fake *f = fake_new();
+    uint8_t q[12], a[FRAME];
+    ex_add(f, q, mbap_req(q, 1, 1, 3, 0, 10))->close_after = 1;
+    ex_out(ex_add(f, q, mbap_req(q, 2, 1, 3, 0, 10)), 0, a, mbap_regs(a, 2, 1, 3, VA, 10));
+    fake_start(f);
+    struct mb_link *l = link_new(MB_TCP, f->port, 1000, 0, NULL);
+    struct result r = rd(l, MB_HOLDING, 0, 10);
+    CHECK(r.st == MB_ERR_COMM);
+    CHECK(r.ms < 500);
+    CHECK(strstr(r.err, "closed by the peer") != NULL);
+    CHECK(!mb_link_is_open(l));
+    r = rd(l, MB_HOLDING, 0, 10);
+    CHECK(regs_are(&r, VA, 10));
+    CHECK(stats(l).connects == 2 && stats(l).disconnects == 1);
+    mb_link_free(l);
+    fake_end(f);
+    CHECK(f->accepts == 2);
+    fake_free(f);
+}
+
 static void test_mbap_gateway_exceptions(void)
 {
     struct fake *f = fake_new();
@@ -1214,6 +1236,7 @@ int main(void)
     RUN(test_mbap_silent_three_reopen);
     RUN(test_mbap_late_replies_keep);
     RUN(test_mbap_bad_header);
+    RUN(test_mbap_peer_closes);
     RUN(test_mbap_gateway_exceptions);
     RUN(test_dtu_registration);
     RUN(test_dtu_full);
