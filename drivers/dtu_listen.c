@@ -48,6 +48,7 @@ struct pending {
 struct dtu_listener {
     struct dtu_listen_params p;
     char address[80];
+    int port;                   /* as bound (the system's choice for 0) */
     int fd;
     int stop_pipe[2];
     pthread_t thread;
@@ -139,9 +140,6 @@ struct dtu_listener *dtu_listen_open(const struct dtu_listen_params *p, char *er
     l->stop_pipe[0] = l->stop_pipe[1] = -1;
     pthread_mutex_init(&l->stats_lock, NULL);
     l->st.pending_max = l->p.pending_max;
-    const char *h = p->host && p->host[0] ? p->host : "";
-    snprintf(l->address, sizeof l->address, "%s%s%s:%d", strchr(h, ':') ? "[" : "", h,
-             strchr(h, ':') ? "]" : "", p->port);
     l->fd = bind_listen(p->host, p->port, err, errlen);
     if (l->fd < 0 || pipe2(l->stop_pipe, O_CLOEXEC | O_NONBLOCK) < 0) {
         if (l->fd >= 0)
@@ -149,6 +147,15 @@ struct dtu_listener *dtu_listen_open(const struct dtu_listen_params *p, char *er
         dtu_listen_free(l);
         return NULL;
     }
+    l->port = p->port;
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    if (getsockname(l->fd, (struct sockaddr *)&ss, &sl) == 0)
+        l->port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                                 : ((struct sockaddr_in *)&ss)->sin_port);
+    const char *h = p->host && p->host[0] ? p->host : "";
+    snprintf(l->address, sizeof l->address, "%s%s%s:%d", strchr(h, ':') ? "[" : "", h,
+             strchr(h, ':') ? "]" : "", l->port);
     return l;
 }
 
@@ -308,17 +315,23 @@ static void *listen_main(void *arg)
             struct pending *c = &l->pend[i];
             if (c->fd < 0)
                 continue;
-            if (c->best && now - c->last_ms >= REGISTER_SETTLE_MS) {
+            /* A whole id has come (a longer one may still follow): the settle
+             * decides, not the registration timeout, which has been met; a
+             * longer id still dripping in gets one settle past the timeout. */
+            int64_t settled = c->last_ms + REGISTER_SETTLE_MS;
+            if (settled > c->since_ms + l->p.register_timeout_ms + REGISTER_SETTLE_MS)
+                settled = c->since_ms + l->p.register_timeout_ms + REGISTER_SETTLE_MS;
+            if (c->best && now >= settled) {
                 hand_over(l, c->best, c);
                 continue;
             }
-            if (c->best && c->last_ms + REGISTER_SETTLE_MS < next)
-                next = c->last_ms + REGISTER_SETTLE_MS;
-            if (now - c->since_ms >= l->p.register_timeout_ms) {
+            if (c->best && settled < next)
+                next = settled;
+            if (!c->best && now - c->since_ms >= l->p.register_timeout_ms) {
                 refuse(l, c, DTU_NO_REGISTRATION);
                 continue;
             }
-            if (c->since_ms + l->p.register_timeout_ms < next)
+            if (!c->best && c->since_ms + l->p.register_timeout_ms < next)
                 next = c->since_ms + l->p.register_timeout_ms;
             which[n] = i;
             pf[n++] = (struct pollfd){ c->fd, POLLIN, 0 };
@@ -392,6 +405,7 @@ void dtu_listen_get_stats(struct dtu_listener *l, struct dtu_listen_stats *out)
 }
 
 const char *dtu_listen_address(const struct dtu_listener *l) { return l->address; }
+int dtu_listen_port(const struct dtu_listener *l) { return l->port; }
 
 int dtu_slot_take(struct dtu_slot *s, char *peer, size_t peerlen)
 {

@@ -58,8 +58,11 @@ int dtu_listen_start(struct dtu_listener *l, char *err, size_t errlen);
 /* Stop the thread and close every connection and slot. Accepts NULL. */
 void dtu_listen_free(struct dtu_listener *l);
 void dtu_listen_get_stats(struct dtu_listener *l, struct dtu_listen_stats *out);
-/* "[::]:9000", "127.0.0.1:9000": as listened on. */
+/* "[::]:9000", "127.0.0.1:9000": as listened on (with the port the system
+ * chose when 0 was asked for). */
 const char *dtu_listen_address(const struct dtu_listener *l);
+/* The port listened on: the one asked for, or the one the system chose for 0. */
+int dtu_listen_port(const struct dtu_listener *l);
 
 /* The slot's newest connection, if one came since the last take: its fd (the
  * caller owns it from now) and the peer's address; -1 if none came. Cheap when

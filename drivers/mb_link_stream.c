@@ -270,6 +270,7 @@ static enum mb_status mbap_request(struct stream_link *s, const uint8_t *req, si
                 mb_link_trace(l, "<", s->rx, whole, "(another transaction: discarded)");
                 l->st.foreign++;
                 cut(s, 0, whole);
+                s->silent = 0;  /* late, but the peer answers */
                 continue;
             }
             mb_link_trace(l, "<", s->rx, whole, note);
@@ -354,15 +355,33 @@ static int strip_inner_heartbeat(struct stream_link *s, size_t need)
     return 1;
 }
 
-/* A whole valid reply of ours starting at b? */
+/* The whole length of the normal reply to a read request (unit, function,
+ * start, count, CRC): what a reply of the right unit and function must also
+ * have to be this request's and not a late one to another read; 0 for other
+ * requests. */
+static size_t reply_length_for(const uint8_t *sent, size_t sentlen)
+{
+    if (sentlen != 8)
+        return 0;
+    size_t count = (size_t)(sent[4] << 8 | sent[5]);
+    switch (sent[1]) {
+    case 1: case 2: return 5 + (count + 7) / 8;
+    case 3: case 4: return 5 + 2 * count;
+    default: return 0;
+    }
+}
+
+/* A whole valid reply of ours starting at b? want: its length, when known. */
 static int is_ours(const struct stream_link *s, const uint8_t *b, size_t have, uint8_t fc,
-                   size_t *len)
+                   size_t want, size_t *len)
 {
     int need = mb_rtu_reply_length(b, have);
     if (need <= 0 || (size_t)need > have || !mb_rtu_crc_ok(b, (size_t)need))
         return 0;
     *len = (size_t)need;
-    return b[0] == (uint8_t)s->base.unit_id && (b[1] & 0x7F) == fc;
+    if (b[0] != (uint8_t)s->base.unit_id || (b[1] & 0x7F) != fc)
+        return 0;
+    return (b[1] & 0x80) || !want || (size_t)need == want;
 }
 
 static enum mb_status rtu_receive(struct stream_link *s, const uint8_t *sent, size_t sentlen,
@@ -373,7 +392,8 @@ static enum mb_status rtu_receive(struct stream_link *s, const uint8_t *sent, si
     int64_t deadline = t0 + l->timeout_ms * 1000;
     int64_t quiet = l->gap_us * 4 > QUIET_MIN_US ? l->gap_us * 4 : QUIET_MIN_US;
     uint8_t fc = sent[1];
-    int garbled = 0;        /* a whole frame failed its CRC, or a foreign frame came */
+    size_t want = reply_length_for(sent, sentlen);
+    int garbled = 0;        /* a whole frame failed its CRC */
     for (;;) {
         size_t len;
         int waiting = 0;
@@ -381,7 +401,7 @@ static enum mb_status rtu_receive(struct stream_link *s, const uint8_t *sent, si
             int sk = skip_packet(s, sent, sentlen);
             if (sk == 1)
                 continue;
-            if (is_ours(s, s->rx, s->rxlen, fc, &len)) {
+            if (is_ours(s, s->rx, s->rxlen, fc, want, &len)) {
                 char note[64];
                 snprintf(note, sizeof note, "(%.1f ms)", (double)(mono_us() - t0) / 1000.0);
                 mb_link_trace(l, "<", s->rx, len, note);
@@ -396,22 +416,23 @@ static enum mb_status rtu_receive(struct stream_link *s, const uint8_t *sent, si
                 /* Perhaps a reply still arriving; but it may be noise that only
                  * looks like one: a whole reply of ours further on is taken. */
                 for (size_t j = 1; j < s->rxlen; j++)
-                    if (is_ours(s, s->rx + j, s->rxlen - j, fc, &len)) {
+                    if (is_ours(s, s->rx + j, s->rxlen - j, fc, want, &len)) {
                         mb_link_trace(l, "<", s->rx, j, "(noise: skipped)");
                         l->st.drained_bytes += j;
                         cut(s, 0, j);
                         break;
                     }
-                waiting = s->rxlen && !is_ours(s, s->rx, s->rxlen, fc, &len);
+                waiting = s->rxlen && !is_ours(s, s->rx, s->rxlen, fc, want, &len);
                 continue;
             }
             if (need > 0 && mb_rtu_crc_ok(s->rx, (size_t)need)) {
                 /* A whole valid frame, not ours: another unit's reply (late, or
-                 * an address clash on the bus). Never ours to take. */
-                mb_link_trace(l, "<", s->rx, (size_t)need, "(another unit or function: discarded)");
+                 * an address clash on the bus), or our unit's late reply to
+                 * another read. Never ours to take; our own device may still
+                 * answer, so the wait goes on. */
+                mb_link_trace(l, "<", s->rx, (size_t)need, "(not a reply to this request: discarded)");
                 l->st.foreign++;
                 cut(s, 0, (size_t)need);
-                garbled = 1;
                 continue;
             }
             if (need > 0 && strip_inner_heartbeat(s, (size_t)need))
