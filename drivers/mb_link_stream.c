@@ -46,6 +46,9 @@ struct stream_link {
     int64_t gap_pause_us;       /* RTU: pause before each request */
     int64_t quiet_at_us;        /* RTU: the line may be spoken on from this time */
     char peer[64];              /* a dialled-in DTU's address */
+    unsigned answered;          /* requests answered on this connection */
+    int heard;                  /* bytes came since the request went out */
+    int closed_unheard;         /* the peer closed before a byte of the reply came */
     uint8_t rx[RX_MAX];
     size_t rxlen;
 };
@@ -116,6 +119,7 @@ static enum mb_status stream_open(struct mb_link *l, char *err, size_t errlen)
     struct stream_link *s = T(l);
     s->rxlen = 0;
     s->silent = 0;
+    s->answered = 0;
     if (l->p.dtu) {
         char peer[sizeof s->peer];
         int fd = dtu_slot_take(l->p.dtu, peer, sizeof peer);
@@ -203,6 +207,7 @@ static int fill(struct stream_link *s, int64_t deadline_us)
         ssize_t n = recv(s->fd, s->rx + s->rxlen, RX_MAX - s->rxlen, 0);
         if (n > 0) {
             s->rxlen += (size_t)n;
+            s->heard = 1;
             return 1;
         }
         if (n < 0 && (errno == EINTR || errno == EAGAIN))
@@ -219,9 +224,18 @@ static void cut(struct stream_link *s, size_t at, size_t n)
     s->rxlen -= n;
 }
 
+/* The peer has closed the connection (read side at its end: recv sees 0)? */
+static int peer_closed(int fd)
+{
+    uint8_t b;
+    ssize_t n = recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+    return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
+}
+
 static enum mb_status lost(struct stream_link *s, char *err, size_t errlen)
 {
     int e = errno;
+    s->closed_unheard = !s->heard && (e == 0 || e == ECONNRESET || e == EPIPE);
     snprintf(err, errlen, "%s", e ? strerror(e) : "connection closed by the peer");
     mb_link_close(&s->base);
     return MB_ERR_COMM;
@@ -525,8 +539,28 @@ static enum mb_status stream_request(struct mb_link *l, const uint8_t *req, size
     struct stream_link *s = T(l);
     if (l->p.dtu)
         take_dtu(s);
-    return s->rtu ? rtu_request(s, req, reqlen, rsp, rsplen, err, errlen)
-                  : mbap_request(s, req, reqlen, rsp, rsplen, err, errlen);
+    for (int attempt = 0;; attempt++) {
+        /* A peer that closes idle connections (some gateways after every
+         * reply, NAT boxes after a minute) has usually done so by now. */
+        if (s->fd >= 0 && peer_closed(s->fd))
+            mb_link_close(l);
+        enum mb_status st = mb_link_connect(l, err, errlen);
+        if (st != MB_OK)
+            return st;
+        int reused = s->answered > 0;
+        s->heard = 0;
+        s->closed_unheard = 0;
+        st = s->rtu ? rtu_request(s, req, reqlen, rsp, rsplen, err, errlen)
+                    : mbap_request(s, req, reqlen, rsp, rsplen, err, errlen);
+        if (st == MB_OK)
+            s->answered++;
+        /* A connection that had served closed as the request went out, before
+         * a byte of reply: the close raced the request. A read asks again,
+         * once, on a new connection (a read changes nothing to repeat). */
+        if (st == MB_ERR_COMM && s->closed_unheard && reused && attempt == 0 && !l->p.dtu)
+            continue;
+        return st;
+    }
 }
 
 static void stream_drain(struct mb_link *l)

@@ -110,7 +110,7 @@ printf 'close-after-reply on\nsilent 5\n' > "$T/ctl"
 sleep 1
 sum_of() { "$PY" -c 'import json,sys; print(sum(d[sys.argv[2]] for d in json.load(open(sys.argv[1]))["devices"] if d["name"] != "u5"))' "$T/data-shared/status.json" "$1"; }
 req0=$(sum_of requests); err0=$(sum_of errors_comm)
-status_wait "$T/data-shared" "s['links'][0]['connects'] >= 20 and all(devs['u%d' % u]['link'] == 'up' for u in range(1, 9))" \
+status_wait "$T/data-shared" "s['links'][0]['connects'] >= 20 and all(devs['u%d' % u]['link'] == 'up' for u in (1, 2, 3, 4, 6, 7, 8))" \
     "the agent did not keep reading through a gateway closing after every reply"
 "$PY" - "$T/data-shared/status.json" "$req0" "$err0" <<'PYEOF' || fail "requests failed because the gateway closed after replies"
 import json, sys
