@@ -6,7 +6,8 @@
  * socket): for each exchange of its script it reads the request, checks it is
  * byte for byte the one expected, and writes back crafted bytes, in several
  * writes with pauses if asked. The test thread and the peer share nothing but
- * sockets and a join: what the peer saw is read after the join. */
+ * sockets and a join: what the peer saw is read after the join. Under
+ * GANZHI_EMULATED (qemu-user) only the frame test runs: see main(). */
 #include "tests/unit.h"
 #include "core/clock.h"
 #include "drivers/dtu_listen.h"
@@ -981,16 +982,6 @@ static struct evrec next_event(int fd, int ms)
     return r;
 }
 
-static int emulated(const char *name)
-{
-    const char *e = getenv("GANZHI_EMULATED");
-    if (e && *e) {
-        printf("note %s: not run under emulation (the DTU listener's thread and mutexes)\n", name);
-        return 1;
-    }
-    return 0;
-}
-
 /* Wait until the listener's stats satisfy what (up to ms). */
 #define WAIT_STATS(dl, st, cond, ms) do { \
         int64_t until_ = mono_us() + (int64_t)(ms) * 1000; \
@@ -1012,8 +1003,6 @@ static void local_name(int fd, char *buf, size_t len)
 
 static void test_dtu_registration(void)
 {
-    if (emulated("test_dtu_registration"))
-        return;
     int ev[2];
     CHECK(pipe(ev) == 0);
     struct dtu_listen_params p = { .host = "127.0.0.1", .port = 0, .register_timeout_ms = 200,
@@ -1116,8 +1105,6 @@ static void test_dtu_registration(void)
 
 static void test_dtu_full(void)
 {
-    if (emulated("test_dtu_full"))
-        return;
     int ev[2];
     CHECK(pipe(ev) == 0);
     struct dtu_listen_params p = { .host = "127.0.0.1", .port = 0, .register_timeout_ms = 3000,
@@ -1153,8 +1140,6 @@ static void test_dtu_full(void)
 
 static void test_dtu_link(void)
 {
-    if (emulated("test_dtu_link"))
-        return;
     struct dtu_listen_params p = { .host = "127.0.0.1", .port = 0, .register_timeout_ms = 1000,
                                    .pending_max = 4 };
     char err[200] = "";
@@ -1218,7 +1203,19 @@ static void test_dtu_link(void)
 
 int main(void)
 {
+    setvbuf(stdout, NULL, _IOLBF, 0);   /* a hung case shows where, even piped */
     RUN(test_frame);
+    /* Every other case needs a second thread: the fake peer, and the DTU
+     * listener's own (with its mutexes, which qemu-user spins on for ever when
+     * contended). Under this machine's qemu-user (7.2, dynamically linked
+     * binaries) even pthread_create and fork hang, so under emulation only the
+     * frame test runs; the native runs (make unit, the sanitizer build) are
+     * the link tests. */
+    const char *emulated = getenv("GANZHI_EMULATED");
+    if (emulated && *emulated) {
+        printf("note: the link and DTU tests (a peer thread) are not run under emulation\n");
+        return UNIT_END();
+    }
     RUN(test_rtu_plain);
     RUN(test_rtu_split);
     RUN(test_rtu_echo);
