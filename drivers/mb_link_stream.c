@@ -75,7 +75,10 @@ static int connect_within(const struct addrinfo *ai, int64_t timeout_ms, int *fd
     int rc = connect(fd, ai->ai_addr, ai->ai_addrlen);
     if (rc < 0 && errno == EINPROGRESS) {
         struct pollfd p = { fd, POLLOUT, 0 };
-        rc = poll(&p, 1, (int)timeout_ms);
+        int64_t until = mono_us() + timeout_ms * 1000;
+        do
+            rc = poll(&p, 1, (int)((until - mono_us()) / 1000 > 0 ? (until - mono_us()) / 1000 : 0));
+        while (rc < 0 && errno == EINTR);
         if (rc == 0) {
             close(fd);
             return ETIMEDOUT;
