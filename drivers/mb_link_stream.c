@@ -352,22 +352,31 @@ static int skip_packet(struct stream_link *s, const uint8_t *sent, size_t sentle
     return partial ? -1 : 0;
 }
 
-/* A complete candidate at the start failed its CRC: was a heartbeat sent in the
- * middle of it? Then strip it and look again. */
-static int strip_inner_heartbeat(struct stream_link *s, size_t need)
+/* A DTU's heartbeat inside what would be our reply (the DTU sent it between
+ * two TCP segments of the reply, even between its first bytes): taken out when
+ * the reply cannot be whole with it in: the frame's bytes have all come and do
+ * not make a reply, or the heartbeat splits the header (unit, function, count)
+ * so that no length can be told. Our reply is `want` bytes from our unit id.
+ * 1 taken out, 0 none there, -1 one there but the reply's end is to come. */
+static int strip_inner_heartbeat(struct stream_link *s, size_t want)
 {
     const uint8_t *id, *hb;
     size_t idn, hbn;
-    if (!s->base.p.dtu)
+    if (!s->base.p.dtu || want < 4)
         return 0;
     dtu_slot_packets(s->base.p.dtu, &id, &idn, &hb, &hbn);
-    if (!hb || !hbn || s->rxlen < 2)
+    if (!hb || !hbn || s->rxlen < 2 || s->rx[0] != (uint8_t)s->base.unit_id)
         return 0;
-    size_t span = need + hbn - 1 < s->rxlen - 1 ? need + hbn - 1 : s->rxlen - 1;
+    size_t span = want + hbn - 1 < s->rxlen - 1 ? want + hbn - 1 : s->rxlen - 1;
     long at = bytes_find(s->rx + 1, span, hb, hbn);
     if (at < 0)
         return 0;
-    cut(s, 1 + (size_t)at, hbn);
+    size_t k = 1 + (size_t)at;
+    if (k >= want)
+        return 0;
+    if (s->rxlen < want + hbn && k > 2)
+        return -1;      /* perhaps: the reply's last bytes are still to come */
+    cut(s, k, hbn);
     s->base.st.heartbeats++;
     return 1;
 }
@@ -418,6 +427,10 @@ static enum mb_status rtu_receive(struct stream_link *s, const uint8_t *sent, si
             int sk = skip_packet(s, sent, sentlen);
             if (sk == 1)
                 continue;
+            int told = mb_rtu_reply_length(s->rx, s->rxlen), inner = 0;
+            if (!is_ours(s, s->rx, s->rxlen, fc, want, &len) &&
+                (inner = strip_inner_heartbeat(s, want ? want : told > 0 ? (size_t)told : 0)) == 1)
+                continue;
             if (is_ours(s, s->rx, s->rxlen, fc, want, &len)) {
                 char note[64];
                 snprintf(note, sizeof note, "(%.1f ms)", (double)(mono_us() - t0) / 1000.0);
@@ -429,7 +442,7 @@ static enum mb_status rtu_receive(struct stream_link *s, const uint8_t *sent, si
                 return MB_OK;
             }
             int need = mb_rtu_reply_length(s->rx, s->rxlen);
-            if (sk == -1 || need == 0 || (need > 0 && (size_t)need > s->rxlen)) {
+            if (sk == -1 || inner == -1 || need == 0 || (need > 0 && (size_t)need > s->rxlen)) {
                 /* Perhaps a reply still arriving; but it may be noise that only
                  * looks like one: a whole reply of ours further on is taken. */
                 for (size_t j = 1; j < s->rxlen; j++)
@@ -452,11 +465,10 @@ static enum mb_status rtu_receive(struct stream_link *s, const uint8_t *sent, si
                 cut(s, 0, (size_t)need);
                 continue;
             }
-            if (need > 0 && strip_inner_heartbeat(s, (size_t)need))
-                continue;
             if (need > 0)
                 garbled = 1;
             /* Not the start of anything: noise, one byte at a time. */
+            mb_link_trace(l, "<", s->rx, 1, need > 0 ? "(a frame failing its CRC: its first byte dropped)" : "(noise: dropped)");
             l->st.drained_bytes++;
             cut(s, 0, 1);
         }
@@ -493,24 +505,39 @@ static enum mb_status rtu_receive(struct stream_link *s, const uint8_t *sent, si
 static void discard(struct stream_link *s, int64_t wait_us)
 {
     struct mb_link *l = &s->base;
-    int64_t limit = mono_us() + l->timeout_ms * 1000;
+    int64_t now = mono_us(), limit = now + l->timeout_ms * 1000, quiet_since = now;
     for (;;) {
-        while (s->rxlen) {
-            if (skip_packet(s, NULL, 0) == 1)
+        int partial = 0;
+        while (s->rxlen && !partial) {
+            int sk = skip_packet(s, NULL, 0);
+            if (sk == 1)
                 continue;
+            if (sk == -1) {     /* a heartbeat still arriving: wait for its end */
+                partial = 1;
+                continue;
+            }
             mb_link_trace(l, "<", s->rx, s->rxlen, "(stray bytes: drained)");
             l->st.drained_bytes += s->rxlen;
             s->rxlen = 0;
+            quiet_since = mono_us();    /* heartbeats do not break the quiet */
         }
-        int64_t now = mono_us();
-        int64_t until = now + wait_us < limit ? now + wait_us : limit;
-        int rc = fill(s, until);
+        now = mono_us();
+        int64_t until = partial ? now + QUIET_MIN_US : quiet_since + wait_us;
+        if (until > limit)
+            until = limit;
+        int rc = fill(s, until > now ? until : now);   /* at least what has come */
         if (rc < 0) {
             mb_link_close(l);
             return;
         }
-        if (rc == 0)
+        if (rc == 0) {
+            if (partial) {
+                mb_link_trace(l, "<", s->rx, s->rxlen, "(stray bytes: drained)");
+                l->st.drained_bytes += s->rxlen;
+                s->rxlen = 0;
+            }
             return;
+        }
     }
 }
 
