@@ -19,10 +19,9 @@ source "$(dirname "$0")/lib.sh"
 PY=/usr/bin/python3
 "$PY" -c 'import pymodbus' 2>/dev/null || { echo "SKIP: pymodbus not installed for $PY"; exit 77; }
 
-# A DTU that dials in: registration, a heartbeat every EVERY s, RTU read replies
-# (holding/input register N holds N); says at the end how much it was sent.
-cat > "$T/dtu.py" <<'PYEOF'
-import select, socket, struct, sys, time
+# The Modbus RTU CRC, in Python: for the DTU's replies and to check the trace.
+cat > "$T/rtu_crc.py" <<'PYEOF'
+import struct
 def crc16(b):
     c = 0xFFFF
     for x in b:
@@ -30,6 +29,12 @@ def crc16(b):
         for _ in range(8):
             c = (c >> 1) ^ 0xA001 if c & 1 else c >> 1
     return struct.pack("<H", c)
+PYEOF
+# A DTU that dials in: registration, a heartbeat every EVERY s, RTU read replies
+# (holding/input register N holds N); says at the end how much it was sent.
+cat > "$T/dtu.py" <<'PYEOF'
+import select, socket, struct, sys, time
+from rtu_crc import crc16
 def packet(a):
     return bytes.fromhex(a[4:]) if a.startswith("hex:") else a.encode()
 port, reg, hb = int(sys.argv[1]), packet(sys.argv[2]), packet(sys.argv[3])
@@ -114,20 +119,14 @@ log "2. read of a modbus-rtu-tcp device, with --trace"
 "$BIN/ganzhi" read -c "$T/agent.conf" bridged --trace > "$T/read.out" 2> "$T/read.trace"; rc=$?
 cat "$T/read.out" "$T/read.trace"
 [ "$rc" = 0 ] || fail "read of the rtu-tcp device exits $rc"
-"$PY" - "$T/c/expected.txt" "$T/read.out" "$T/read.trace" <<'PYEOF' || fail "read over RTU framing (above)"
-import re, struct, sys
+PYTHONPATH=$T "$PY" - "$T/c/expected.txt" "$T/read.out" "$T/read.trace" <<'PYEOF' || fail "read over RTU framing (above)"
+import re, sys
+from rtu_crc import crc16
 want = {l.split()[0]: float(l.split()[1]) for l in open(sys.argv[1]) if l.strip() and not l.startswith("#")}
 got = [l.split() for l in open(sys.argv[2])]
 assert len(got) == 6, got
 for tag, value, unit, quality in got:
     assert quality == "good" and abs(float(value) - want[tag]) <= 1e-9 * max(1, abs(want[tag])), (tag, value, want[tag])
-def crc16(b):
-    c = 0xFFFF
-    for x in b:
-        c ^= x
-        for _ in range(8):
-            c = (c >> 1) ^ 0xA001 if c & 1 else c >> 1
-    return struct.pack("<H", c)
 reqs = [bytes.fromhex(m.group(1)) for m in re.finditer(r"ms > ((?:[0-9A-F]{2} ?)+)$", open(sys.argv[3]).read(), re.M)]
 rsps = re.findall(r"ms < 01 0[34] ", open(sys.argv[3]).read())
 assert len(rsps) == len(reqs) and any(r[:2] == b"\x01\x03" for r in reqs), "frames traced"
