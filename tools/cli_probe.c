@@ -13,10 +13,14 @@ static void usage(FILE *f)
 {
     fprintf(f,
         "usage: ganzhi probe -c FILE DEVICE --address N [--area holding|input] --value V\n"
+        "                    [--trace] [--wait SECONDS]\n"
         "       ganzhi probe --regs R0,R1[,R2,R3] --value V\n"
         "Decodes the 4 registers from N (read from the device, or given in hex or\n"
         "decimal) as every type, byte/word order and decimal scale, and lists those\n"
-        "that give V within the precision V is written with (23.5: +-0.05).\n");
+        "that give V within the precision V is written with (23.5: +-0.05).\n"
+        "The device is reached however it is configured; for a DTU that dials in,\n"
+        "probe listens on its address and waits up to --wait seconds (default 60).\n"
+        "--trace prints every frame in hex with timing (stderr).\n");
 }
 
 struct candidate {
@@ -50,7 +54,7 @@ static int parse_regs(const char *s, uint16_t *regs, int *n)
 }
 
 static int read_regs(const char *path, const char *devname, enum mb_area area, long address,
-                     uint16_t *regs, int *n)
+                     int64_t wait_ms, int trace, uint16_t *regs, int *n)
 {
     struct conf *c = cli_load(path);
     if (!c)
@@ -61,15 +65,14 @@ static int read_regs(const char *path, const char *devname, enum mb_area area, l
         fprintf(stderr, "ganzhi probe: no device '%s' in %s\n", devname, path);
         goto out;
     }
-    struct mb_link_params p;
-    device_link_params(cd, &p);
+    struct cli_link cl;
     char err[200];
-    struct mb_link *l = mb_link_new(&p, err, sizeof err);
     rc = 1;
-    if (!l) {
-        fprintf(stderr, "ganzhi probe: %s\n", err);
+    if (cli_link_open(&cl, "probe", c, cd, wait_ms, trace ? stderr : NULL) != 0) {
+        cli_link_close(&cl);
         goto out;
     }
+    struct mb_link *l = cl.link;
     /* Four registers when the device has them, else as many as it gives. */
     for (int count = address + 4 <= 65536 ? 4 : (int)(65536 - address); count >= 1; count /= 2) {
         struct mb_read r = { area, (uint16_t)address, (uint16_t)count, 0, 1 };
@@ -88,7 +91,7 @@ static int read_regs(const char *path, const char *devname, enum mb_area area, l
     if (rc)
         fprintf(stderr, "ganzhi probe: %s refuses reads at %s %ld\n", devname, mb_area_name(area),
                 address);
-    mb_link_free(l);
+    cli_link_close(&cl);
 out:
     conf_free(c);
     return rc;
@@ -99,11 +102,17 @@ int cli_probe(int argc, char **argv)
     const char *path = NULL, *devname = NULL, *regs_arg = NULL, *value_arg = NULL;
     enum mb_area area = MB_HOLDING;
     long address = -1;
+    int64_t wait_ms = CLI_WAIT_DEFAULT_MS;
+    int trace = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--help")) {
             usage(stdout);
             return 0;
+        }
+        if (!strcmp(a, "--trace")) {
+            trace = 1;
+            continue;
         }
         if (a[0] == '-' && !val) {
             fprintf(stderr, "ganzhi probe: %s needs a value\n", a);
@@ -115,6 +124,10 @@ int cli_probe(int argc, char **argv)
             regs_arg = argv[++i];
         else if (!strcmp(a, "--value"))
             value_arg = argv[++i];
+        else if (!strcmp(a, "--wait")) {
+            if (cli_wait_parse("probe", argv[++i], &wait_ms))
+                return 2;
+        }
         else if (!strcmp(a, "--area")) {
             if (mb_area_parse(argv[++i], &area) || mb_is_bit_area(area)) {
                 fprintf(stderr, "ganzhi probe: --area is holding or input\n");
@@ -157,7 +170,7 @@ int cli_probe(int argc, char **argv)
             return 2;
         }
     } else if (path && devname && address >= 0) {
-        int rc = read_regs(path, devname, area, address, regs, &n);
+        int rc = read_regs(path, devname, area, address, wait_ms, trace, regs, &n);
         if (rc)
             return rc;
     } else {

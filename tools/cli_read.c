@@ -8,17 +8,22 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: ganzhi read -c FILE DEVICE [TAG...] [--json] [--trace]\n"
+    fprintf(f, "usage: ganzhi read -c FILE DEVICE [TAG...] [--json] [--trace] [--wait SECONDS]\n"
                "Prints TAG VALUE UNIT QUALITY per point (--json: a JSON array).\n"
+               "Any transport: modbus-tcp, modbus-rtu, modbus-rtu-tcp dialled out to (host)\n"
+               "or dialling in (listen): then read listens on the device's address itself\n"
+               "(stop the agent first) and waits up to --wait seconds (default 60) for its\n"
+               "DTU to register, saying on stderr who dials in meanwhile.\n"
                "--trace prints every frame sent (>) and received (<) in hex, with the time\n"
-               "since the start and each round trip, on stderr.\n"
-               "Exit 1 if the device did not answer.\n");
+               "since the start and each round trip, on stderr (echoes and heartbeats noted).\n"
+               "Exit 1 if the device did not answer (or its DTU did not dial in).\n");
 }
 
 int cli_read(int argc, char **argv)
 {
     const char *path = NULL, *devname = NULL;
     int json = 0, trace = 0;
+    int64_t wait_ms = CLI_WAIT_DEFAULT_MS;
     char **tags = calloc((size_t)argc, sizeof *tags);
     size_t ntags = 0;
     int rc = 2;
@@ -31,6 +36,12 @@ int cli_read(int argc, char **argv)
             json = 1;
         else if (!strcmp(argv[i], "--trace"))
             trace = 1;
+        else if (!strcmp(argv[i], "--wait")) {
+            if (cli_wait_parse("read", i + 1 < argc ? argv[++i] : NULL, &wait_ms)) {
+                free(tags);
+                return 2;
+            }
+        }
         else if (!strcmp(argv[i], "--help")) {
             usage(stdout);
             free(tags);
@@ -56,6 +67,7 @@ int cli_read(int argc, char **argv)
     }
     const struct conf_device *cd = conf_device_find(c, devname);
     struct device dev;
+    struct cli_link cl = { 0 };
     struct reading *out = NULL;
     char err[256];
     if (!cd) {
@@ -67,13 +79,13 @@ int cli_read(int argc, char **argv)
             fprintf(stderr, "ganzhi read: device '%s' has no point '%s'\n", devname, tags[t]);
             goto done;
         }
-    if (device_init(&dev, cd, NULL, err, sizeof err) != 0) {
+    rc = 1;
+    if (cli_link_open(&cl, "read", c, cd, wait_ms, trace ? stderr : NULL) != 0)
+        goto done;
+    if (device_init(&dev, cd, cl.link, err, sizeof err) != 0) {
         fprintf(stderr, "ganzhi read: %s: %s\n", devname, err);
-        rc = 1;
         goto done;
     }
-    if (trace)
-        mb_link_set_trace(dev.link, stderr);
     out = calloc(cd->npoints ? cd->npoints : 1, sizeof *out);
     if (!out) {
         device_fini(&dev);
@@ -120,6 +132,7 @@ int cli_read(int argc, char **argv)
     device_fini(&dev);
     rc = failed ? 1 : 0;
 done:
+    cli_link_close(&cl);
     free(out);
     free(tags);
     conf_free(c);

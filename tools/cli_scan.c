@@ -15,17 +15,26 @@ static void usage(FILE *f)
     fprintf(f,
         "usage: ganzhi scan --serial PORT [--baud 9600] [--parity N|E|O] [--data-bits 8]\n"
         "                   [--stop-bits 1] [OPTIONS]\n"
-        "       ganzhi scan --host HOST[:PORT] [--port 502] [OPTIONS]\n"
-        "       ganzhi scan -c FILE DEVICE [OPTIONS]   (the bus or host of a configured device)\n"
+        "       ganzhi scan --host HOST[:PORT] [--port 502] [--rtu-tcp] [OPTIONS]\n"
+        "       ganzhi scan -c FILE DEVICE [--wait SECONDS] [OPTIONS]\n"
         "Asks every unit id for one register and lists those that answer, with the\n"
         "round trip; an exception reply counts as an answer (the unit is there).\n"
         "  --host             HOST, HOST:PORT, [IPv6] or [IPv6]:PORT; the port is 502\n"
         "                     unless written here or given by --port (not both)\n"
+        "  --rtu-tcp          with --host: RTU frames (CRC and all) over that TCP\n"
+        "                     connection, not Modbus TCP: the units behind a serial\n"
+        "                     device server or DTU (--baud etc.: its serial side)\n"
+        "  -c FILE DEVICE     the bus of a configured device, however it is reached\n"
+        "                     (modbus-tcp, modbus-rtu, modbus-rtu-tcp); for a DTU that\n"
+        "                     dials in (listen =), listens on its address and waits up\n"
+        "                     to --wait seconds (default 60) for it to register\n"
         "  --units A-B        unit ids to try (default 1-247)\n"
-        "  --timeout T        how long to wait for each (default 200ms)\n"
+        "  --timeout T        how long to wait for each (default 200ms; with -c the\n"
+        "                     device's timeout)\n"
         "  --area holding|input|coil|discrete, --address N   what to ask for (holding 0)\n"
         "  --trace            print every frame in hex with timing (stderr)\n"
-        "Exit 0 if some unit answered, 1 if none did, 2 on bad usage.\n");
+        "Exit 0 if some unit answered, 1 if none did (or the DTU did not dial in),\n"
+        "2 on bad usage.\n");
 }
 
 static int num(const char *opt, const char *s, long lo, long hi, long *out)
@@ -45,7 +54,8 @@ int cli_scan(int argc, char **argv)
     const char *conf_path = NULL, *devname = NULL, *host_arg = NULL;
     long lo = 1, hi = 247, v;
     struct mb_read rd = { MB_HOLDING, 0, 1, 0, 1 };
-    int trace = 0, host_port = 0, port_opt = 0;
+    int trace = 0, host_port = 0, port_opt = 0, rtu_tcp = 0, timeout_set = 0;
+    int64_t wait_ms = CLI_WAIT_DEFAULT_MS;
     char host[URL_HOST_MAX];
     struct conf *c = NULL;
     for (int i = 1; i < argc; i++) {
@@ -56,6 +66,9 @@ int cli_scan(int argc, char **argv)
             return 0;
         } else if (!strcmp(a, "--trace")) {
             trace = 1;
+            takes = 0;
+        } else if (!strcmp(a, "--rtu-tcp")) {
+            rtu_tcp = 1;
             takes = 0;
         } else if (!val && a[0] == '-') {
             fprintf(stderr, "ganzhi scan: %s needs a value\n", a);
@@ -104,6 +117,10 @@ int cli_scan(int argc, char **argv)
                 fprintf(stderr, "ganzhi scan: --timeout: %s\n", err);
                 return 2;
             }
+            timeout_set = 1;
+        } else if (!strcmp(a, "--wait")) {
+            if (cli_wait_parse("scan", val, &wait_ms))
+                return 2;
         } else if (!strcmp(a, "--area")) {
             if (mb_area_parse(val, &rd.area)) {
                 fprintf(stderr, "ganzhi scan: --area is holding, input, coil or discrete\n");
@@ -132,6 +149,14 @@ int cli_scan(int argc, char **argv)
     }
     if (host_port || port_opt)
         p.port = host_port ? host_port : port_opt;
+    if (rtu_tcp && (!p.host || conf_path || p.transport == MB_RTU_SERIAL)) {
+        fprintf(stderr, "ganzhi scan: --rtu-tcp goes with --host (with -c the device's driver "
+                "says how it is reached)\n");
+        return 2;
+    }
+    if (rtu_tcp)
+        p.transport = MB_RTU_TCP;
+    const struct conf_device *d = NULL;
     if (conf_path) {
         if (!devname) {
             usage(stderr);
@@ -139,41 +164,40 @@ int cli_scan(int argc, char **argv)
         }
         if (!(c = cli_load(conf_path)))
             return 2;
-        const struct conf_device *d = conf_device_find(c, devname);
-        if (!d) {
+        if (!(d = conf_device_find(c, devname))) {
             fprintf(stderr, "ganzhi scan: no device '%s' in %s\n", devname, conf_path);
             conf_free(c);
             return 2;
         }
-        device_link_params(d, &p);
-    }
-    if (p.transport != MB_RTU_SERIAL && !p.host) {
+    } else if (p.transport != MB_RTU_SERIAL && !p.host) {
         usage(stderr);
-        conf_free(c);
         return 2;
     }
-    char err[200];
-    struct mb_link *l = mb_link_new(&p, err, sizeof err);
-    if (!l) {
-        fprintf(stderr, "ganzhi scan: %s\n", err);
+    int64_t timeout_ms = d && !timeout_set ? d->timeout_ms : p.timeout_ms;
+    struct cli_link cl = { .p = p };
+    if (cli_link_open(&cl, "scan", c, d, wait_ms, trace ? stderr : NULL) != 0) {
+        cli_link_close(&cl);
         conf_free(c);
         return 1;
     }
-    if (trace)
-        mb_link_set_trace(l, stderr);
+    p = cl.p;
+    struct mb_link *l = cl.link;
     char where[300];
     if (p.transport == MB_RTU_SERIAL)
         snprintf(where, sizeof where, "%s at %d %d%c%d", p.serial, p.baud, p.data_bits,
                  p.parity, p.stop_bits);
+    else if (p.dtu)
+        mb_link_describe(l, where, sizeof where);
     else
-        snprintf(where, sizeof where, strchr(p.host, ':') ? "[%s]:%d" : "%s:%d", p.host, p.port);
+        snprintf(where, sizeof where, strchr(p.host, ':') ? "[%s]:%d%s" : "%s:%d%s", p.host,
+                 p.port, p.transport == MB_RTU_TCP ? " (RTU over TCP)" : "");
     printf("scanning unit ids %ld-%ld on %s, asking %s %u, timeout %lld ms\n", lo, hi, where,
-           mb_area_name(rd.area), rd.start, (long long)p.timeout_ms);
+           mb_area_name(rd.area), rd.start, (long long)timeout_ms);
     uint16_t regs[1];
     uint8_t bits[1];
     int found = 0, rc = 1;
     for (long unit = lo; unit <= hi; unit++) {
-        mb_link_target(l, (int)unit, p.timeout_ms);
+        mb_link_target(l, (int)unit, timeout_ms);
         int exc;
         char why[160];
         int64_t t0 = mono_us();
@@ -188,7 +212,7 @@ int cli_scan(int argc, char **argv)
             found++;
         } else if (st == MB_ERR_REPLY) {
             printf("unit %3ld: garbled reply (%s): a unit may be there\n", unit, why);
-        } else if (p.transport != MB_RTU_SERIAL && strstr(why, "refused")) {
+        } else if (p.transport != MB_RTU_SERIAL && !p.dtu && strstr(why, "refused")) {
             printf("%s refuses connections: %s\n", where, why);
             goto out;
         }
@@ -197,7 +221,7 @@ int cli_scan(int argc, char **argv)
     printf("%d of %ld unit ids answer\n", found, hi - lo + 1);
     rc = found ? 0 : 1;
 out:
-    mb_link_free(l);
+    cli_link_close(&cl);
     conf_free(c);
     return rc;
 }

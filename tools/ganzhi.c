@@ -9,9 +9,10 @@ static const struct {
     const char *help;
 } commands[] = {
     { "check",  cli_check,  "check -c FILE            validate the configuration and point tables" },
-    { "read",   cli_read,   "read -c FILE DEVICE [TAG...] [--json] [--trace]  read points now, once" },
+    { "read",   cli_read,   "read -c FILE DEVICE [TAG...] [--json] [--trace] [--wait S]  read points now, once" },
     { "status", cli_status, "status -c FILE [--json]  what the running agent reports about itself" },
-    { "scan",   cli_scan,   "scan --serial PORT | --host HOST | -c FILE DEVICE   which unit ids answer" },
+    { "scan",   cli_scan,   "scan --serial PORT | --host HOST[:PORT] [--rtu-tcp] | -c FILE DEVICE   which unit ids answer" },
+    { "listen", cli_listen, "listen --port P [--address A] [--seconds N] [--hex]   who dials in: a DTU's registration and heartbeat" },
     { "queue",  cli_queue,  "queue -c FILE [--watch [S]] [--json]  per uplink: waiting, oldest, rate, drain time, lost" },
     { "uplink", cli_uplink, "uplink -c FILE NAME      connect to one uplink, show TLS and certificates, test message" },
     { "tail",   cli_tail,   "tail -c FILE [TAG...] [--once]  the latest readings from the store, refreshed" },
