@@ -1,6 +1,7 @@
 /* dtu_listen: the listening socket, connections waiting for their registration,
  * and the slots that hand registered connections to the links. */
 #include "drivers/dtu_listen.h"
+#include "drivers/tcp_listen.h"
 #include "core/clock.h"
 #include <arpa/inet.h>
 #include <errno.h>
@@ -60,70 +61,6 @@ struct dtu_listener {
     struct dtu_listen_stats st;
 };
 
-static void peer_name(const struct sockaddr_storage *ss, char *buf, size_t len)
-{
-    char host[INET6_ADDRSTRLEN] = "?";
-    int port = 0;
-    if (ss->ss_family == AF_INET) {
-        const struct sockaddr_in *a = (const struct sockaddr_in *)ss;
-        inet_ntop(AF_INET, &a->sin_addr, host, sizeof host);
-        port = ntohs(a->sin_port);
-        snprintf(buf, len, "%s:%d", host, port);
-    } else if (ss->ss_family == AF_INET6) {
-        const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)ss;
-        inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof host);
-        port = ntohs(a->sin6_port);
-        /* An IPv4 peer on a dual-stack socket: shown as IPv4. */
-        if (strncmp(host, "::ffff:", 7) == 0 && strchr(host + 7, '.'))
-            snprintf(buf, len, "%s:%d", host + 7, port);
-        else
-            snprintf(buf, len, "[%s]:%d", host, port);
-    } else {
-        snprintf(buf, len, "?");
-    }
-}
-
-static int bind_listen(const char *host, int port, char *err, size_t errlen)
-{
-    char portstr[16];
-    snprintf(portstr, sizeof portstr, "%d", port);
-    struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
-                              .ai_flags = AI_PASSIVE | AI_NUMERICHOST };
-    struct addrinfo *res = NULL;
-    /* Every address: IPv6 with IPv4 mapped in, where the kernel has IPv6. */
-    const char *h = host && host[0] ? host : "::";
-    int rc = getaddrinfo(h, portstr, &hints, &res);
-    if (rc != 0 && !(host && host[0])) {
-        h = "0.0.0.0";
-        rc = getaddrinfo(h, portstr, &hints, &res);
-    }
-    if (rc != 0) {
-        snprintf(err, errlen, "listen %s:%d: %s", h, port, gai_strerror(rc));
-        return -1;
-    }
-    int fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    if (fd < 0 && !(host && host[0]) && res->ai_family == AF_INET6) {
-        freeaddrinfo(res);
-        return bind_listen("0.0.0.0", port, err, errlen);
-    }
-    int one = 1, zero = 0;
-    if (fd >= 0) {
-        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-        if (res->ai_family == AF_INET6)
-            setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, !(host && host[0]) ? &zero : &one, sizeof one);
-    }
-    if (fd < 0 || bind(fd, res->ai_addr, res->ai_addrlen) < 0 || listen(fd, 64) < 0) {
-        snprintf(err, errlen, "listen %s%s%s:%d: %s", strchr(h, ':') ? "[" : "", h,
-                 strchr(h, ':') ? "]" : "", port, strerror(errno));
-        if (fd >= 0)
-            close(fd);
-        freeaddrinfo(res);
-        return -1;
-    }
-    freeaddrinfo(res);
-    return fd;
-}
-
 struct dtu_listener *dtu_listen_open(const struct dtu_listen_params *p, char *err, size_t errlen)
 {
     struct dtu_listener *l = calloc(1, sizeof *l);
@@ -140,19 +77,16 @@ struct dtu_listener *dtu_listen_open(const struct dtu_listen_params *p, char *er
     l->stop_pipe[0] = l->stop_pipe[1] = -1;
     pthread_mutex_init(&l->stats_lock, NULL);
     l->st.pending_max = l->p.pending_max;
-    l->fd = bind_listen(p->host, p->port, err, errlen);
+    l->fd = tcp_listen_open(p->host, p->port, 64, err, errlen);
     if (l->fd < 0 || pipe2(l->stop_pipe, O_CLOEXEC | O_NONBLOCK) < 0) {
+        int e = errno;
         if (l->fd >= 0)
-            snprintf(err, errlen, "pipe: %s", strerror(errno));
+            snprintf(err, errlen, "pipe: %s", strerror(e));
         dtu_listen_free(l);
+        errno = e;      /* EADDRINUSE: the port is held */
         return NULL;
     }
-    l->port = p->port;
-    struct sockaddr_storage ss;
-    socklen_t sl = sizeof ss;
-    if (getsockname(l->fd, (struct sockaddr *)&ss, &sl) == 0)
-        l->port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
-                                                 : ((struct sockaddr_in *)&ss)->sin_port);
+    l->port = tcp_bound_port(l->fd);
     const char *h = p->host && p->host[0] ? p->host : "";
     snprintf(l->address, sizeof l->address, "%s%s%s:%d", strchr(h, ':') ? "[" : "", h,
              strchr(h, ':') ? "]" : "", l->port);
@@ -277,7 +211,7 @@ static void accept_one(struct dtu_listener *l, int64_t now)
         return;
     count(l, &l->st.accepted);
     char peer[64];
-    peer_name(&ss, peer, sizeof peer);
+    tcp_peer_name(&ss, sl, peer, sizeof peer);
     struct pending *c = NULL;
     for (unsigned i = 0; i < l->p.pending_max && !c; i++)
         if (l->pend[i].fd < 0)

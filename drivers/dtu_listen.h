@@ -47,7 +47,8 @@ struct dtu_listen_stats {
     unsigned pending, pending_max;
 };
 
-/* Listen now (so a port in use is an error at start). NULL with the reason. */
+/* Listen now (so a port in use is an error at start). NULL with the reason
+ * (and errno: EADDRINUSE when the port is held). */
 struct dtu_listener *dtu_listen_open(const struct dtu_listen_params *p, char *err, size_t errlen);
 /* The slot of the DTU whose registration packet is id (the same slot for the
  * same id); heartbeat may be NULL. Before dtu_listen_start only. */

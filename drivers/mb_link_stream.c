@@ -607,8 +607,8 @@ static void stream_describe(const struct mb_link *l, char *buf, size_t len)
 {
     const struct stream_link *s = Tc(l);
     if (l->p.dtu)
-        snprintf(buf, len, "rtu-tcp dtu %s on %s", dtu_slot_name(l->p.dtu),
-                 dtu_slot_address(l->p.dtu));
+        snprintf(buf, len, "rtu-tcp dtu %s (listen %s%s%s)", dtu_slot_name(l->p.dtu),
+                 dtu_slot_address(l->p.dtu), s->fd >= 0 ? ", from " : "", s->fd >= 0 ? s->peer : "");
     else if (strchr(l->p.host, ':'))
         snprintf(buf, len, "%s [%s]:%d", s->rtu ? "rtu-tcp" : "tcp", l->p.host, l->p.port);
     else

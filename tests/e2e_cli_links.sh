@@ -19,22 +19,14 @@ source "$(dirname "$0")/lib.sh"
 PY=/usr/bin/python3
 "$PY" -c 'import pymodbus' 2>/dev/null || { echo "SKIP: pymodbus not installed for $PY"; exit 77; }
 
-# The Modbus RTU CRC, in Python: for the DTU's replies and to check the trace.
-cat > "$T/rtu_crc.py" <<'PYEOF'
-import struct
-def crc16(b):
-    c = 0xFFFF
-    for x in b:
-        c ^= x
-        for _ in range(8):
-            c = (c >> 1) ^ 0xA001 if c & 1 else c >> 1
-    return struct.pack("<H", c)
-PYEOF
+# The Modbus RTU CRC, in Python (tests/sim_peer.py): for the DTU's replies and
+# to check the trace.
+export PYTHONPATH=$ROOT/tests
 # A DTU that dials in: registration, a heartbeat every EVERY s, RTU read replies
 # (holding/input register N holds N); says at the end how much it was sent.
 cat > "$T/dtu.py" <<'PYEOF'
 import select, socket, struct, sys, time
-from rtu_crc import crc16
+from sim_peer import crc as crc16
 def packet(a):
     return bytes.fromhex(a[4:]) if a.startswith("hex:") else a.encode()
 port, reg, hb = int(sys.argv[1]), packet(sys.argv[2]), packet(sys.argv[3])
@@ -119,9 +111,9 @@ log "2. read of a modbus-rtu-tcp device, with --trace"
 "$BIN/ganzhi" read -c "$T/agent.conf" bridged --trace > "$T/read.out" 2> "$T/read.trace"; rc=$?
 cat "$T/read.out" "$T/read.trace"
 [ "$rc" = 0 ] || fail "read of the rtu-tcp device exits $rc"
-PYTHONPATH=$T "$PY" - "$T/c/expected.txt" "$T/read.out" "$T/read.trace" <<'PYEOF' || fail "read over RTU framing (above)"
+"$PY" - "$T/c/expected.txt" "$T/read.out" "$T/read.trace" <<'PYEOF' || fail "read over RTU framing (above)"
 import re, sys
-from rtu_crc import crc16
+from sim_peer import crc as crc16
 want = {l.split()[0]: float(l.split()[1]) for l in open(sys.argv[1]) if l.strip() and not l.startswith("#")}
 got = [l.split() for l in open(sys.argv[2])]
 assert len(got) == 6, got
@@ -209,7 +201,7 @@ SCAN=$!
 dtu_when_waiting "$T/scan-dial.err"
 wait "$SCAN"; rc=$?
 cat "$T/scan-dial.out"
-[ "$rc" = 0 ] && grep -q "on rtu-tcp dtu GZ0001 on 127.0.0.1:$LP from 127.0.0.1:" "$T/scan-dial.out" \
+[ "$rc" = 0 ] && grep -q "on rtu-tcp dtu GZ0001 (listen 127.0.0.1:$LP, from 127.0.0.1:" "$T/scan-dial.out" \
     && grep -q "^2 of 2 unit ids answer" "$T/scan-dial.out" || fail "scan -c of the dial-in device (rc $rc)"
 
 start=$(date +%s.%N)

@@ -1185,7 +1185,7 @@ static void test_dtu_link(void)
     CHECK(stats(l).heartbeats == 2);
     char desc[160];
     mb_link_describe(l, desc, sizeof desc);
-    CHECK(strstr(desc, "rtu-tcp dtu GZ10 on 127.0.0.1:") != NULL);
+    CHECK(strstr(desc, "rtu-tcp dtu GZ10 (listen 127.0.0.1:") != NULL && strstr(desc, ", from 127.0.0.1:") != NULL);
 
     /* The DTU dials again: the next request goes to the new connection. */
     WAIT_STATS(dl, st, st.registered >= 2, 2000);

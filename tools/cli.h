@@ -51,7 +51,7 @@ void cli_link_close(struct cli_link *cl);
 #define CLI_WAIT_DEFAULT_MS 60000
 /* --wait SECONDS into *ms; -1 after saying what is wrong. */
 int cli_wait_parse(const char *cmd, const char *val, int64_t *ms);
-/* For a listen error: a hint when the port is in use, else "". */
-const char *cli_held_hint(const char *err);
+/* For a listen error (its errno): a hint when the port is in use, else "". */
+const char *cli_held_hint(int e);
 
 #endif

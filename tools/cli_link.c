@@ -12,9 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-const char *cli_held_hint(const char *err)
+const char *cli_held_hint(int e)
 {
-    return strstr(err, strerror(EADDRINUSE))
+    return e == EADDRINUSE
         ? ": the port is held (is ganzhi-agent running? stop it, or use `ganzhi status`)" : "";
 }
 
@@ -75,7 +75,7 @@ static int dial_in(struct cli_link *cl, const struct conf *c, const struct conf_
     char err[300];
     if (!(cl->listener = dtu_listen_open(&lp, err, sizeof err))) {
         fprintf(stderr, "ganzhi %s: %s: cannot listen for its DTU: %s%s\n", cl->cmd, cd->name,
-                err, cli_held_hint(err));
+                err, cli_held_hint(errno));
         return 1;
     }
     cl->slot = dtu_listen_expect(cl->listener, cd->dtu_id, cd->dtu_id_len,

@@ -6,6 +6,7 @@
 #include "core/bytes.h"
 #include "core/clock.h"
 #include "core/num.h"
+#include "drivers/tcp_listen.h"
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -233,61 +234,6 @@ static void summary(const struct listen_state *st)
         printf("(%u more DTUs not listed)\n", st->dropped);
 }
 
-static void peer_name(const struct sockaddr_storage *ss, socklen_t sl, char *buf, size_t len)
-{
-    char h[NI_MAXHOST], port[NI_MAXSERV];
-    if (getnameinfo((const struct sockaddr *)ss, sl, h, sizeof h, port, sizeof port,
-                    NI_NUMERICHOST | NI_NUMERICSERV) != 0) {
-        snprintf(buf, len, "?");
-        return;
-    }
-    /* An IPv4 peer on the dual-stack socket: shown as IPv4. */
-    const char *host = strncmp(h, "::ffff:", 7) == 0 && strchr(h + 7, '.') ? h + 7 : h;
-    snprintf(buf, len, strchr(host, ':') ? "[%s]:%s" : "%s:%s", host, port);
-}
-
-/* The listening socket on addr ("" : every address, IPv6 and IPv4). */
-static int open_listener(const char *addr, int port, char *shown, size_t shownlen,
-                         char *err, size_t errlen)
-{
-    char portstr[16];
-    snprintf(portstr, sizeof portstr, "%d", port);
-    const char *tries[2] = { addr, NULL };
-    if (!addr[0]) {
-        tries[0] = "::";
-        tries[1] = "0.0.0.0";     /* a kernel without IPv6 */
-    }
-    for (int t = 0; t < 2 && tries[t]; t++) {
-        struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE | AI_NUMERICHOST };
-        struct addrinfo *ai = NULL;
-        int rc = getaddrinfo(tries[t], portstr, &hints, &ai);
-        if (rc != 0) {
-            snprintf(err, errlen, "%s: %s", tries[t], gai_strerror(rc));
-            continue;
-        }
-        snprintf(shown, shownlen, ai->ai_family == AF_INET6 ? "[%s]:%d" : "%s:%d", tries[t], port);
-        int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-        int one = 1, v6only = addr[0] != 0;
-        if (fd >= 0) {
-            setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-            if (ai->ai_family == AF_INET6)
-                setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof v6only);
-        }
-        if (fd >= 0 && bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, 16) == 0) {
-            freeaddrinfo(ai);
-            return fd;
-        }
-        int e = errno;
-        snprintf(err, errlen, "listen %s: %s", shown, strerror(e));
-        if (fd >= 0)
-            close(fd);
-        freeaddrinfo(ai);
-        if (fd >= 0 && e != EAFNOSUPPORT)
-            return -1;      /* a port in use is no reason to try IPv4 alone */
-    }
-    return -1;
-}
-
 static void accept_one(struct listen_state *st, int lfd)
 {
     struct sockaddr_storage ss;
@@ -296,7 +242,7 @@ static void accept_one(struct listen_state *st, int lfd)
     if (fd < 0)
         return;
     char peer[64];
-    peer_name(&ss, sl, peer, sizeof peer);
+    tcp_peer_name(&ss, sl, peer, sizeof peer);
     struct conn *c = NULL;
     for (int i = 0; i < CONNS_MAX && !c; i++)
         if (st->conns[i].fd < 0)
@@ -391,12 +337,18 @@ int cli_listen(int argc, char **argv)
         return 2;
     }
     char shown[128], err[300];
-    int lfd = open_listener(address, (int)port, shown, sizeof shown, err, sizeof err);
+    int lfd = tcp_listen_open(address, (int)port, 16, err, sizeof err);
     if (lfd < 0) {
-        fprintf(stderr, "ganzhi listen: %s%s\n", err, cli_held_hint(err));
+        fprintf(stderr, "ganzhi listen: %s%s\n", err, cli_held_hint(errno));
         free(st);
         return 1;
     }
+    if (!address[0])
+        snprintf(shown, sizeof shown, "[::]:%d", tcp_bound_port(lfd));
+    else if (strchr(address, ':'))
+        snprintf(shown, sizeof shown, "[%s]:%d", address, tcp_bound_port(lfd));
+    else
+        snprintf(shown, sizeof shown, "%s:%d", address, tcp_bound_port(lfd));
     for (int i = 0; i < CONNS_MAX; i++)
         st->conns[i].fd = -1;
     /* SIGINT and SIGTERM end the wait in ppoll only, never mid-print. */
