@@ -62,8 +62,12 @@ assert resend, "no message flagged resend"
 seqs = [r["seq"] for m in resend for r in m["readings"]]
 # The re-upload is oldest first, in seq order (a repeat after a reconnect may
 # restart a little lower, never skip).
-ordered = all(b > a for a, b in zip(seqs, seqs[1:]))
-print(f"{len(resend)} resend messages, {len(seqs)} readings, seq {seqs[0]}..{seqs[-1]}, in order: {ordered}")
+seen = set()
+firsts = [q for q in seqs if not (q in seen or seen.add(q))]
+ordered = all(b > a for a, b in zip(firsts, firsts[1:]))
+repeats = len(seqs) - len(firsts)
+print(f"{len(resend)} resend messages, {len(seqs)} readings, seq {seqs[0]}..{seqs[-1]}, in order: {ordered}"
+      f"{f' ({repeats} repeated after a reconnect)' if repeats else ''}")
 assert ordered
 # Live data during the drain: non-resend messages interleaved with resend ones,
 # carrying readings sampled after the broker came back.

@@ -143,6 +143,9 @@ q.settimeout(3); t = time.monotonic(); assert q.recv(10) == b""
 print("silent connection closed after %.2f s" % (time.monotonic() - t))
 PYEOF
 status_wait 'lst["refused_unknown"] >= 1 and lst["refused_timeout"] >= 1' "the refusals were not counted"
+"$BIN/ganzhi" status -c "$T/agent.conf" > "$T/status.txt" || fail "ganzhi status"
+grep -Eq "^DTU listener 127.0.0.1:$L: [0-9]+ registered \(0 replaced\), refused: [1-9][0-9]* unknown, [1-9][0-9]* silent" "$T/status.txt" \
+    || { cat "$T/status.txt"; fail "ganzhi status does not show the listener's refusals"; }
 grep -Eq "connection from 127.0.0.1:[0-9]+ on 127.0.0.1:$L refused: a registration packet no device names \(received WHO-ARE-YOU\)" "$T/agent.log" \
     || { grep dtu "$T/agent.log"; fail "the stranger's refusal was not logged with its address and packet"; }
 

@@ -74,6 +74,9 @@ start_agent "$T/shared.conf"
 status_wait "$T/data-shared" 'all(devs["u%d" % u]["requests"] >= 5 and devs["u%d" % u]["link"] == "up" for u in range(1, 9)) and len(s["links"]) == 1 and s["links"][0]["devices"] == 8' \
     "not every unit behind the gateway was read over one shared link"
 grep -q "8 devices share one bus: tcp 127.0.0.1:$PORT" "$T/agent.log" || fail "the agent did not say the eight devices share one bus"
+"$BIN/ganzhi" status -c "$T/shared.conf" > "$T/status.txt" || fail "ganzhi status"
+grep -q "^  tcp 127.0.0.1:$PORT: 8 devices, open, 1 connection$" "$T/status.txt" \
+    || { cat "$T/status.txt"; fail "ganzhi status does not show the shared link"; }
 "$BIN/ganzhi" tail -c "$T/shared.conf" --once > "$T/tail.txt" || fail "ganzhi tail"
 for u in 1 2 3 4 5 6 7 8; do
     for tag in LT-101 LT-102 LT-103; do

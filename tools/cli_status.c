@@ -102,6 +102,48 @@ static void print_devices(const cJSON *arr)
     }
 }
 
+/* A number field as an integer, 0 when absent. */
+static double num(const cJSON *o, const char *k)
+{
+    const cJSON *x = item(o, k);
+    return cJSON_IsNumber(x) ? x->valuedouble : 0;
+}
+
+/* The buses that are more than one device's own connection (serial ports,
+ * device servers, gateways, DTUs), and any link with something wrong on it. */
+static void print_links(const cJSON *arr, const cJSON *listeners)
+{
+    static const char *const faults[] = { "timeouts", "crc_errors", "bad_replies",
+                                          "foreign_replies", "echoes", "heartbeats",
+                                          "drained_bytes", "disconnects" };
+    const cJSON *l;
+    int shown = 0;
+    cJSON_ArrayForEach(l, arr) {
+        int bad = 0;
+        for (size_t k = 0; k < sizeof faults / sizeof faults[0]; k++)
+            bad |= num(l, faults[k]) > 0;
+        if (num(l, "devices") < 2 && !bad)
+            continue;
+        if (!shown++)
+            printf("links:\n");
+        char b[32];
+        printf("  %s: %.0f device%s, %s, %s connection%s", str(l, "link", "?"), num(l, "devices"),
+               num(l, "devices") == 1 ? "" : "s", cJSON_IsTrue(item(l, "open")) ? "open" : "CLOSED",
+               count(l, "connects", b, sizeof b), num(l, "connects") == 1 ? "" : "s");
+        for (size_t k = 0; k < sizeof faults / sizeof faults[0]; k++)
+            if (num(l, faults[k]) > 0)
+                printf(", %s %s", faults[k], count(l, faults[k], b, sizeof b));
+        printf("\n");
+    }
+    cJSON_ArrayForEach(l, listeners) {
+        char b1[32], b2[32], b3[32], b4[32], b5[32];
+        printf("DTU listener %s: %s registered (%s replaced), refused: %s unknown, %s silent, "
+               "%s over the limit\n", str(l, "listen", "?"), count(l, "registered", b1, sizeof b1),
+               count(l, "replaced", b2, sizeof b2), count(l, "refused_unknown", b3, sizeof b3),
+               count(l, "refused_timeout", b4, sizeof b4), count(l, "refused_full", b5, sizeof b5));
+    }
+}
+
 static void print_uplinks(const cJSON *arr)
 {
     int w = name_width(arr), n = cJSON_GetArraySize(arr);
@@ -149,6 +191,7 @@ static void print_summary(const cJSON *st, const char *file, int64_t age_ms, int
                "         writing it (stopped, hung, or its disk full); what follows is from then\n",
                age, STALE_INTERVALS);
     print_devices(item(st, "devices"));
+    print_links(item(st, "links"), item(st, "dtu_listeners"));
     print_uplinks(item(st, "uplinks"));
     print_store(item(st, "store"));
 }
