@@ -503,8 +503,8 @@ static void check_bridges(struct conf_loader *L)
         const struct conf_device *d = &c->devices[i];
         if (d->driver != CONF_MODBUS_TCP && d->driver != CONF_MODBUS_RTU_TCP)
             continue;
-        bool bus = false, framing = false;
-        for (size_t j = 0; j < i && !(bus && framing); j++) {
+        bool bus = false, framing = false, port = false;
+        for (size_t j = 0; j < i && !(bus && framing && port); j++) {
             const struct conf_device *o = &c->devices[j];
             if (!bus && same_rtu_tcp_bus(d, o)) {
                 check_rtu_tcp_bus(L, d, o);
@@ -514,6 +514,17 @@ static void check_bridges(struct conf_loader *L)
                 || o->driver == CONF_MODBUS_RTU_TCP) && same_host_port(d, o)) {
                 check_framing(L, d, o);
                 framing = true;
+            }
+            /* One port, one listener: every address (":P") takes the port on every
+             * address, so no other listen may name it. */
+            if (!port && dialled_in(d) && dialled_in(o) && !same_rtu_tcp_bus(d, o) &&
+                d->listen_port == o->listen_port &&
+                strcmp(d->listen_host, o->listen_host) != 0 && (!d->listen_host[0] || !o->listen_host[0])) {
+                conf__err(L, L->path, d->line, "device '%s' listens on '%s' and device '%s' (line %d) on "
+                          "'%s': every address and one address on the same port cannot both be listened on "
+                          "(write the same listen for every DTU on port %d)", d->name, d->listen, o->name,
+                          o->line, o->listen, d->listen_port);
+                port = true;
             }
         }
     }

@@ -134,6 +134,7 @@ write_conf() {
             echo
             echo "[device plc$k]"
             echo "driver = modbus-tcp"
+            echo "link = own"             # as many PLCs would be, each at its address
             echo "host = 127.0.0.1"
             echo "port = $SIM"
             echo "interval = $interval"

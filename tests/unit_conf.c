@@ -998,6 +998,19 @@ static void test_rtu_tcp_buses(void)
     CHECK(has("agent.conf", 20, "device 'u3' names DTU 'GZ1' under listen '127.0.0.1:9000' but device 'u1' "
               "(line 8) names it under listen ':9000'; one DTU dials in to one address"));
     CHECK(D.n == 2);
+    /* every address and one address on one port: two listeners cannot both have it */
+    CHECK(load_with(DTU("u1", "b", "GZ1")                                          /* 8-12 */
+                    "[device u3]\ndriver = modbus-rtu-tcp\nlisten = 127.0.0.1:9000\ndtu = GZ3\n"
+                    "points = points/e.csv\n") == -1);                             /* 13-17 */
+    CHECK(has("agent.conf", 13, "device 'u3' listens on '127.0.0.1:9000' and device 'u1' (line 8) on "
+              "':9000': every address and one address on the same port cannot both be listened on "
+              "(write the same listen for every DTU on port 9000)"));
+    CHECK(D.n == 1);
+    /* two addresses of the gateway's on one port: two listeners, fine */
+    CHECK(load_with("[device u1]\ndriver = modbus-rtu-tcp\nlisten = 127.0.0.1:9000\ndtu = GZ1\n"
+                    "points = points/b.csv\n"
+                    "[device u3]\ndriver = modbus-rtu-tcp\nlisten = 127.0.0.2:9000\ndtu = GZ3\n"
+                    "points = points/e.csv\n") == 0);
     /* a device server and a DTU are never one bus, even with the same settings apart */
     CHECK(load_with(SRV("s1", "b") "baud = 19200\n" DTU("u1", "c", "ts1") "baud = 9600\n") == 0);
     /* the RTU serial check is unchanged: a serial port and a bridge are not one bus */
