@@ -61,7 +61,7 @@ CFLAGS  ?= -O2 -g
 CPPFLAGS += -std=c11 -D_GNU_SOURCE -DGANZHI_VERSION=\"$(VERSION)\" -I. \
             $(shell $(PKG_CONFIG) --cflags libmodbus libcjson sqlite3)
 LDLIBS  += $(shell $(PKG_CONFIG) --libs libmodbus libcjson sqlite3) \
-           -lpaho-mqtt3as -lmbedtls -lmbedx509 -lmbedcrypto -lpthread -lm
+           -lpaho-mqtt3as -lmbedtls -lmbedx509 -lmbedcrypto -lcrypto -lpthread -lm
 ifneq ($(SANITIZE),)
 CFLAGS  += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
 LDFLAGS += -fsanitize=$(SANITIZE)

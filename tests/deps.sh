@@ -2,7 +2,7 @@
 # Installs the Debian packages Ganzhi builds, demos and tests with, when missing.
 set -e
 PKGS="build-essential pkg-config libmodbus-dev libpaho-mqtt-dev libsqlite3-dev libcjson-dev
-libmbedtls-dev mosquitto mosquitto-clients socat openssl python3 python3-pymodbus python3-serial python3-serial-asyncio sqlite3 valgrind faketime python3-cryptography"
+libmbedtls-dev libssl-dev mosquitto mosquitto-clients socat openssl python3 python3-pymodbus python3-serial python3-serial-asyncio sqlite3 valgrind faketime python3-cryptography"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"

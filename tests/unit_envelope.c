@@ -3,6 +3,7 @@
  * for byte against ones made independently (Python cryptography); round trips and
  * tampering. */
 #include "tests/unit.h"
+#include "proto/mac.h"
 #include "proto/envelope.h"
 #include <stdlib.h>
 
@@ -224,8 +225,30 @@ static void test_bad_arguments(void)
     CHECK(envelope_alg_parse("sm4", &a) == -1);
 }
 
+/* HMAC-SHA256: RFC 4231 test case 2; HMAC-SM3: as Python's hmac over OpenSSL's
+ * SM3 computes it (the SM3 hash itself is checked against GB/T 32905). */
+static void test_mac(void)
+{
+    char hex[MAC_HEX_LEN + 1];
+    const char *data = "what do ya want for nothing?";
+    CHECK(mac_hex(MAC_HMAC_SHA256, (const unsigned char *)"Jefe", 4, data, strlen(data), hex) == 0);
+    CHECK_STR(hex, "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+    CHECK(mac_hex(MAC_HMAC_SM3, (const unsigned char *)"k", 1, "abc", 3, hex) == 0);
+    CHECK_STR(hex, "af684d81732e81f6a9c5dd0aa68f27667b36debcebe29e094a654c3d496a898a");
+    CHECK(mac_verify_hex(MAC_HMAC_SM3, (const unsigned char *)"k", 1, "abc", 3,
+                         "AF684D81732E81F6A9C5DD0AA68F27667B36DEBCEBE29E094A654C3D496A898A"));
+    CHECK(!mac_verify_hex(MAC_HMAC_SM3, (const unsigned char *)"k", 1, "abd", 3, hex));
+    CHECK(!mac_verify_hex(MAC_HMAC_SHA256, (const unsigned char *)"k", 1, "abc", 3, hex));
+    CHECK(!mac_verify_hex(MAC_HMAC_SM3, (const unsigned char *)"k", 1, "abc", 3, "af68"));
+    enum mac_alg a;
+    CHECK(mac_parse("sm3", &a) == 0 && a == MAC_HMAC_SM3);
+    CHECK(mac_parse("HMAC-SHA256", &a) == 0 && a == MAC_HMAC_SHA256);
+    CHECK(mac_parse("md5", &a) == -1);
+}
+
 int main(void)
 {
+    RUN(test_mac);
     RUN(test_hmac_rfc4231);
     RUN(test_gcm_vector);
     RUN(test_cbc_vector);
