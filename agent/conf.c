@@ -678,6 +678,22 @@ static void build_uplink(struct conf_loader *L, const struct ini_section *s, str
         memset(key, 0, sizeof key);
     }
 
+    if (u->commands && strcmp(u->commands, "on") == 0) {
+        const struct ini_entry *e = conf__ini_get(s, "command_key_file");
+        unsigned char key[1024];
+        size_t len;
+        char kerr[300];
+        if (!u->command_key_file)
+            conf__err(L, L->path, conf__ini_get(s, "commands")->line, "commands = on needs "
+                      "command_key_file (the key commands are signed with; mode 600)");
+        else if (keyfile_read(u->command_key_file, 0, key, sizeof key, &len, kerr, sizeof kerr))
+            conf__err(L, L->path, e ? e->line : s->line, "command_key_file: %s", kerr);
+        else if (len < 16)
+            conf__err(L, L->path, e ? e->line : s->line, "command_key_file: a %zu-byte key is too "
+                      "short to sign commands with (16 bytes at least)", len);
+        memset(key, 0, sizeof key);
+    }
+
     const struct ini_entry *cert = conf__ini_get(s, "cert_file"), *key = conf__ini_get(s, "key_file");
     if (cert && !key)
         conf__err(L, L->path, cert->line, "cert_file without key_file (a client certificate needs its key)");

@@ -111,6 +111,11 @@ struct conf_uplink {
     char *envelope;         /* payload encryption: none, A256GCM or A128CBC */
     char *envelope_key_file, *sign_key_file;   /* resolved, NULL when absent */
     char *sign_over;        /* what the HMAC covers: wire (the envelope's fields) or body */
+    char *commands;         /* "on": signed commands read from {prefix}/command */
+    char *command_key_file; /* resolved, NULL when absent */
+    char *command_sign;     /* sha256 or sm3 */
+    int64_t command_skew_ms, resend_max_ms, clock_tolerance_ms;
+    unsigned command_rate;  /* commands a minute */
     struct conf_kv *overrides;  /* override.KEY = VALUE: the province's variant of the profile */
     int *override_lines;
     size_t noverrides;

@@ -232,6 +232,23 @@ static const struct conf_key uplink_keys[] = {
       .desc = "HMAC-SHA256 key signing the envelope; mode 600" },
     { .key = "sign_over", .type = K_ENUM, .def = "wire", .choices = "wire|body", .off = U(sign_over),
       .desc = "what the signature covers: the envelope's fields, or the body bytes" },
+    { .key = "commands", .type = K_ENUM, .def = "off", .choices = "off|on", .off = U(commands),
+      .desc = "read signed commands from {topic_prefix}/command (resend, measure, clock, status, "
+              "points) and reply on {topic_prefix}/reply; needs command_key_file" },
+    { .key = "command_key_file", .type = K_FILE, .off = U(command_key_file),
+      .desc = "the HMAC key commands and replies are signed with (text; mode 600)" },
+    { .key = "command_sign", .type = K_ENUM, .def = "sha256", .choices = "sha256|sm3",
+      .off = U(command_sign), .desc = "the signature of commands and replies: HMAC-SHA256 or HMAC-SM3" },
+    { .key = "command_skew", .type = K_DURATION, .def = "5m", .lo = SEC, .hi = DAY,
+      .off = U(command_skew_ms), .desc = "a command whose ts is further than this from the gateway's "
+                                         "clock is refused" },
+    { .key = "command_rate", .type = K_UINT, .def = "20", .lo = 1, .hi = 6000, .off = U(command_rate),
+      .desc = "commands a minute at most; more are refused" },
+    { .key = "resend_max", .type = K_DURATION, .def = "7d", .lo = MINUTE, .hi = 366 * DAY,
+      .off = U(resend_max_ms), .desc = "the longest window one resend command may ask for" },
+    { .key = "clock_tolerance", .type = K_DURATION, .def = "10s", .lo = 100, .hi = DAY,
+      .off = U(clock_tolerance_ms), .desc = "a clock command finding the gateway's clock further "
+                                            "than this from the platform's raises a clock alarm" },
 };
 #undef U
 
@@ -765,11 +782,11 @@ void conf__apply(struct conf_loader *L, enum conf_sec sec, const struct ini_sect
                  void *obj, unsigned applies)
 {
     const struct section_schema *sc = &schemas[sec];
-    bool seen[32] = { false };
+    bool seen[48] = { false };
     char err[512];
     const char *title = s->name ? (sec == CONF_SEC_DEVICE ? "device" : "uplink") : "agent";
 
-    _Static_assert(COUNT(device_keys) <= 32 && COUNT(uplink_keys) <= 32 && COUNT(agent_keys) <= 32,
+    _Static_assert(COUNT(device_keys) <= 48 && COUNT(uplink_keys) <= 48 && COUNT(agent_keys) <= 48,
                    "seen[] holds every key of a section");
     for (size_t i = 0; i < s->n; i++) {
         const struct ini_entry *e = &s->e[i];
