@@ -17,7 +17,10 @@
 #include <stdint.h>
 #include "agent/ranges.h"
 
-enum lane { LANE_LIVE, LANE_BACKFILL };
+/* LANE_REQUEST is not the lanes' own: readings a platform asked for again (a
+ * resend command), sent behind the backlog; their acks do not count as delivery
+ * (they were delivered, or the live and backfill lanes deliver them). */
+enum lane { LANE_LIVE, LANE_BACKFILL, LANE_REQUEST };
 
 struct lanes {
     struct ranges delivered;    /* acknowledged (or given up as evicted) seqs */

@@ -112,6 +112,7 @@ int main(int argc, char **argv)
     sigaddset(&sigs, SIGTERM);
     sigaddset(&sigs, SIGINT);
     sigaddset(&sigs, SIGHUP);
+    sigaddset(&sigs, SIGUSR2);      /* a status command: report now */
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
 
@@ -165,6 +166,10 @@ int main(int argc, char **argv)
             log_info("agent", NULL, "stopping on signal %d", sig);
             notify_send("STOPPING=1");
             break;
+        }
+        if (sig == SIGUSR2) {
+            runtime_report(rt, mono_ms() - start);
+            continue;
         }
         if (sig == SIGHUP) {
             log_info("agent", NULL, "reloading %s", path);

@@ -20,6 +20,7 @@ struct dev_run {
     unsigned failures;      /* consecutive polls without an answer */
     unsigned jitter_seed;
     uint64_t drops, dropped;    /* polls and readings the full store queue refused */
+    atomic_int measure;         /* a platform asked (召测): poll now, keep every reading */
 };
 
 struct bus {
@@ -95,7 +96,7 @@ static void check_clock(struct poller *pl, struct dev_run *dr, struct reading *p
 
 /* Keep what the deadband keeps of a poll (b holds every point's reading, in
  * point order) and hand it to the writer; b is taken either way. */
-static void submit(struct poller *pl, struct dev_run *dr, struct batch *b)
+static void submit(struct poller *pl, struct dev_run *dr, struct batch *b, int keep_all)
 {
     const struct conf_device *c = dr->dev.conf;
     int64_t heartbeat = c->interval_ms * DEADBAND_HEARTBEAT_INTERVALS;
@@ -105,7 +106,7 @@ static void submit(struct poller *pl, struct dev_run *dr, struct batch *b)
     /* In place: a kept reading moves down to the next free place. */
     for (size_t i = 0; i < c->npoints; i++) {
         const struct reading *r = &b->r[i];
-        if (!deadband_keep(&dr->ps[i], c->points[i].deadband, r, heartbeat))
+        if (!deadband_keep(&dr->ps[i], c->points[i].deadband, r, heartbeat) && !keep_all)
             continue;
         if (r->ts_ms < b->ts_ms)
             b->ts_ms = r->ts_ms;
@@ -131,6 +132,9 @@ static void submit(struct poller *pl, struct dev_run *dr, struct batch *b)
 static void poll_one(struct poller *pl, struct dev_run *dr, int64_t now)
 {
     const struct conf_device *c = dr->dev.conf;
+    /* A measure command's poll: every reading stored, and the schedule kept. */
+    int measured = atomic_exchange(&dr->measure, 0);
+    int64_t scheduled = dr->next_ms;
     uint64_t splits = atomic_load(&dr->dev.stats.splits);
     /* The poll is read straight into the batch the writer will take: no copy,
      * and no buffer per point kept between polls. */
@@ -146,7 +150,7 @@ static void poll_one(struct poller *pl, struct dev_run *dr, int64_t now)
     alarm_watch_poll(pl->alarms, (size_t)(dr - pl->runs), b->r);
     if (atomic_load(&dr->dev.stats.splits) != splits)
         log_info("device", c->name, "%s", dr->dev.last_error);
-    submit(pl, dr, b);
+    submit(pl, dr, b, measured);
     int64_t wait = c->interval_ms;
     if (failed) {
         dr->failures++;
@@ -169,6 +173,10 @@ static void poll_one(struct poller *pl, struct dev_run *dr, int64_t now)
         log_info("device", c->name, "answering again after %u failed polls", dr->failures);
         dr->failures = 0;
         atomic_store(&dr->dev.stats.quarantined, 0);
+    }
+    if (measured && !failed && scheduled > now) {
+        dr->next_ms = scheduled;
+        return;
     }
     /* Stay on the interval grid; after a stall skip missed slots, never burst. */
     if (!failed) {
@@ -217,6 +225,18 @@ static void *bus_main(void *arg)
             if (bus->devs[i]->next_ms < due->next_ms)
                 due = bus->devs[i];
         int64_t now = mono_ms();
+        for (size_t i = 0; i < bus->ndevs; i++)
+            if (atomic_load(&bus->devs[i]->measure)) {
+                due = bus->devs[i];     /* asked for now: ahead of the schedule */
+                break;
+            }
+        if (atomic_load(&due->measure) && due->next_ms > now) {
+            pthread_mutex_unlock(&pl->lock);
+            poll_one(pl, due, now);
+            publish_link(bus, due->dev.link);
+            pthread_mutex_lock(&pl->lock);
+            continue;
+        }
         if (due->next_ms > now) {
             struct timespec until = { due->next_ms / 1000, (long)(due->next_ms % 1000) * 1000000 };
             pthread_cond_timedwait(&pl->wake, &pl->lock, &until);
@@ -482,6 +502,19 @@ struct device *const *poller_devices(struct poller *pl, size_t *n)
 {
     *n = pl->nruns;
     return pl->devices;
+}
+
+int poller_measure(struct poller *pl, const char *device)
+{
+    for (size_t i = 0; i < pl->nruns; i++)
+        if (strcmp(pl->runs[i].dev.conf->name, device) == 0) {
+            atomic_store(&pl->runs[i].measure, 1);
+            pthread_mutex_lock(&pl->lock);
+            pthread_cond_broadcast(&pl->wake);
+            pthread_mutex_unlock(&pl->lock);
+            return 0;
+        }
+    return -1;
 }
 
 size_t poller_links(struct poller *pl, struct link_status *out, size_t max)

@@ -24,6 +24,10 @@ struct poller *poller_start(const struct conf *c, struct store *s, struct writer
                             char *err, size_t errlen);
 void poller_stop(struct poller *p);
 
+/* Poll the named device now, once, outside its schedule (its bus keeps its one
+ * request at a time), storing every reading of that poll. 0, or -1 (no such device). */
+int poller_measure(struct poller *p, const char *device);
+
 /* The devices, for status (valid until poller_stop). */
 struct device *const *poller_devices(struct poller *p, size_t *n);
 

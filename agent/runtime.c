@@ -24,6 +24,11 @@ struct runtime {
     uint64_t status_failures;
 };
 
+static int measure_hook(void *arg, const char *device)
+{
+    return poller_measure(arg, device);
+}
+
 /* mkdir -p */
 static int make_dirs(const char *path)
 {
@@ -101,6 +106,8 @@ struct runtime *runtime_start(struct conf *c, char *err, size_t errlen)
         }
         rt->uplink_names[i] = c->uplinks[i].name;
         rt->nuplinks++;
+        struct uplink_hooks h = { rt->poller, measure_hook, uplink_status_signal };
+        uplink_set_hooks(rt->uplinks[i], &h);
     }
     return rt;
 fail:

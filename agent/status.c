@@ -185,6 +185,14 @@ cJSON *status_json(const struct agent_status *s)
         add_u64(x, "messages_acked", st->messages_acked);
         add_u64(x, "send_failures", st->send_failures);
         add_u64(x, "connect_failures", st->connect_failures);
+        add_u64(x, "commands_done", st->commands_done);
+        add_u64(x, "commands_refused", st->commands_refused);
+        add_u64(x, "commands_limited", st->commands_limited);
+        add_u64(x, "commands_dropped", st->commands_dropped);
+        if (st->resending) {
+            add_u64(x, "resend_pos", st->resend_pos);
+            add_u64(x, "resend_end", st->resend_end);
+        }
     }
     const struct writer_stats *ws = &s->store;
     cJSON *so = cJSON_AddObjectToObject(o, "store");

@@ -1,5 +1,6 @@
 /* store: SQLite persistence of batches, point ids and uplink cursors (see store.h). */
 #include "agent/store.h"
+#include "agent/store_impl.h"
 #include "agent/batch_codec.h"
 #include "agent/log.h"
 #include <sqlite3.h>
@@ -41,7 +42,10 @@ static const char schema[] =
     " point INTEGER NOT NULL, level INTEGER NOT NULL, raised INTEGER NOT NULL,"
     " value REAL NOT NULL, threshold REAL NOT NULL);"
     "CREATE TABLE IF NOT EXISTS alarm_state(point INTEGER NOT NULL, level INTEGER NOT NULL,"
-    " since INTEGER NOT NULL, PRIMARY KEY(point, level)) WITHOUT ROWID;";
+    " since INTEGER NOT NULL, PRIMARY KEY(point, level)) WITHOUT ROWID;"
+    STORE_COMMAND_SCHEMA;
+
+sqlite3 *store_db(struct store *s) { return s->db; }
 
 const char *store_errmsg(struct store *s)
 {

@@ -104,6 +104,27 @@ struct store_cursor {
 int store_cursor_get(struct store *s, const char *uplink, struct store_cursor *c);
 int store_cursor_set(struct store *s, const char *uplink, const struct store_cursor *c);
 
+/* ---- the platforms' commands (store_command.c) ---- */
+struct store_command {
+    const char *uplink, *id;    /* id: as received ("" when unreadable) */
+    int verified;               /* its signature held: the id is in the replay window */
+    int64_t received_ms, ts_ms; /* ts_ms: the command's own time, 0 if unknown */
+    const char *cmd;            /* as received, NULL if unknown */
+    const char *outcome;        /* "done ...", "refused: reason" */
+};
+/* Whether a verified command with this id came on this uplink: 1, 0, or -1. */
+int store_command_seen(struct store *s, const char *uplink, const char *id);
+int store_command_record(struct store *s, const struct store_command *c);
+/* Forget commands received before before_ms. How many, or -1. */
+long store_command_prune(struct store *s, int64_t before_ms);
+/* Commands of an uplink whose outcome starts with prefix ("refused", "done"). */
+int store_command_count(struct store *s, const char *uplink, const char *outcome_prefix,
+                        uint64_t *out);
+/* Sample time of the oldest batch held (0 when empty). 0, or -1. */
+int store_first_ts(struct store *s, int64_t *ts_ms);
+/* Readings held with from <= seq <= to. */
+uint64_t store_count_between(struct store *s, uint64_t from, uint64_t to);
+
 /* Bytes the store occupies: pages in use (data), the database file and its WAL. */
 struct store_usage {
     int64_t used, file, wal;

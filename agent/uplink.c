@@ -134,7 +134,8 @@ static int send_next(struct uplink *u, enum lane lane, uint64_t next_seq, size_t
         resend = wall_ms() - oldest > cu->live_window_ms;
     }
     char topic[256];
-    char *body = uplink_format_realtime(&u->fmt, msg, n, resend, wall_ms(), topic, sizeof topic);
+    char *body = uplink_format_realtime(&u->fmt, msg, n, resend, NULL, 0, wall_ms(), topic,
+                                        sizeof topic);
     if (!body)
         return 0;
     return window_send_tracked(u, MK_REALTIME, topic, body, cu->qos, msg[0].seq, msg[n - 1].seq, lane,
@@ -346,6 +347,11 @@ static void *uplink_main(void *arg)
                          "behind live data", (unsigned long long)backlog);
             if (fresh)
                 send_points(u);
+            if (u->cmd) {
+                commands_rewind(u);
+                if (fresh)
+                    commands_connected(u);
+            }
         }
         uint64_t from, limit;
         if (stop) {
@@ -394,6 +400,14 @@ static void *uplink_main(void *arg)
             allowance--;
             if (cu->backfill_rate > 0)
                 u->tokens -= 1;
+        }
+        /* Commands, and what a resend command sends: behind the backlog, within
+         * what the rate leaves and the backlog's share of the window. */
+        if (u->cmd) {
+            size_t req = commands_work(u, allowance, backfill_window);
+            sent += req;
+            if (cu->backfill_rate > 0)
+                u->tokens -= (double)req;
         }
         if (!sent) {
             /* Wait for new readings, an ack or room; a rate-limited backlog
@@ -482,6 +496,9 @@ struct uplink *uplink_start(const struct conf *c, const struct conf_uplink *cu,
                : uplink_mqtt_open(cu, &ev, err, errlen);
     if (!u->t)
         goto fail;
+    if (cu->commands && strcmp(cu->commands, "on") == 0 && !dir &&
+        commands_start(u, c, err, errlen) != 0)
+        goto fail;
     if (window_start(u, err, errlen) != 0)
         goto fail;
     if (writer_watch(w, &u->wake) != 0) {
@@ -520,6 +537,7 @@ void uplink_stop(struct uplink *u)
     if (u->t)
         u->t->ops->close(u->t);
     window_free(u);
+    commands_free(u);
     uplink_format_free(&u->fmt);
     store_close(u->store);
     for (size_t i = 0; i < u->nnames; i++) {

@@ -27,6 +27,21 @@ struct uplink_stats {
     int backfilling;            /* a backlog is being re-uploaded behind live data */
     char server[160];           /* the broker it is connected to */
     char last_error[200];
+    /* the command channel (commands = on) */
+    uint64_t commands_done, commands_refused;   /* refused: for any reason, flood included */
+    uint64_t commands_limited, commands_dropped;    /* over command_rate; the inbox full */
+    int resending;              /* a resend command is being served */
+    uint64_t resend_pos, resend_end;
+};
+
+/* What a command may ask of the rest of the agent (runtime.c provides them). */
+struct uplink_hooks {
+    void *arg;
+    /* Poll the device now, once, outside its schedule, storing every reading. 0,
+     * or -1 (no such device). */
+    int (*measure)(void *arg, const char *device);
+    /* Publish the status now (to every uplink). */
+    void (*status_now)(void *arg);
 };
 
 struct uplink;
@@ -36,6 +51,10 @@ struct uplink *uplink_start(const struct conf *c, const struct conf_uplink *u,
 /* Persist the cursor, disconnect, free. */
 void uplink_stop(struct uplink *u);
 void uplink_get_stats(struct uplink *u, struct uplink_stats *out);
+/* Before commands arrive: what they may ask of the agent. */
+void uplink_set_hooks(struct uplink *u, const struct uplink_hooks *h);
+/* The status hook that signals the main loop (SIGUSR2) to report now. */
+void uplink_status_signal(void *arg);
 struct agent_status;
 /* Publish a status message (QoS 0, not stored) if connected. */
 void uplink_publish_status(struct uplink *u, const struct agent_status *s);

@@ -203,7 +203,8 @@ static const struct wire_point_meta *meta_of(struct uplink_format *f, uint32_t i
 }
 
 char *uplink_format_realtime(struct uplink_format *f, const struct wire_reading *r, size_t n,
-                             int resend, int64_t now_ms, char *topic, size_t tlen)
+                             int resend, const char *command_id, int on_demand, int64_t now_ms,
+                             char *topic, size_t tlen)
 {
     char id[33] = "";
     if (profile_topic(f->profile, MK_REALTIME, resend, f->cu->topic_prefix, f->site, topic, tlen))
@@ -212,13 +213,14 @@ char *uplink_format_realtime(struct uplink_format *f, const struct wire_reading 
     if (!f->generic || f->sealed)
         profile_message_id(f->cu->name, r[0].seq, r[n - 1].seq, id);
     if (f->generic)
-        return seal(f, generic_realtime(f->site, r, n, resend), id);
+        return seal(f, generic_realtime(f->site, r, n, resend, command_id, on_demand), id);
     if (n > f->nptrs)
         n = f->nptrs;
     for (size_t i = 0; i < n; i++)
         f->ptrs[i] = meta_of(f, r[i].r.point);
     struct profile_msg m = { .kind = MK_REALTIME, .site = f->site, .message_id = id,
-                             .app_id = f->cu->app_id, .resend = resend, .now_ms = now_ms,
+                             .app_id = f->cu->app_id, .resend = resend, .command_id = command_id,
+                             .on_demand = on_demand, .now_ms = now_ms,
                              .readings = r, .meta = f->ptrs, .n = n };
     size_t len;
     return seal(f, profile_encode(f->profile, &m, &len), id);

@@ -53,7 +53,8 @@ const struct conf_point *uplink_format_point(const struct uplink_format *f, uint
 
 /* malloc'd bodies (NULL on failure); the topic is written to topic. */
 char *uplink_format_realtime(struct uplink_format *f, const struct wire_reading *r, size_t n,
-                             int resend, int64_t now_ms, char *topic, size_t tlen);
+                             int resend, const char *command_id, int on_demand, int64_t now_ms,
+                             char *topic, size_t tlen);
 char *uplink_format_alarm(struct uplink_format *f, const struct wire_alarm *a,
                           const uint32_t *points, size_t n, int64_t now_ms, char *topic,
                           size_t tlen);

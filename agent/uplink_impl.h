@@ -75,7 +75,7 @@ struct uplink {
     uint64_t next_id;           /* of the next flight */
     size_t handed;              /* with the transport, unacknowledged: at most max_inflight */
     size_t handed_bytes;        /* their bytes: at most max_inflight_bytes (or one message) */
-    size_t inflight[2];         /* per lane */
+    size_t inflight[3];         /* per lane */
     struct lanes lanes;         /* what is delivered, what to send next */
     uint64_t alarm_acked;       /* alarm events delivered up to this id */
     uint64_t alarm_pos;         /* next alarm event id to send */
@@ -108,11 +108,28 @@ struct uplink {
     struct point_copy *names;   /* by store id: copies for the other points */
     size_t nnames;
     struct readahead ahead[2];  /* per lane */
+    struct uplink_commands *cmd;    /* the command channel (commands = on), else NULL */
 };
 
 /* The hand-off queue holds send_queue readings and alarm messages (tracked)
  * and a few status and point messages besides. */
 #define OUTQ_UNTRACKED 4
+
+/* ---- uplink_command.c ---- */
+/* The command channel of u (cu->commands = on): 0, or -1 (err). */
+int commands_start(struct uplink *u, const struct conf *c, char *err, size_t errlen);
+void commands_free(struct uplink *u);
+/* A message on the command topic (any thread): queued for the uplink thread. */
+void commands_received(struct uplink *u, const void *payload, size_t len);
+/* Subscribe after a connect (uplink thread). */
+void commands_connected(struct uplink *u);
+/* The uplink thread's turn: commands waiting, and what a resend sends now
+ * within its allowance of messages. How many messages it sent. */
+size_t commands_work(struct uplink *u, size_t allowance, size_t window);
+/* A flight of the request lane was acknowledged (u->lock held). */
+void commands_acked(struct uplink *u, uint64_t first, uint64_t last);
+/* What was in flight is void: a resend goes back to what is not acknowledged. */
+void commands_rewind(struct uplink *u);
 
 /* ---- uplink_window.c ---- */
 /* Slots, the queue and the sender thread for u->cu's bounds (u->lock and

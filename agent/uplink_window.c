@@ -84,7 +84,9 @@ static void settle(struct uplink *u, struct flight *f)
     if (f->alarm && f->last > u->alarm_acked)
         u->alarm_acked = f->last;
     /* Acks may come in any order, from either lane: the set takes them all. */
-    if (!f->alarm && lanes_acked(&u->lanes, f->first, f->last) != 0)
+    if (!f->alarm && f->lane == LANE_REQUEST)
+        commands_acked(u, f->first, f->last);
+    else if (!f->alarm && lanes_acked(&u->lanes, f->first, f->last) != 0)
         u->rewind = 1;  /* out of memory: send again rather than lose track */
     release(u, f);
 }
@@ -119,10 +121,18 @@ static void on_failed(void *ctx, uint64_t id)
         wake_ring(&u->wake);
 }
 
+/* A message on a subscribed topic: the command channel's. */
+static void on_message(void *ctx, const char *topic, const void *payload, size_t len)
+{
+    struct uplink *u = ctx;
+    if (u->cmd)
+        commands_received(u, payload, len);
+}
+
 void window_events(struct uplink *u, struct transport_events *ev)
 {
     *ev = (struct transport_events){ u, on_connected, on_connect_failed, on_lost, on_acked,
-                                     on_failed, NULL };
+                                     on_failed, on_message };
 }
 
 /* ---- the hand-off queue ---- */
@@ -173,7 +183,8 @@ void window_send_untracked(struct uplink *u, enum message_kind kind, const char 
 int window_room(struct uplink *u, size_t max_inflight)
 {
     return u->connected && !u->rewind && outq_room(u) &&
-           u->inflight[LANE_LIVE] + u->inflight[LANE_BACKFILL] < max_inflight + u->outq_tracked_max;
+           u->inflight[LANE_LIVE] + u->inflight[LANE_BACKFILL] + u->inflight[LANE_REQUEST]
+               < max_inflight + u->outq_tracked_max;
 }
 
 /* The lane moves on at once; a failed hand-over rewinds it. */
@@ -198,7 +209,8 @@ int window_send_tracked(struct uplink *u, enum message_kind kind, const char *to
         u->alarm_pos = last + 1;
     } else {
         u->inflight[lane]++;
-        lanes_sent(&u->lanes, lane, last);
+        if (lane != LANE_REQUEST)
+            lanes_sent(&u->lanes, lane, last);
     }
     outq_push_locked(u, kind, topic, body, qos, 0, f);
     pthread_mutex_unlock(&u->lock);
@@ -213,7 +225,7 @@ void window_void(struct uplink *u)
     u->handed = 0;
     u->handed_bytes = 0;
     pthread_cond_signal(&u->outq_cond);     /* void messages leave the queue */
-    u->inflight[LANE_LIVE] = u->inflight[LANE_BACKFILL] = 0;
+    u->inflight[LANE_LIVE] = u->inflight[LANE_BACKFILL] = u->inflight[LANE_REQUEST] = 0;
     u->alarm_inflight = 0;
     u->alarm_pos = u->alarm_acked + 1;
 }

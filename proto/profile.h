@@ -128,6 +128,8 @@ struct profile_msg {
     const char *message_id;     /* 32 lowercase hex: profile_message_id() */
     const char *app_id;         /* platform-issued app id, NULL: field omitted */
     int resend;                 /* readings older than the live window (补传) */
+    const char *command_id;     /* the platform's command they answer, NULL: none */
+    int on_demand;              /* read now at a measure command (召测) */
     int64_t now_ms;             /* when the message is made (Unix ms) */
     /* MK_REALTIME: readings, and per reading its point (meta may be NULL, or
      * hold NULLs: those fields are then empty) */

@@ -246,7 +246,7 @@ char *pf_encode_generic(const struct profile *p, const struct profile_msg *m, si
 {
     char *s = NULL;
     switch (m->kind) {
-    case MK_REALTIME: s = generic_realtime(m->site, m->readings, m->n, m->resend); break;
+    case MK_REALTIME: s = generic_realtime(m->site, m->readings, m->n, m->resend, m->command_id, m->on_demand); break;
     case MK_ALARM: s = generic_alarm(m->site, m->alarms, m->nalarms); break;
     case MK_STATUS: s = generic_status_of(m); break;
     case MK_POINTS: s = generic_points(m); break;

@@ -15,7 +15,7 @@ static cJSON *envelope(const struct wire_site *site)
 }
 
 char *generic_realtime(const struct wire_site *site, const struct wire_reading *r, size_t n,
-                       int resend)
+                       int resend, const char *command_id, int on_demand)
 {
     struct json_out j;
     json_init_hint(&j, 256 + n * 160);
@@ -24,9 +24,17 @@ char *generic_realtime(const struct wire_site *site, const struct wire_reading *
     json_lit(&j, ",\"gateway\":");
     json_str(&j, site->gateway);
     if (resend)
-        json_lit(&j, ",\"resend\":true,\"readings\":[");
+        json_lit(&j, ",\"resend\":true,");
     else
-        json_lit(&j, ",\"resend\":false,\"readings\":[");
+        json_lit(&j, ",\"resend\":false,");
+    if (on_demand)
+        json_lit(&j, "\"on_demand\":true,");
+    if (command_id) {
+        json_lit(&j, "\"command_id\":");
+        json_str(&j, command_id);
+        json_lit(&j, ",");
+    }
+    json_lit(&j, "\"readings\":[");
     /* The readings of one poll share a sample time: format it once. */
     char ts[32];
     size_t ts_len = 0;

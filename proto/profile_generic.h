@@ -6,6 +6,9 @@
  *
  * A reading without a value (comm_fail, exception) has "value":null; an exception
  * reading also carries the device's Modbus exception code, "exception":2, before "ts".
+ * Readings a platform asked for by a command carry its id after "resend":
+ * "command_id":"c-1" (a resend command: "resend":true), and those of a measure
+ * command "on_demand":true before it.
  */
 #ifndef GANZHI_PROFILE_GENERIC_H
 #define GANZHI_PROFILE_GENERIC_H
@@ -15,7 +18,7 @@
 
 /* Realtime message; malloc'd, NUL-terminated; NULL on allocation failure. */
 char *generic_realtime(const struct wire_site *site, const struct wire_reading *r, size_t n,
-                       int resend);
+                       int resend, const char *command_id, int on_demand);
 /* Alarm message (CONTRACT.md: tag, level, state, value, threshold and time):
  *   {"enterprise":"..","gateway":"..","alarms":[{"id":3,"tag":"LT-101","device":"tank_plc",
  *    "level":"hihi","state":"raised","value":9.31,"threshold":9.2,"unit":"m","ts":".."}]}

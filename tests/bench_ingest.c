@@ -268,7 +268,7 @@ static int write_payload(const char *path, size_t n)
         sample(&pts[k], &r[i], ts);
         w[i] = (struct wire_reading){ 5000001 + i, pts[k].tag, "tank_plc", pts[k].unit, r[i] };
     }
-    char *body = generic_realtime(&site, w, n, 1);
+    char *body = generic_realtime(&site, w, n, 1, NULL, 0);
     FILE *f = fopen(path, "w");
     int rc = body && f && fputs(body, f) >= 0 ? 0 : -1;
     if (f && fclose(f) != 0)

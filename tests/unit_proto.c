@@ -14,7 +14,7 @@ static void test_generic_golden(void)
         { 1207, "LT-101", "tank_plc", "m", { 1, Q_GOOD, 1, 0, t, 3.215 } },
         { 1208, "温度\"1\"", "tank\\plc", "℃", { 2, Q_COMM_FAIL, 0, 0, t + 5, 0 } },
     };
-    char *s = generic_realtime(&site, r, 2, 0);
+    char *s = generic_realtime(&site, r, 2, 0, NULL, 0);
     CHECK_STR(s, "{\"enterprise\":\"220102000001\",\"gateway\":\"GW01\",\"resend\":false,"
                  "\"readings\":[{\"seq\":1207,\"tag\":\"LT-101\",\"device\":\"tank_plc\","
                  "\"value\":3.215,\"unit\":\"m\",\"quality\":\"good\","
@@ -24,14 +24,20 @@ static void test_generic_golden(void)
                  "\"ts\":\"2026-11-29T10:30:00.005+08:00\"}]}");
     free(s);
     struct wire_reading ex = { 9, "GT-1", "gas", "%LEL", { 3, Q_EXCEPTION, 0, 2, t, 0 } };
-    s = generic_realtime(&site, &ex, 1, 0);
+    s = generic_realtime(&site, &ex, 1, 0, NULL, 0);
     CHECK(s && strstr(s, "\"value\":null,\"unit\":\"%LEL\",\"quality\":\"exception\","
                          "\"exception\":2,\"ts\":"));
     free(s);
-    s = generic_realtime(&site, r, 1, 1);
+    s = generic_realtime(&site, r, 1, 1, NULL, 0);
     CHECK(s && strstr(s, "\"resend\":true"));
     free(s);
-    s = generic_realtime(&site, r, 0, 0);
+    s = generic_realtime(&site, r, 1, 1, "c-1\"", 0);
+    CHECK(s && strstr(s, "\"resend\":true,\"command_id\":\"c-1\\\"\",\"readings\":[{"));
+    free(s);
+    s = generic_realtime(&site, r, 1, 0, "m-2", 1);
+    CHECK(s && strstr(s, "\"resend\":false,\"on_demand\":true,\"command_id\":\"m-2\",\"readings\":["));
+    free(s);
+    s = generic_realtime(&site, r, 0, 0, NULL, 0);
     CHECK_STR(s, "{\"enterprise\":\"220102000001\",\"gateway\":\"GW01\",\"resend\":false,"
                  "\"readings\":[]}");
     free(s);
