@@ -683,6 +683,9 @@ static void build_uplink(struct conf_loader *L, const struct ini_section *s, str
         unsigned char key[1024];
         size_t len;
         char kerr[300];
+        if (u->nurls && strncmp(u->urls[0], "file://", 7) == 0)
+            conf__err(L, L->path, conf__ini_get(s, "commands")->line, "commands = on needs a "
+                      "broker (an outbox folder receives nothing)");
         if (!u->command_key_file)
             conf__err(L, L->path, conf__ini_get(s, "commands")->line, "commands = on needs "
                       "command_key_file (the key commands are signed with; mode 600)");

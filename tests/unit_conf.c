@@ -1053,6 +1053,36 @@ static void test_uplink_files(void)
         CHECK_STR(C->uplinks[0].key_file, tpath("certs/c.key"));
 }
 
+/* commands = on: a key file of its own (mode 600, 16 bytes at least), a broker */
+static void test_command_keys(void)
+{
+    put("cmd.key", "0123456789abcdef-platform\n");
+    chmod(tpath("cmd.key"), 0600);
+    put("short.key", "short\n");
+    chmod(tpath("short.key"), 0600);
+    put("open.key", "0123456789abcdef-platform\n");
+    chmod(tpath("open.key"), 0644);
+    CHECK(load_with("[uplink a]\nurl = mqtt://x\ncommands = on\ncommand_key_file = cmd.key\n"
+                    "command_sign = sm3\ncommand_skew = 1m\nresend_max = 1d\n") == 0);
+    dump();
+    if (C) {
+        CHECK_STR(C->uplinks[0].command_sign, "sm3");
+        CHECK(C->uplinks[0].command_skew_ms == 60000 && C->uplinks[0].resend_max_ms == 86400000);
+        CHECK(C->uplinks[0].command_rate == 20 && C->uplinks[0].clock_tolerance_ms == 10000);
+    }
+    CHECK(load_with("[uplink a]\nurl = mqtt://x\ncommands = on\n"                 /* 8-10 */
+                    "[uplink b]\nurl = mqtt://y\ncommands = on\ncommand_key_file = short.key\n"
+                    "[uplink c]\nurl = mqtt://z\ncommands = on\ncommand_key_file = open.key\n"
+                    "[uplink d]\nurl = file:///tmp\ncommands = on\ncommand_key_file = cmd.key\n"
+                    "[uplink e]\nurl = mqtt://w\ncommands = maybe\n") == -1);     /* 23-25 */
+    CHECK(has("agent.conf", 10, "commands = on needs command_key_file"));
+    CHECK(has("agent.conf", 14, "command_key_file: a 5-byte key is too short to sign commands with"));
+    CHECK(has("agent.conf", 18, "command_key_file: "));
+    CHECK(has("agent.conf", 21, "commands = on needs a broker"));
+    CHECK(has("agent.conf", 25, "commands: 'maybe' is not one of: off, on"));
+    CHECK(D.n == 5);
+}
+
 static void test_no_agent_no_device(void)
 {
     put("agent.conf", "# nothing but an uplink\n[uplink u]\nurl = mqtt://x\n");
@@ -1454,6 +1484,7 @@ int main(void)
     RUN(test_rtu_tcp_applies);
     RUN(test_rtu_tcp_buses);
     RUN(test_uplink_files);
+    RUN(test_command_keys);
     RUN(test_no_agent_no_device);
     RUN(test_csv_cells);
     RUN(test_csv_format);
