@@ -22,8 +22,12 @@ start_sim "$SIM"
 start_broker one "$MQ"
 mosquitto_sub -h 127.0.0.1 -p "$MQ" -t 'ganzhi/220102000001/#' -v -q 1 > "$T/all.sub" 2>&1 &
 PIDS+=($!)
+mosquitto_sub -h 127.0.0.1 -p "$MQ" -t 'city/#' -t 'province/#' -v -q 1 > "$T/others.sub" 2>&1 &
+PIDS+=($!)
 printf 'the county platform key 0123456789' > "$T/command.key"
 chmod 600 "$T/command.key"
+printf 'the city platform key, signed SM3' > "$T/city.key"
+chmod 600 "$T/city.key"
 INTERVAL=200ms write_agent_conf "$T/agent.conf" "$SIM" "[uplink county]
 url = mqtt://127.0.0.1:$MQ
 message_readings = 20
@@ -31,7 +35,14 @@ backfill_rate = 10
 commands = on
 command_key_file = $T/command.key
 command_rate = 30
-clock_tolerance = 5s"
+clock_tolerance = 5s" "[uplink city]
+url = mqtt://127.0.0.1:$MQ
+topic_prefix = city
+commands = on
+command_key_file = $T/city.key
+command_sign = sm3" "[uplink province]
+url = mqtt://127.0.0.1:$MQ
+topic_prefix = province"
 sed -i 's/^status_interval = .*/status_interval = 1h/' "$T/agent.conf"
 "$BIN/ganzhi" check -c "$T/agent.conf" > /dev/null || fail "ganzhi check refused commands = on"
 start_agent "$T/agent.conf"
@@ -171,10 +182,33 @@ assert not bad, bad[:1]
 print(f"{len(P.raw_replies())} replies, every one signed")
 PYEOF
 
+log "HMAC-SM3 on another uplink; an uplink without commands reads none"
+"$PY" - "$MQ" "$T/city.key" "$T/others.sub" <<'PYEOF' || fail "SM3 commands, or commands on an uplink without them"
+import sys, time
+from platform_sim import Platform, sm3_available
+assert sm3_available(), "python's hashlib has no sm3 (OpenSSL 3 provides it)"
+key = open(sys.argv[2], "rb").read()
+city = Platform(int(sys.argv[1]), "city", key, "sm3", sys.argv[3])
+city.send("clock", "sm3-1")
+r = city.wait_reply("sm3-1")[-1]["reply"]
+assert r["ok"] is True, r
+assert all(city.reply_signed(b) for b in city.raw_replies()), "a reply not signed with HMAC-SM3"
+wrong = Platform(int(sys.argv[1]), "city", key, "sha256", sys.argv[3])
+wrong.send("clock", "sha-1")
+r = city.wait_reply("sha-1")[-1]["reply"]
+assert r["ok"] is False and "HMAC-SM3" in r["error"], r
+print("city (HMAC-SM3): signed clock done; an HMAC-SHA256 one refused:", r["error"])
+prov = Platform(int(sys.argv[1]), "province", key, "sha256", sys.argv[3])
+prov.send("clock", "prov-1")
+time.sleep(2)
+assert not prov.replies(), "an uplink without commands = on answered a command"
+print("province (commands off): no reply, as it must")
+PYEOF
+
 log "a replay after a restart"
 kill -TERM "$AGENT_PID"; wait "$AGENT_PID"
 start_agent "$T/agent.conf"
-wait_for 15 grep -c "connected to" "$T/agent.log" | grep -q 2
+wait_for 15 test "$(grep -c 'connected to' "$T/agent.log")" -ge 6
 sleep 2
 "$PY" - "$MQ" "$T/command.key" "$T/all.sub" <<'PYEOF' || fail "replay across a restart"
 import sys, time

@@ -42,6 +42,8 @@ class Platform:
         out = []
         for line in open(self.capture, encoding="utf-8", errors="replace"):
             topic, _, body = line.rstrip("\n").partition(" ")
+            if not topic.startswith(self.prefix + "/"):
+                continue    # another uplink's
             if topic_suffix and not topic.endswith(topic_suffix):
                 continue
             try:
@@ -72,7 +74,7 @@ class Platform:
         out = []
         for line in open(self.capture, "rb"):
             topic, _, body = line.rstrip(b"\n").partition(b" ")
-            if topic.endswith(b"/reply"):
+            if topic == (self.prefix + "/reply").encode():
                 out.append(body)
         return out
 
