@@ -448,8 +448,10 @@ static size_t resend_work(struct uplink *u, size_t allowance, size_t window)
 {
     struct uplink_commands *k = u->cmd;
     struct resend_job *j = &k->job;
-    size_t sent = 0;
-    while (j->active && sent < allowance) {
+    size_t sent = 0, spans = 0;
+    /* Bounded work per turn, found or not: live readings never wait on a
+     * filtered window's long stretches without its points. */
+    while (j->active && sent < allowance && spans++ < 16) {
         if (j->pos > j->end) {
             pthread_mutex_lock(&u->lock);
             int all = j->messages_acked == j->messages;
