@@ -449,6 +449,7 @@ static size_t resend_work(struct uplink *u, size_t allowance, size_t window)
     struct uplink_commands *k = u->cmd;
     struct resend_job *j = &k->job;
     size_t sent = 0, spans = 0;
+    uint64_t pos0 = j->pos;
     /* Bounded work per turn, found or not: live readings never wait on a
      * filtered window's long stretches without its points. */
     while (j->active && sent < allowance && spans++ < 16) {
@@ -497,6 +498,9 @@ static size_t resend_work(struct uplink *u, size_t allowance, size_t window)
         }
         j->pos = span_last + 1;
     }
+    /* Looked through spans without a reading to send: more to do at once. */
+    if (!sent && j->active && j->pos != pos0)
+        return 1;
     return sent;
 }
 
