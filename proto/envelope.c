@@ -69,6 +69,25 @@ int envelope_encoding_parse(const char *s, enum envelope_encoding *out)
     return 0;
 }
 
+int envelope_override(struct envelope_keys *k, const char *key, const char *value, char *err,
+                      size_t errlen)
+{
+    enum envelope_encoding e;
+    if (strcmp(key, "envelope.encoding") != 0) {
+        snprintf(err, errlen, "'override.%s' is not an envelope override (expected "
+                 "override.envelope.encoding)", key);
+        return -1;
+    }
+    if (envelope_encoding_parse(value, &e) != 0) {
+        snprintf(err, errlen, "override.%s: '%s' is not an encoding (expected base64, hex or "
+                 "HEX: upper-case hex)", key, value);
+        return -1;
+    }
+    if (k)
+        k->encoding = e;
+    return 0;
+}
+
 int envelope_hmac_hex(const unsigned char *key, size_t keylen, const void *data, size_t len,
                       char out[65])
 {

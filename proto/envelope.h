@@ -96,6 +96,13 @@ const char *envelope_encoding_name(enum envelope_encoding e);
 /* Exactly one of those names (hex and HEX differ). 0 or -1. */
 int envelope_encoding_parse(const char *s, enum envelope_encoding *out);
 
+/* An uplink's `override.envelope.KEY = VALUE`, KEY given without "override.":
+ *   envelope.encoding = base64 | hex | HEX
+ * applied to k (NULL: only checked). 0, or -1 with "what is wrong (what is
+ * expected)" in err. */
+int envelope_override(struct envelope_keys *k, const char *key, const char *value, char *err,
+                      size_t errlen);
+
 /* Seal body (len bytes) into an envelope. iv: envelope_iv_len() random bytes
  * (never reuse one with a key: GCM loses all security). appId and dataId may not
  * hold control characters. Returns the malloc'd, NUL-terminated envelope and its
