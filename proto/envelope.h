@@ -43,8 +43,8 @@
  *     printf %s "$DATA" | openssl base64 -d -A |
  *       openssl enc -d -aes-128-cbc -K $KEY -iv $(printf %s "$IV" | openssl base64 -d -A |
  *       od -An -tx1 | tr -d ' \n')
- *   SM4-CBC, HEX (the IV is already the hex openssl wants; lowercase hex: xxd -r -p
- *   for basenc, which reads upper case only):
+ *   SM4-CBC, HEX (the IV is already the hex openssl wants; for lowercase hex,
+ *   xxd -r -p in place of basenc, which reads upper case only):
  *     printf %s "$DATA" | basenc --base16 -d | openssl enc -d -sm4-cbc -K $KEY -iv $IV
  *   SM4-CBC, HMAC-SM3 over the wire fields, text key:
  *     printf '%s\n%s\n%s\n%s\n%s\n%s' "$APP" "$ID" "$ALG" "$IV" "$DATA" "$TAG" |
@@ -53,8 +53,9 @@
  *     AESGCM(key).decrypt(b64decode(IV), b64decode(DATA) + b64decode(TAG), None)
  *     d = Cipher(algorithms.SM4(key), modes.GCM(iv, tag)).decryptor()
  *     body = d.update(data) + d.finalize()     # iv, data, tag: bytes.fromhex(...) for hex
- *   (SM4-GCM needs a cryptography built on OpenSSL 3.2 or later, as its wheels are;
- *   Debian 12's python3-cryptography on OpenSSL 3.0 has SM4 but not SM4-GCM). In
+ *   (SM4-GCM needs a cryptography on an OpenSSL newer than 3.0, as its wheels
+ *   bundle; Debian 12's python3-cryptography on OpenSSL 3.0 has SM4 but not
+ *   SM4-GCM: tests/e2e_envelope_openssl.sh then writes GCM out over SM4-ECB). In
  *   Java (Bouncy Castle): Cipher "SM4/GCM/NoPadding", GCMParameterSpec(128, iv),
  *   doFinal(data||tag); AES: "AES/GCM/NoPadding".
  */
