@@ -228,7 +228,8 @@ static int encrypt(const struct envelope_keys *k, const unsigned char *iv, const
                    char *err, size_t errlen)
 {
     /* CBC: PKCS#7 pads 1 to 16 bytes, always at least one. */
-    size_t cap = k->alg == ENVELOPE_A128CBC || k->alg == ENVELOPE_SM4CBC ? len + 16 - len % 16 : len;
+    int cbc = k->alg == ENVELOPE_A128CBC || k->alg == ENVELOPE_SM4CBC;
+    size_t cap = cbc ? len + 16 - len % 16 : len;
     unsigned char *ct = malloc(cap ? cap : 1);
     int rc = 0;
     *ctp = NULL;
