@@ -13,6 +13,7 @@
 #include "agent/keyfile.h"
 #include "agent/log.h"
 #include "proto/charset.h"
+#include "proto/envelope.h"
 #include "proto/profile.h"
 
 #include <errno.h>
@@ -628,6 +629,7 @@ static void build_uplink(struct conf_loader *L, const struct ini_section *s, str
     /* The province's variant of the profile: override.KEY = VALUE, each tried on
      * the profile now so that a mistake names its line. */
     struct profile *prof = u->profile ? profile_create(u->profile, NULL, 0) : NULL;
+    int envelope_override_line = 0;
     for (size_t i = 0; i < s->n; i++) {
         const struct ini_entry *e = &s->e[i];
         if (strncmp(e->key, "override.", 9) != 0)
@@ -645,21 +647,32 @@ static void build_uplink(struct conf_loader *L, const struct ini_section *s, str
         kv[u->noverrides] = (struct conf_kv){ conf__strdup(L, e->key + 9), conf__strdup(L, e->value) };
         ln[u->noverrides++] = e->line;
         char perr[256];
-        if (prof && profile_override(prof, e->key + 9, e->value, perr, sizeof perr) != 0)
+        /* override.envelope.*: the envelope's, not the profile's (proto/envelope.h) */
+        if (strncmp(e->key + 9, "envelope.", 9) == 0) {
+            if (envelope_override(NULL, e->key + 9, e->value, perr, sizeof perr) != 0)
+                conf__err(L, L->path, e->line, "%s", perr);
+            else
+                envelope_override_line = e->line;
+        } else if (prof && profile_override(prof, e->key + 9, e->value, perr, sizeof perr) != 0)
             conf__err(L, L->path, e->line, "%s: %s", e->key, perr);
     }
     profile_free(prof);
     /* Envelope keys: private files of the right length, checked now (never logged). */
-    if (u->envelope && strcmp(u->envelope, "none") != 0) {
+    enum envelope_alg alg = ENVELOPE_NONE;
+    if (u->envelope && envelope_alg_parse(u->envelope, &alg) != 0)
+        alg = ENVELOPE_NONE;    /* the schema refused it already */
+    if (alg != ENVELOPE_NONE) {
         const struct ini_entry *e = conf__ini_get(s, "envelope_key_file");
         if (!u->envelope_key_file)
-            conf__err(L, L->path, e ? e->line : s->line, "envelope = %s needs envelope_key_file",
-                      u->envelope);
+            conf__err(L, L->path, conf__ini_get(s, "envelope") ? conf__ini_get(s, "envelope")->line
+                                                                 : s->line, "envelope = %s needs "
+                      "envelope_key_file (the key as %zu hex digits; mode 600)", u->envelope,
+                      envelope_key_len(alg) * 2);
         else {
             unsigned char key[64];
             size_t len = 0;
             char kerr[300];
-            size_t want = strcmp(u->envelope, "A256GCM") == 0 ? 32 : 16;
+            size_t want = envelope_key_len(alg);
             if (keyfile_read(u->envelope_key_file, 1, key, sizeof key, &len, kerr, sizeof kerr))
                 conf__err(L, L->path, e->line, "envelope_key_file: %s", kerr);
             else if (len != want)
@@ -676,7 +689,13 @@ static void build_uplink(struct conf_loader *L, const struct ini_section *s, str
         if (keyfile_read(u->sign_key_file, 0, key, sizeof key, &len, kerr, sizeof kerr))
             conf__err(L, L->path, e ? e->line : s->line, "sign_key_file: %s", kerr);
         memset(key, 0, sizeof key);
+    } else if (conf__ini_get(s, "sign_alg") && u->sign_alg) {
+        conf__err(L, L->path, conf__ini_get(s, "sign_alg")->line, "sign_alg = %s without "
+                  "sign_key_file: nothing is signed", u->sign_alg);
     }
+    if (envelope_override_line && alg == ENVELOPE_NONE && !u->sign_key_file)
+        conf__err(L, L->path, envelope_override_line, "override.envelope.encoding: this uplink "
+                  "sends no envelope (envelope = none and no sign_key_file)");
 
     if (u->commands && strcmp(u->commands, "on") == 0) {
         const struct ini_entry *e = conf__ini_get(s, "command_key_file");

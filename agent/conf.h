@@ -108,9 +108,10 @@ struct conf_uplink {
     int64_t max_inflight_bytes; /* bytes awaiting PUBACK, at most (one message always fits) */
     int64_t keepalive_ms, reconnect_max_ms, live_window_ms;
     char *app_id;           /* the platform's app id, NULL when absent */
-    char *envelope;         /* payload encryption: none, A256GCM or A128CBC */
+    char *envelope;         /* payload encryption: none, A256GCM, A128CBC, SM4-CBC, SM4-GCM */
     char *envelope_key_file, *sign_key_file;   /* resolved, NULL when absent */
     char *sign_over;        /* what the HMAC covers: wire (the envelope's fields) or body */
+    char *sign_alg;         /* HMAC-SHA256 or HMAC-SM3 */
     char *commands;         /* "on": signed commands read from {prefix}/command */
     char *command_key_file; /* resolved, NULL when absent */
     char *command_sign;     /* sha256 or sm3 */

@@ -224,14 +224,21 @@ static const struct conf_key uplink_keys[] = {
       .off = U(live_window_ms), .desc = "readings older than this are sent as resend (补传)" },
     { .key = "app_id", .type = K_STRING, .off = U(app_id),
       .desc = "the platform's app id (appId of the envelope and of some profiles)" },
-    { .key = "envelope", .type = K_ENUM, .def = "none", .choices = "none|A256GCM|A128CBC",
-      .off = U(envelope), .desc = "payload encryption in a JSON envelope (see proto/envelope.h)" },
+    { .key = "envelope", .type = K_ENUM, .def = "none",
+      .choices = "none|A256GCM|A128CBC|SM4-CBC|SM4-GCM", .off = U(envelope),
+      .desc = "payload encryption in a JSON envelope (see proto/envelope.h): AES-256-GCM, "
+              "AES-128-CBC, or the national SM4 (GB/T 32907) in CBC or GCM mode; "
+              "override.envelope.encoding = base64|hex|HEX writes its iv, data and tag" },
     { .key = "envelope_key_file", .type = K_FILE, .off = U(envelope_key_file),
-      .desc = "AES key as hex (64 digits for A256GCM, 32 for A128CBC); mode 600" },
+      .desc = "the encryption key as hex (64 digits for A256GCM; 32 for A128CBC, SM4-CBC, "
+              "SM4-GCM); mode 600" },
     { .key = "sign_key_file", .type = K_FILE, .off = U(sign_key_file),
-      .desc = "HMAC-SHA256 key signing the envelope; mode 600" },
+      .desc = "the HMAC key (text) signing the envelope with sign_alg; mode 600" },
     { .key = "sign_over", .type = K_ENUM, .def = "wire", .choices = "wire|body", .off = U(sign_over),
       .desc = "what the signature covers: the envelope's fields, or the body bytes" },
+    { .key = "sign_alg", .type = K_ENUM, .def = "HMAC-SHA256", .choices = "HMAC-SHA256|HMAC-SM3",
+      .off = U(sign_alg), .desc = "the envelope's signature: HMAC-SHA256, or HMAC-SM3 (the "
+                                  "national hash, GB/T 32905); needs sign_key_file" },
     { .key = "commands", .type = K_ENUM, .def = "off", .choices = "off|on", .off = U(commands),
       .desc = "read signed commands from {topic_prefix}/command (resend, measure, clock, status, "
               "points) and reply on {topic_prefix}/reply; needs command_key_file" },

@@ -83,6 +83,8 @@ int uplink_format_init(struct uplink_format *f, const struct conf *c,
     f->keys.alg = alg;
     f->keys.sign_over = cu->sign_over && !strcmp(cu->sign_over, "body") ? ENVELOPE_SIGN_BODY
                                                                         : ENVELOPE_SIGN_WIRE;
+    if (cu->sign_alg && mac_parse(cu->sign_alg, &f->keys.sign_alg) != 0)
+        f->keys.sign_alg = MAC_HMAC_SHA256;
     if (alg != ENVELOPE_NONE) {
         if (!cu->envelope_key_file ||
             keyfile_read(cu->envelope_key_file, 1, f->aes, sizeof f->aes, &f->keys.keylen, err,
@@ -104,11 +106,15 @@ int uplink_format_init(struct uplink_format *f, const struct conf *c,
     f->sealed = alg != ENVELOPE_NONE || f->keys.hmac_key;
     f->profile = profile_create(cu->profile, err, errlen);
     if (!f->profile)
-        return -1;
-    for (size_t i = 0; i < cu->noverrides; i++)
-        if (profile_override(f->profile, cu->overrides[i].key, cu->overrides[i].value, err,
-                             errlen) != 0)
+        goto keyfail;
+    /* override.envelope.* is the envelope's (its encoding); the rest the profile's */
+    for (size_t i = 0; i < cu->noverrides; i++) {
+        const struct conf_kv *o = &cu->overrides[i];
+        if ((strncmp(o->key, "envelope.", 9) == 0
+                 ? envelope_override(&f->keys, o->key, o->value, err, errlen)
+                 : profile_override(f->profile, o->key, o->value, err, errlen)) != 0)
             goto fail;
+    }
     /* generic reads no point metadata: its fast encoders take the readings as
      * they are; its topics are the profile's like any other's. */
     if (locate_points(f, s, err, errlen) != 0)

@@ -1,12 +1,14 @@
-/* envelope: HMAC-SHA256 signatures and AES-GCM / AES-CBC payload encryption
- * with mbedTLS, in the JSON envelope drawn in envelope.h. */
+/* envelope: AES-GCM / AES-CBC (mbedTLS) and SM4-CBC / SM4-GCM (OpenSSL, via
+ * proto/gm) payload encryption, HMAC-SHA256 / HMAC-SM3 signatures (proto/mac),
+ * in the JSON envelope drawn in envelope.h. */
 #include "proto/envelope.h"
+#include "proto/gm.h"
 #include "proto/json_out.h"
+#include "proto/mac.h"
 #include <cjson/cJSON.h>
 #include <mbedtls/aes.h>
 #include <mbedtls/base64.h>
 #include <mbedtls/gcm.h>
-#include <mbedtls/md.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,74 +16,82 @@
 
 #define GCM_TAG 16
 
+static const char *const alg_names[ENVELOPE_ALGS] = { "none", "A256GCM", "A128CBC", "SM4-CBC",
+                                                      "SM4-GCM" };
+static const char *const alg_aliases[ENVELOPE_ALGS] = { "none", "aes-256-gcm", "aes-128-cbc",
+                                                        "sm4-cbc", "sm4-gcm" };
+
 const char *envelope_alg_name(enum envelope_alg a)
 {
-    return a == ENVELOPE_A256GCM ? "A256GCM" : a == ENVELOPE_A128CBC ? "A128CBC" : "none";
+    return (unsigned)a < ENVELOPE_ALGS ? alg_names[a] : "none";
 }
 
 int envelope_alg_parse(const char *s, enum envelope_alg *out)
 {
-    if (!strcasecmp(s, "A256GCM") || !strcasecmp(s, "aes-256-gcm"))
-        *out = ENVELOPE_A256GCM;
-    else if (!strcasecmp(s, "A128CBC") || !strcasecmp(s, "aes-128-cbc"))
-        *out = ENVELOPE_A128CBC;
-    else if (!strcasecmp(s, "none"))
-        *out = ENVELOPE_NONE;
+    for (int i = 0; i < ENVELOPE_ALGS; i++)
+        if (!strcasecmp(s, alg_names[i]) || !strcasecmp(s, alg_aliases[i])) {
+            *out = (enum envelope_alg)i;
+            return 0;
+        }
+    return -1;
+}
+
+static int is_gcm(enum envelope_alg a)
+{
+    return a == ENVELOPE_A256GCM || a == ENVELOPE_SM4GCM;
+}
+
+size_t envelope_iv_len(enum envelope_alg a)
+{
+    return is_gcm(a) ? 12 : a == ENVELOPE_NONE ? 0 : 16;
+}
+
+size_t envelope_key_len(enum envelope_alg a)
+{
+    return a == ENVELOPE_A256GCM ? 32 : a == ENVELOPE_NONE ? 0 : 16;
+}
+
+const char *envelope_encoding_name(enum envelope_encoding e)
+{
+    return e == ENVELOPE_HEX ? "hex" : e == ENVELOPE_HEX_UPPER ? "HEX" : "base64";
+}
+
+int envelope_encoding_parse(const char *s, enum envelope_encoding *out)
+{
+    if (!strcmp(s, "base64"))
+        *out = ENVELOPE_BASE64;
+    else if (!strcmp(s, "hex"))
+        *out = ENVELOPE_HEX;
+    else if (!strcmp(s, "HEX"))
+        *out = ENVELOPE_HEX_UPPER;
     else
         return -1;
     return 0;
 }
 
-size_t envelope_iv_len(enum envelope_alg a)
+int envelope_override(struct envelope_keys *k, const char *key, const char *value, char *err,
+                      size_t errlen)
 {
-    return a == ENVELOPE_A256GCM ? 12 : a == ENVELOPE_A128CBC ? 16 : 0;
-}
-
-size_t envelope_key_len(enum envelope_alg a)
-{
-    return a == ENVELOPE_A256GCM ? 32 : a == ENVELOPE_A128CBC ? 16 : 0;
-}
-
-static void to_hex(const unsigned char *b, size_t n, char *out)
-{
-    static const char hex[] = "0123456789abcdef";
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = hex[b[i] >> 4];
-        out[2 * i + 1] = hex[b[i] & 15];
-    }
-    out[2 * n] = 0;
-}
-
-/* HMAC over parts joined by "\n" (one part: no separator). */
-static int hmac_parts(const unsigned char *key, size_t keylen, const char *const *part,
-                      const size_t *plen, int nparts, char out[65])
-{
-    unsigned char mac[32];
-    mbedtls_md_context_t c;
-    mbedtls_md_init(&c);
-    int rc = mbedtls_md_setup(&c, mbedtls_md_info_from_type(MBEDTLS_MD_SHA256), 1);
-    if (!rc)
-        rc = mbedtls_md_hmac_starts(&c, key, keylen);
-    for (int i = 0; !rc && i < nparts; i++) {
-        if (i)
-            rc = mbedtls_md_hmac_update(&c, (const unsigned char *)"\n", 1);
-        if (!rc && plen[i])
-            rc = mbedtls_md_hmac_update(&c, (const unsigned char *)part[i], plen[i]);
-    }
-    if (!rc)
-        rc = mbedtls_md_hmac_finish(&c, mac);
-    mbedtls_md_free(&c);
-    if (rc)
+    enum envelope_encoding e;
+    if (strcmp(key, "envelope.encoding") != 0) {
+        snprintf(err, errlen, "'override.%s' is not an envelope override (expected "
+                 "override.envelope.encoding)", key);
         return -1;
-    to_hex(mac, 32, out);
+    }
+    if (envelope_encoding_parse(value, &e) != 0) {
+        snprintf(err, errlen, "override.%s: '%s' is not an encoding (expected base64, hex or "
+                 "HEX: upper-case hex)", key, value);
+        return -1;
+    }
+    if (k)
+        k->encoding = e;
     return 0;
 }
 
 int envelope_hmac_hex(const unsigned char *key, size_t keylen, const void *data, size_t len,
                       char out[65])
 {
-    const char *p = data;
-    return hmac_parts(key, keylen, &p, &len, 1, out);
+    return mac_hex(MAC_HMAC_SHA256, key, keylen, data, len, out);
 }
 
 static char *b64(const unsigned char *src, size_t n)
@@ -111,6 +121,50 @@ static unsigned char *unb64(const char *s, size_t *n)
     return b;
 }
 
+/* iv, data, tag as the envelope writes them (malloc'd; NULL: out of memory). */
+static char *encode(enum envelope_encoding e, const unsigned char *src, size_t n)
+{
+    if (e == ENVELOPE_BASE64)
+        return b64(src, n);
+    const char *digits = e == ENVELOPE_HEX_UPPER ? "0123456789ABCDEF" : "0123456789abcdef";
+    char *s = malloc(2 * n + 1);
+    if (!s)
+        return NULL;
+    for (size_t i = 0; i < n; i++) {
+        s[2 * i] = digits[src[i] >> 4];
+        s[2 * i + 1] = digits[src[i] & 15];
+    }
+    s[2 * n] = 0;
+    return s;
+}
+
+static int hexval(char c)
+{
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
+         : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
+/* The bytes of an encoded field (malloc'd; NULL: not in the encoding). */
+static unsigned char *decode(enum envelope_encoding e, const char *s, size_t *n)
+{
+    if (e == ENVELOPE_BASE64)
+        return unb64(s, n);
+    size_t len = strlen(s);
+    if (len % 2)
+        return NULL;
+    unsigned char *b = malloc(len / 2 + 1);
+    for (size_t i = 0; b && i < len / 2; i++) {
+        int hi = hexval(s[2 * i]), lo = hexval(s[2 * i + 1]);
+        if (hi < 0 || lo < 0) {
+            free(b);
+            return NULL;
+        }
+        b[i] = (unsigned char)(hi << 4 | lo);
+    }
+    *n = len / 2;
+    return b;
+}
+
 static int has_ctl(const char *s)
 {
     for (; s && *s; s++)
@@ -119,20 +173,41 @@ static int has_ctl(const char *s)
     return 0;
 }
 
-/* The signature of an envelope's fields (ENVELOPE_SIGN_WIRE). */
+/* The signature of an envelope's fields (ENVELOPE_SIGN_WIRE): the six joined by
+ * "\n" into one buffer, signed with the uplink's sign_alg. */
 static int sign_wire(const struct envelope_keys *k, const char *app, const char *id,
                      const char *alg, const char *iv, const char *data, const char *tag,
                      char out[65])
 {
     const char *part[6] = { app, id, alg, iv ? iv : "", data, tag ? tag : "" };
-    size_t plen[6];
+    size_t plen[6], total = 5;
     for (int i = 0; i < 6; i++)
-        plen[i] = strlen(part[i]);
-    return hmac_parts(k->hmac_key, k->hmac_keylen, part, plen, 6, out);
+        total += plen[i] = strlen(part[i]);
+    char *buf = malloc(total + 1), *p = buf;
+    if (!buf)
+        return -1;
+    for (int i = 0; i < 6; i++) {
+        if (i)
+            *p++ = '\n';
+        memcpy(p, part[i], plen[i]);
+        p += plen[i];
+    }
+    int rc = mac_hex(k->sign_alg, k->hmac_key, k->hmac_keylen, buf, total, out);
+    free(buf);
+    return rc;
+}
+
+static int sign_body(const struct envelope_keys *k, const void *body, size_t len, char out[65])
+{
+    return mac_hex(k->sign_alg, k->hmac_key, k->hmac_keylen, body, len, out);
 }
 
 static int check_keys(const struct envelope_keys *k, char *err, size_t errlen)
 {
+    if ((unsigned)k->alg >= ENVELOPE_ALGS) {
+        snprintf(err, errlen, "unknown envelope algorithm %d", (int)k->alg);
+        return -1;
+    }
     size_t need = envelope_key_len(k->alg);
     if (need && (!k->key || k->keylen != need)) {
         snprintf(err, errlen, "%s needs a %zu-byte key (got %zu)", envelope_alg_name(k->alg),
@@ -143,6 +218,84 @@ static int check_keys(const struct envelope_keys *k, char *err, size_t errlen)
         snprintf(err, errlen, "empty HMAC key");
         return -1;
     }
+    return 0;
+}
+
+/* Encrypt body with k's algorithm: the ciphertext (malloc'd) and, for GCM, the
+ * tag. 0, or -1 with why in err. */
+static int encrypt(const struct envelope_keys *k, const unsigned char *iv, const void *body,
+                   size_t len, unsigned char **ctp, size_t *ctlen, unsigned char tag[16],
+                   char *err, size_t errlen)
+{
+    /* CBC: PKCS#7 pads 1 to 16 bytes, always at least one. */
+    int cbc = k->alg == ENVELOPE_A128CBC || k->alg == ENVELOPE_SM4CBC;
+    size_t cap = cbc ? len + 16 - len % 16 : len;
+    unsigned char *ct = malloc(cap ? cap : 1);
+    int rc = 0;
+    *ctp = NULL;
+    if (!ct) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    switch (k->alg) {
+    case ENVELOPE_NONE:
+        if (len)
+            memcpy(ct, body, len);
+        *ctlen = len;
+        break;
+    case ENVELOPE_A256GCM: {
+        mbedtls_gcm_context g;
+        mbedtls_gcm_init(&g);
+        rc = mbedtls_gcm_setkey(&g, MBEDTLS_CIPHER_ID_AES, k->key, 256);
+        if (!rc)
+            rc = mbedtls_gcm_crypt_and_tag(&g, MBEDTLS_GCM_ENCRYPT, len, iv, 12, NULL, 0, body,
+                                           ct, 16, tag);
+        mbedtls_gcm_free(&g);
+        *ctlen = len;
+        break;
+    }
+    case ENVELOPE_A128CBC: {
+        unsigned char *pt = malloc(cap), ivc[16];
+        if (!pt) {
+            free(ct);
+            snprintf(err, errlen, "out of memory");
+            return -1;
+        }
+        if (len)
+            memcpy(pt, body, len);
+        memset(pt + len, (int)(cap - len), cap - len);
+        memcpy(ivc, iv, 16);
+        mbedtls_aes_context a;
+        mbedtls_aes_init(&a);
+        rc = mbedtls_aes_setkey_enc(&a, k->key, 128);
+        if (!rc)
+            rc = mbedtls_aes_crypt_cbc(&a, MBEDTLS_AES_ENCRYPT, cap, ivc, pt, ct);
+        mbedtls_aes_free(&a);
+        free(pt);
+        *ctlen = cap;
+        break;
+    }
+    case ENVELOPE_SM4CBC:
+    case ENVELOPE_SM4GCM:
+        if ((k->alg == ENVELOPE_SM4CBC ? gm_sm4_cbc_encrypt(k->key, iv, body, len, ct, ctlen)
+                                       : gm_sm4_gcm_encrypt(k->key, iv, NULL, 0, body, len, ct,
+                                                            tag)) != 0) {
+            free(ct);
+            snprintf(err, errlen, "%s failed (this OpenSSL without SM4?)",
+                     envelope_alg_name(k->alg));
+            return -1;
+        }
+        if (k->alg == ENVELOPE_SM4GCM)
+            *ctlen = len;
+        break;
+    }
+    if (rc) {
+        free(ct);
+        snprintf(err, errlen, "%s failed (mbedTLS error -0x%04x)", envelope_alg_name(k->alg),
+                 (unsigned)-rc);
+        return -1;
+    }
+    *ctp = ct;
     return 0;
 }
 
@@ -165,77 +318,28 @@ char *envelope_seal(const struct envelope_keys *k, const char *app_id, const cha
                  envelope_iv_len(k->alg), ivlen);
         return NULL;
     }
-    unsigned char *ct = NULL, tag[GCM_TAG];
+    unsigned char *ct = NULL, tag[16];
     size_t ctlen = 0;
-    char *iv64 = NULL, *data64 = NULL, *tag64 = NULL, *out = NULL;
-    int rc = 0;
-    switch (k->alg) {
-    case ENVELOPE_NONE:
-        data64 = b64(body, len);
-        break;
-    case ENVELOPE_A256GCM: {
-        ct = malloc(len ? len : 1);
-        if (!ct)
-            break;
-        mbedtls_gcm_context g;
-        mbedtls_gcm_init(&g);
-        rc = mbedtls_gcm_setkey(&g, MBEDTLS_CIPHER_ID_AES, k->key, 256);
-        if (!rc)
-            rc = mbedtls_gcm_crypt_and_tag(&g, MBEDTLS_GCM_ENCRYPT, len, iv, ivlen, NULL, 0,
-                                           body, ct, GCM_TAG, tag);
-        mbedtls_gcm_free(&g);
-        ctlen = len;
-        if (!rc) {
-            data64 = b64(ct, ctlen);
-            tag64 = b64(tag, GCM_TAG);
-        }
-        break;
-    }
-    case ENVELOPE_A128CBC: {
-        /* PKCS#7: 1 to 16 bytes of the pad length, always at least one. */
-        size_t pad = 16 - len % 16;
-        ctlen = len + pad;
-        unsigned char *pt = malloc(ctlen);
-        ct = malloc(ctlen);
-        if (!pt || !ct) {
-            free(pt);
-            break;
-        }
-        memcpy(pt, body, len);
-        memset(pt + len, (int)pad, pad);
-        unsigned char ivc[16];
-        memcpy(ivc, iv, 16);
-        mbedtls_aes_context a;
-        mbedtls_aes_init(&a);
-        rc = mbedtls_aes_setkey_enc(&a, k->key, 128);
-        if (!rc)
-            rc = mbedtls_aes_crypt_cbc(&a, MBEDTLS_AES_ENCRYPT, ctlen, ivc, pt, ct);
-        mbedtls_aes_free(&a);
-        free(pt);
-        if (!rc)
-            data64 = b64(ct, ctlen);
-        break;
-    }
-    }
-    if (rc) {
-        snprintf(err, errlen, "%s failed (mbedTLS error -0x%04x)", envelope_alg_name(k->alg),
-                 (unsigned)-rc);
-        goto out;
-    }
+    char *ivs = NULL, *datas = NULL, *tags = NULL, *out = NULL;
+    if (encrypt(k, iv, body, len, &ct, &ctlen, tag, err, errlen))
+        return NULL;
+    datas = encode(k->encoding, ct, ctlen);
     if (ivlen)
-        iv64 = b64(iv, ivlen);
-    if (!data64 || (ivlen && !iv64) || (k->alg == ENVELOPE_A256GCM && !tag64)) {
+        ivs = encode(k->encoding, iv, ivlen);
+    if (is_gcm(k->alg))
+        tags = encode(k->encoding, tag, 16);
+    if (!datas || (ivlen && !ivs) || (is_gcm(k->alg) && !tags)) {
         snprintf(err, errlen, "out of memory");
         goto out;
     }
     char sign[65] = "";
     if (k->hmac_key) {
         int bad = k->sign_over == ENVELOPE_SIGN_BODY
-                      ? envelope_hmac_hex(k->hmac_key, k->hmac_keylen, body, len, sign)
-                      : sign_wire(k, app_id, data_id, envelope_alg_name(k->alg), iv64, data64,
-                                  tag64, sign);
+                      ? sign_body(k, body, len, sign)
+                      : sign_wire(k, app_id, data_id, envelope_alg_name(k->alg), ivs, datas,
+                                  tags, sign);
         if (bad) {
-            snprintf(err, errlen, "HMAC-SHA256 failed");
+            snprintf(err, errlen, "%s failed (this OpenSSL without it?)", mac_name(k->sign_alg));
             goto out;
         }
     }
@@ -247,15 +351,15 @@ char *envelope_seal(const struct envelope_keys *k, const char *app_id, const cha
     json_str(&j, data_id);
     json_lit(&j, ",\"alg\":");
     json_str(&j, envelope_alg_name(k->alg));
-    if (iv64) {
+    if (ivs) {
         json_lit(&j, ",\"iv\":");
-        json_str(&j, iv64);
+        json_str(&j, ivs);
     }
     json_lit(&j, ",\"data\":");
-    json_str(&j, data64);
-    if (tag64) {
+    json_str(&j, datas);
+    if (tags) {
         json_lit(&j, ",\"tag\":");
-        json_str(&j, tag64);
+        json_str(&j, tags);
     }
     if (sign[0]) {
         json_lit(&j, ",\"sign\":");
@@ -270,9 +374,9 @@ char *envelope_seal(const struct envelope_keys *k, const char *app_id, const cha
         *outlen = n;
 out:
     free(ct);
-    free(iv64);
-    free(data64);
-    free(tag64);
+    free(ivs);
+    free(datas);
+    free(tags);
     return out;
 }
 
@@ -294,6 +398,73 @@ static int same(const char *a, const char *b)
     return d == 0;
 }
 
+/* Decrypt ct (ctn bytes) into pt (room for ctn bytes): *n bytes. 0, or -1 with
+ * why in err. */
+static int decrypt(const struct envelope_keys *k, const unsigned char *iv,
+                   const unsigned char *ct, size_t ctn, const unsigned char *tag,
+                   unsigned char *pt, size_t *n, char *err, size_t errlen)
+{
+    const char *alg = envelope_alg_name(k->alg);
+    *n = ctn;
+    switch (k->alg) {
+    case ENVELOPE_NONE:
+        if (ctn)
+            memcpy(pt, ct, ctn);
+        return 0;
+    case ENVELOPE_A256GCM: {
+        mbedtls_gcm_context g;
+        mbedtls_gcm_init(&g);
+        int rc = mbedtls_gcm_setkey(&g, MBEDTLS_CIPHER_ID_AES, k->key, 256);
+        if (!rc)
+            rc = mbedtls_gcm_auth_decrypt(&g, ctn, iv, 12, NULL, 0, tag, 16, ct, pt);
+        mbedtls_gcm_free(&g);
+        if (rc) {
+            snprintf(err, errlen, "GCM authentication failed");
+            return -1;
+        }
+        return 0;
+    }
+    case ENVELOPE_SM4GCM:
+        if (gm_sm4_gcm_decrypt(k->key, iv, NULL, 0, ct, ctn, tag, pt) != 0) {
+            snprintf(err, errlen, "GCM authentication failed");
+            return -1;
+        }
+        return 0;
+    case ENVELOPE_A128CBC:
+    case ENVELOPE_SM4CBC:
+        break;
+    }
+    if (ctn == 0 || ctn % 16) {
+        snprintf(err, errlen, "%s ciphertext is not whole blocks", alg);
+        return -1;
+    }
+    if (k->alg == ENVELOPE_SM4CBC) {
+        if (gm_sm4_cbc_decrypt(k->key, iv, ct, ctn, pt, n) != 0) {
+            snprintf(err, errlen, "bad padding (wrong key?)");
+            return -1;
+        }
+        return 0;
+    }
+    unsigned char ivc[16];
+    memcpy(ivc, iv, 16);
+    mbedtls_aes_context ac;
+    mbedtls_aes_init(&ac);
+    int rc = mbedtls_aes_setkey_dec(&ac, k->key, 128);
+    if (!rc)
+        rc = mbedtls_aes_crypt_cbc(&ac, MBEDTLS_AES_DECRYPT, ctn, ivc, ct, pt);
+    mbedtls_aes_free(&ac);
+    unsigned pad = rc ? 0 : pt[ctn - 1];
+    int ok = pad >= 1 && pad <= 16;
+    for (unsigned i = 0; ok && i < pad; i++)
+        ok = pt[ctn - 1 - i] == pad;
+    if (!ok) {
+        snprintf(err, errlen, "bad padding (wrong key?)");
+        return -1;
+    }
+    *n = ctn - pad;
+    return 0;
+}
+
 int envelope_open(const struct envelope_keys *k, const char *env, size_t len,
                   unsigned char **body, size_t *bodylen, char *err, size_t errlen)
 {
@@ -309,10 +480,10 @@ int envelope_open(const struct envelope_keys *k, const char *env, size_t len,
         goto out;
     }
     const char *app = str_of(o, "appId"), *id = str_of(o, "dataId"), *alg = str_of(o, "alg");
-    const char *iv64 = str_of(o, "iv"), *data64 = str_of(o, "data"), *tag64 = str_of(o, "tag");
+    const char *ivs = str_of(o, "iv"), *datas = str_of(o, "data"), *tags = str_of(o, "tag");
     const char *sign = str_of(o, "sign");
     enum envelope_alg a;
-    if (!app || !id || !alg || !data64) {
+    if (!app || !id || !alg || !datas) {
         snprintf(err, errlen, "appId, dataId, alg and data are required");
         goto out;
     }
@@ -320,71 +491,39 @@ int envelope_open(const struct envelope_keys *k, const char *env, size_t len,
         snprintf(err, errlen, "alg '%s' is not the configured %s", alg, envelope_alg_name(k->alg));
         goto out;
     }
-    if ((envelope_iv_len(a) && !iv64) || (a == ENVELOPE_A256GCM && !tag64)) {
-        snprintf(err, errlen, "%s needs iv%s", alg, a == ENVELOPE_A256GCM ? " and tag" : "");
+    if ((envelope_iv_len(a) && !ivs) || (is_gcm(a) && !tags)) {
+        snprintf(err, errlen, "%s needs iv%s", alg, is_gcm(a) ? " and tag" : "");
         goto out;
     }
     if (k->hmac_key && k->sign_over == ENVELOPE_SIGN_WIRE) {
         char want[65];
-        if (!sign || sign_wire(k, app, id, alg, iv64, data64, tag64, want) || !same(sign, want)) {
+        if (!sign || sign_wire(k, app, id, alg, ivs, datas, tags, want) || !same(sign, want)) {
             snprintf(err, errlen, sign ? "signature does not match" : "no signature");
             goto out;
         }
     }
-    if ((iv64 && !(iv = unb64(iv64, &ivn))) || !(ct = unb64(data64, &ctn)) ||
-        (tag64 && !(tag = unb64(tag64, &tagn)))) {
-        snprintf(err, errlen, "bad base64");
+    if ((ivs && !(iv = decode(k->encoding, ivs, &ivn))) ||
+        !(ct = decode(k->encoding, datas, &ctn)) ||
+        (tags && !(tag = decode(k->encoding, tags, &tagn)))) {
+        snprintf(err, errlen, "bad %s", envelope_encoding_name(k->encoding));
         goto out;
     }
-    if (ivn != envelope_iv_len(a) || (a == ENVELOPE_A256GCM && tagn != GCM_TAG)) {
+    if (ivn != envelope_iv_len(a) || (is_gcm(a) && tagn != 16)) {
         snprintf(err, errlen, "bad IV or tag length");
         goto out;
     }
-    size_t n = ctn;
+    size_t n = 0;
     pt = malloc(ctn + 1);
     if (!pt) {
         snprintf(err, errlen, "out of memory");
         goto out;
     }
-    if (a == ENVELOPE_NONE) {
-        memcpy(pt, ct, ctn);
-    } else if (a == ENVELOPE_A256GCM) {
-        mbedtls_gcm_context g;
-        mbedtls_gcm_init(&g);
-        int rc = mbedtls_gcm_setkey(&g, MBEDTLS_CIPHER_ID_AES, k->key, 256);
-        if (!rc)
-            rc = mbedtls_gcm_auth_decrypt(&g, ctn, iv, ivn, NULL, 0, tag, tagn, ct, pt);
-        mbedtls_gcm_free(&g);
-        if (rc) {
-            snprintf(err, errlen, "GCM authentication failed");
-            goto out;
-        }
-    } else {
-        if (ctn == 0 || ctn % 16) {
-            snprintf(err, errlen, "ciphertext is not whole AES blocks");
-            goto out;
-        }
-        mbedtls_aes_context ac;
-        mbedtls_aes_init(&ac);
-        int rc = mbedtls_aes_setkey_dec(&ac, k->key, 128);
-        if (!rc)
-            rc = mbedtls_aes_crypt_cbc(&ac, MBEDTLS_AES_DECRYPT, ctn, iv, ct, pt);
-        mbedtls_aes_free(&ac);
-        unsigned pad = rc ? 0 : pt[ctn - 1];
-        int ok = pad >= 1 && pad <= 16;
-        for (unsigned i = 0; ok && i < pad; i++)
-            ok = pt[ctn - 1 - i] == pad;
-        if (!ok) {
-            snprintf(err, errlen, "bad padding (wrong key?)");
-            goto out;
-        }
-        n = ctn - pad;
-    }
+    if (decrypt(k, iv, ct, ctn, tag, pt, &n, err, errlen))
+        goto out;
     pt[n] = 0;
     if (k->hmac_key && k->sign_over == ENVELOPE_SIGN_BODY) {
         char want[65];
-        if (!sign || envelope_hmac_hex(k->hmac_key, k->hmac_keylen, pt, n, want) ||
-            !same(sign, want)) {
+        if (!sign || sign_body(k, pt, n, want) || !same(sign, want)) {
             snprintf(err, errlen, sign ? "signature does not match" : "no signature");
             goto out;
         }

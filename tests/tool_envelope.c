@@ -1,9 +1,12 @@
 /* tool_envelope: seal or open an envelope from the command line, for
  * tests/e2e_envelope_openssl.sh (a platform's side is played by openssl).
- *   tool_envelope seal ALG KEYHEX IVHEX HMACKEYHEX wire|body APPID DATAID < body > envelope
- *   tool_envelope open ALG KEYHEX HMACKEYHEX wire|body < envelope > body
- * ALG: A256GCM, A128CBC or none; "-" for an absent key or IV. */
+ *   tool_envelope seal ALG KEYHEX IVHEX HMACKEYHEX wire|body APPID DATAID [SIGN [ENC]]
+ *                 < body > envelope
+ *   tool_envelope open ALG KEYHEX HMACKEYHEX wire|body [SIGN [ENC]] < envelope > body
+ * ALG: A256GCM, A128CBC, SM4-CBC, SM4-GCM or none; "-" for an absent key or IV.
+ * SIGN: HMAC-SHA256 (the default) or HMAC-SM3; ENC: base64 (the default), hex, HEX. */
 #include "proto/envelope.h"
+#include "proto/mac.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,11 +44,13 @@ static char *slurp(size_t *len)
 
 int main(int argc, char **argv)
 {
-    int seal = argc == 9 && strcmp(argv[1], "seal") == 0;
-    int open = argc == 6 && strcmp(argv[1], "open") == 0;
+    int seal = argc >= 9 && argc <= 11 && strcmp(argv[1], "seal") == 0;
+    int open = argc >= 6 && argc <= 8 && strcmp(argv[1], "open") == 0;
     if (!seal && !open) {
-        fprintf(stderr, "usage: %s seal ALG KEYHEX IVHEX HMACKEYHEX wire|body APPID DATAID\n"
-                        "       %s open ALG KEYHEX HMACKEYHEX wire|body\n", argv[0], argv[0]);
+        fprintf(stderr, "usage: %s seal ALG KEYHEX IVHEX HMACKEYHEX wire|body APPID DATAID "
+                        "[SIGN [ENC]]\n"
+                        "       %s open ALG KEYHEX HMACKEYHEX wire|body [SIGN [ENC]]\n",
+                argv[0], argv[0]);
         return 2;
     }
     struct envelope_keys k = { 0 };
@@ -61,6 +66,15 @@ int main(int argc, char **argv)
     k.hmac_keylen = unhex(hkhex, hk, sizeof hk);
     k.hmac_key = k.hmac_keylen ? hk : NULL;
     k.sign_over = strcmp(mode, "body") == 0 ? ENVELOPE_SIGN_BODY : ENVELOPE_SIGN_WIRE;
+    int opt = seal ? 9 : 6;
+    if (argc > opt && mac_parse(argv[opt], &k.sign_alg) != 0) {
+        fprintf(stderr, "bad signature algorithm %s\n", argv[opt]);
+        return 2;
+    }
+    if (argc > opt + 1 && envelope_encoding_parse(argv[opt + 1], &k.encoding) != 0) {
+        fprintf(stderr, "bad encoding %s\n", argv[opt + 1]);
+        return 2;
+    }
     size_t len;
     char *in = slurp(&len);
     char err[256];
