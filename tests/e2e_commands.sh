@@ -115,7 +115,7 @@ live_after = [m for _, m in msgs[i0:] if "readings" in m and not m.get("command_
 assert live_after, "no live message while the resend was served"
 print(f"resend rs-1: seqs 1..150 again, in order, flagged; {len(live_after)} live messages meanwhile")
 # a time window for one tag
-t_to = now_rfc3339(-0.5); t_from = now_rfc3339(-3)
+t_to = now_rfc3339(-0.5); t_from = now_rfc3339(-30)   # since the start: its first reading at least
 P.send("resend", "rs-2", {"from": t_from, "to": t_to, "tags": ["LT-101"]})
 replies = P.wait_reply("rs-2", 2, timeout=15)
 assert replies[-1]["reply"]["state"] == "done", replies
