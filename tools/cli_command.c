@@ -469,7 +469,8 @@ static void print_reply(const struct session *s, const struct command_key *key, 
                                                   sizeof reason);
     printf("reply after %.1f ms on %s:\n%s\n", s->t_reply - t_sent, s->reply_topic, s->reply);
     if (v == COMMAND_BAD_SIGNATURE)
-        printf("  signature BAD: %s: do not trust it\n", reason);
+        printf("  signature BAD: not the %s of the reply with the uplink's command key: do not "
+               "trust this reply\n", mac_name(key->alg));
     else if (v == COMMAND_OK)
         printf("  signature good (%s with the uplink's command key)\n", mac_name(key->alg));
     else
@@ -480,10 +481,12 @@ static void print_reply(const struct session *s, const struct command_key *key, 
     const cJSON *err = cJSON_GetObjectItemCaseSensitive(r, "error");
     if (cJSON_IsNull(id))
         printf("  the reply has no id: the agent could not read this command's id\n");
+    const char *unverified = v == COMMAND_BAD_SIGNATURE ? " (unverified)" : "";
     if (cJSON_IsTrue(okf))
-        printf("  ok\n");
+        printf("  ok%s\n", unverified);
     else if (cJSON_IsFalse(okf))
-        printf("  REFUSED: %s\n", cJSON_IsString(err) ? err->valuestring : "(no reason given)");
+        printf("  REFUSED%s: %s\n", unverified,
+               cJSON_IsString(err) ? err->valuestring : "(no reason given)");
     *ok = v == COMMAND_OK && cJSON_IsTrue(okf) && cJSON_IsString(id) && !strcmp(id->valuestring, s->id);
     cJSON_Delete(o);
 }

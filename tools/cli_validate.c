@@ -6,6 +6,7 @@
 #include "proto/command.h"
 #include "proto/profile.h"
 #include "proto/validate.h"
+#include "proto/wire.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,7 +64,7 @@ static int validate_command(int reply, const char *file, const char *key_file, c
     }
     int rc = 1;
     const char *what = reply ? "reply" : "command";
-    const char *sig = key_file ? "signature good" : "signature not checked (no --key-file)";
+    const char *sig = key_file ? "signature good:" : "signature not checked (no --key-file)";
     if (reply) {
         cJSON *o = NULL;
         enum command_verdict v = command_verify_reply(buf, len, key_file ? &key : NULL, &o,
@@ -96,8 +97,12 @@ static int validate_command(int reply, const char *file, const char *key_file, c
             if (c.window == COMMAND_WINDOW_SEQ)
                 printf("  seqs %llu to %llu\n", (unsigned long long)c.seq_from,
                        (unsigned long long)c.seq_to);
-            else if (c.window == COMMAND_WINDOW_TIME)
-                printf("  window %.1f min\n", (double)(c.to_ms - c.from_ms) / 60000);
+            else if (c.window == COMMAND_WINDOW_TIME) {
+                char f[40], t[40];
+                wire_time_rfc3339(c.from_ms, 0, f);
+                wire_time_rfc3339(c.to_ms, 0, t);
+                printf("  from %s to %s (%.1f min)\n", f, t, (double)(c.to_ms - c.from_ms) / 60000);
+            }
             if (c.nnames)
                 printf("  %zu %s: %s%s\n", c.nnames,
                        c.select == COMMAND_SELECT_TAGS ? "tags" : "devices", c.names[0],
