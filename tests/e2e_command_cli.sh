@@ -48,6 +48,18 @@ grep -q "the agent will refuse this command (bad_args): resend: to is before fro
 "$G" command -c "$T/agent.conf" county resend --print > /dev/null 2>&1 || true
 "$G" command -c "$T/agent.conf" nosuch clock --print > /dev/null 2>&1; [ $? = 2 ] || fail "unknown uplink not exit 2"
 
+log "the README's worked example: its command and its reply validate with its key"
+grep '^{"command":{"id":"plat-20261130-0001"' "$ROOT/README.md" > "$T/readme.cmd" || fail "no example command in README.md"
+grep '^{"reply":{"id":"plat-20261130-0001"' "$ROOT/README.md" > "$T/readme.reply" || fail "no example reply in README.md"
+"$G" validate --kind command --key-file "$T/command.key" "$T/readme.cmd" || fail "the README's command does not validate"
+"$G" validate --kind reply --key-file "$T/command.key" "$T/readme.reply" || fail "the README's reply does not validate"
+grep -q "SHA2-256(stdin)= 8e69ee587eb91ffa35dffb3242c26f1d23d2ea0bb666f15c2366b76588fefdd1" "$ROOT/README.md" ||
+    fail "the README's openssl line is not the example's signature"
+readme_obj=$(sed -n "s/^\$ OBJ='\(.*\)'\$/\1/p" "$ROOT/README.md")
+[ -n "$readme_obj" ] || fail "no OBJ= line in README.md"
+[ "$(printf '%s' "$readme_obj" | openssl dgst -sm3 -hmac "$KEY" | sed 's/.*= //')" = \
+  24851ca7aeba5059bfae7d8054c449a75980e5600fa6afdb1740fa41ebc4a234 ] || fail "the README's SM3 line is wrong"
+
 # respond MODE: take one command off $PREFIX/command and answer it (ok, refuse,
 # badsig, none), with readings naming it on $PREFIX/realtime.
 respond() {

@@ -107,8 +107,10 @@ static int validate_command(int reply, const char *file, const char *key_file, c
                 printf("  %zu %s: %s%s\n", c.nnames,
                        c.select == COMMAND_SELECT_TAGS ? "tags" : "devices", c.names[0],
                        c.nnames > 1 ? ", ..." : "");
-            double off = (double)(c.ts_ms - now) / 1000;
-            printf("  ts is %.1f s %s this machine's clock%s\n", off < 0 ? -off : off,
+            double off = (double)(c.ts_ms - now) / 1000, a = off < 0 ? -off : off;
+            printf("  ts is %.1f %s %s this machine's clock%s\n",
+                   a < 120 ? a : a < 7200 ? a / 60 : a < 172800 ? a / 3600 : a / 86400,
+                   a < 120 ? "s" : a < 7200 ? "min" : a < 172800 ? "h" : "days",
                    off < 0 ? "behind" : "ahead of",
                    off < -300 || off > 300 ? " (more than command_skew's default, 5 min: the "
                                              "agent refuses it unless the clocks differ so)" : "");
