@@ -14,6 +14,7 @@ int cli_scan(int argc, char **argv);
 int cli_probe(int argc, char **argv);
 int cli_queue(int argc, char **argv);
 int cli_uplink(int argc, char **argv);
+int cli_command(int argc, char **argv);
 int cli_tail(int argc, char **argv);
 int cli_validate(int argc, char **argv);
 int cli_listen(int argc, char **argv);

@@ -16,7 +16,8 @@ static const struct {
     { "queue",  cli_queue,  "queue -c FILE [--watch [S]] [--json]  per uplink: waiting, oldest, rate, drain time, lost" },
     { "uplink", cli_uplink, "uplink -c FILE NAME      connect to one uplink, show TLS and certificates, test message" },
     { "tail",   cli_tail,   "tail -c FILE [TAG...] [--once]  the latest readings from the store, refreshed" },
-    { "validate", cli_validate, "validate --profile NAME [--kind K] FILE|-  check a captured message" },
+    { "command", cli_command, "command -c FILE UPLINK CMD [ARGS] [--print]  sign and send a platform command, show the reply" },
+    { "validate", cli_validate, "validate --profile NAME [--kind K] FILE|-  check a captured message (--kind command|reply too)" },
     { "probe",  cli_probe,  "probe -c FILE DEVICE --address N --value V   which type and order give V" },
 };
 
