@@ -229,6 +229,8 @@ u = json.load(open(sys.argv[1]))["uplinks"][0]
 print({k: u[k] for k in u if k.startswith("commands")})
 assert u["commands_refused"] >= 1
 PYEOF
+"$BIN/ganzhi" status -c "$T/agent.conf" | grep -E "commands: [0-9]+ done, [1-9][0-9]* refused" \
+    || fail "ganzhi status does not show the commands"
 grep -q "command 'forged-1' refused" "$T/agent.log" || fail "the forged command is not in the log"
 sqlite3 "$T/data/store.db" "SELECT count(*), sum(verified) FROM command" | tee "$T/records"
 [ "$(cut -d'|' -f1 < "$T/records")" -ge 20 ] || fail "commands are not recorded in the store"

@@ -161,6 +161,17 @@ static void print_uplinks(const cJSON *arr)
                : cli_age((int64_t)oldest->valuedouble, age, sizeof age),
                count(u, "dropped", b2, sizeof b2),
                cJSON_IsTrue(item(u, "backfilling")) ? ", re-sending a backlog" : "");
+        if (num(u, "commands_done") + num(u, "commands_refused") + num(u, "commands_dropped") > 0) {
+            char c1[32], c2[32], c3[32], c4[32];
+            printf("  %-*s commands: %s done, %s refused (%s over command_rate), %s dropped",
+                   w, "", count(u, "commands_done", c1, sizeof c1),
+                   count(u, "commands_refused", c2, sizeof c2),
+                   count(u, "commands_limited", c3, sizeof c3),
+                   count(u, "commands_dropped", c4, sizeof c4));
+            if (cJSON_IsNumber(item(u, "resend_pos")))
+                printf("; resending, at seq %.0f of %.0f", num(u, "resend_pos"), num(u, "resend_end"));
+            printf("\n");
+        }
     }
 }
 
