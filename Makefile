@@ -119,6 +119,7 @@ bench: deps all
 	@BUILD=$(BUILD) bash tests/bench.sh
 	@BUILD=$(BUILD) bash tests/bench_rtu.sh
 	@BUILD=$(BUILD) bash tests/bench_links.sh
+	@BUILD=$(BUILD) bash tests/bench_resend.sh
 	@BUILD=$(BUILD) bash tests/bench_store.sh
 
 # unit: the unit tests alone, each run by $(RUN) (qemu-user for a CROSS build);
