@@ -353,8 +353,12 @@ static void start_resend(struct uplink *u, const struct command *cmd, int64_t re
     uint64_t held = 0;
     if (first && start < first)
         start = first;
+    /* Counted from the first batch stamped in the window (the look-back above
+     * may start earlier, for a slow poll's later readings). */
+    uint64_t count_from = cmd->window == COMMAND_WINDOW_TIME
+                        ? store_seq_since(u->store, start ? start : 1, cmd->from_ms) : start;
     if (first && start <= end)
-        held = store_count_between(u->store, start, end);
+        held = store_count_between(u->store, count_from > start ? count_from : start, end);
     cJSON_AddNumberToObject(res, "readings_held", (double)held);
     if (want)
         cJSON_AddNumberToObject(res, "points", (double)npoints);
