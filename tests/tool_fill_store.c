@@ -47,7 +47,7 @@ int main(int argc, char **argv)
     const char *dir = NULL, *prefix = "H", *device = "history", *unit = "m", *csv = NULL,
                *uplink = NULL;
     long long npoints = 0, interval = 0, days = 0;
-    for (int i = 1; i < argc; i++) {
+    for (int i = 1; i < argc; i += 2) {    /* every option takes a value */
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!v)
             usage(argv[0]);
@@ -71,7 +71,6 @@ int main(int argc, char **argv)
             uplink = v;
         else
             usage(argv[0]);
-        i++;
     }
     if (!dir || !npoints || !interval || !days)
         usage(argv[0]);
