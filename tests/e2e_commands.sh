@@ -31,7 +31,7 @@ chmod 600 "$T/city.key"
 INTERVAL=200ms write_agent_conf "$T/agent.conf" "$SIM" "[uplink county]
 url = mqtt://127.0.0.1:$MQ
 message_readings = 20
-backfill_rate = 10
+backfill_rate = 4
 commands = on
 command_key_file = $T/command.key
 command_rate = 30
