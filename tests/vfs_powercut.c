@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #define SECTOR 512
@@ -39,8 +40,9 @@ struct pc_file {
 static sqlite3_vfs *real_vfs;
 static sqlite3_vfs shim_vfs;
 static struct pc_node *nodes;
-static uint64_t ops, cut_at;
+static uint64_t ops, cut_at, files_put_back;
 static int dead, bypass;
+static const char *force_sync;  /* pc_force_synchronous */
 static enum pc_mode mode;
 static uint64_t rng = 1;
 
@@ -249,6 +251,12 @@ static int x_file_control(sqlite3_file *file, int op, void *arg)
         }
         return rc;
     }
+    if (op == SQLITE_FCNTL_PRAGMA && force_sync) {
+        /* Another synchronous level than the forced one: swallowed. */
+        char **a = arg;
+        if (a[1] && !strcasecmp(a[1], "synchronous") && a[2] && strcasecmp(a[2], force_sync))
+            return SQLITE_OK;
+    }
     if (op == SQLITE_FCNTL_VFSNAME) {
         int rc = f->real->pMethods->xFileControl(f->real, op, arg);
         if (rc == SQLITE_OK && *(char **)arg) {
@@ -439,6 +447,22 @@ int pc_register(void)
     return sqlite3_vfs_register(&shim_vfs, 1) == SQLITE_OK ? 0 : -1;
 }
 
+static int force_sync_hook(sqlite3 *db, const char **err, const void *api)
+{
+    char sql[64];
+    snprintf(sql, sizeof sql, "PRAGMA synchronous=%s", force_sync);
+    return force_sync ? sqlite3_exec(db, sql, NULL, NULL, NULL) : SQLITE_OK;
+}
+
+void pc_force_synchronous(const char *level)
+{
+    force_sync = level;
+    if (level)
+        sqlite3_auto_extension((void (*)(void))force_sync_hook);
+    else
+        sqlite3_cancel_auto_extension((void (*)(void))force_sync_hook);
+}
+
 void pc_bypass(int on)
 {
     bypass = on;
@@ -467,6 +491,11 @@ int pc_dead(void)
 uint64_t pc_ops(void)
 {
     return ops;
+}
+
+uint64_t pc_files_put_back(void)
+{
+    return files_put_back;
 }
 
 int pc_open_handles(void)
@@ -518,8 +547,11 @@ int pc_reboot(void)
     struct pc_node **pp = &nodes;
     while (*pp) {
         struct pc_node *n = *pp;
-        if (dead && n->dirty && restore(n) != 0 && access(n->path, F_OK) == 0)
-            rc = -1;
+        if (dead && n->dirty) {
+            files_put_back++;
+            if (restore(n) != 0 && access(n->path, F_OK) == 0)
+                rc = -1;
+        }
         node_clean(n);
         if (dead && n->main_db) {
             char shm[4200];

@@ -46,9 +46,15 @@ uint64_t pc_ops(void);
  * the cut (nothing changes when no cut came), delete the -shm files, and let I/O
  * through again. 0, or -1 if a file is still open or cannot be rewritten. */
 int pc_reboot(void);
+/* Every connection opened from now on runs at PRAGMA synchronous=level ("OFF",
+ * "NORMAL"), whatever it asks for (NULL: as asked). To show what the store's
+ * synchronous=FULL is for. */
+void pc_force_synchronous(const char *level);
 /* on: files opened meanwhile are plain ones (the test's checks on a copy): not
  * tracked, never cut, syncs skipped; off: tracked again. */
 void pc_bypass(int on);
+/* Files that had writes to lose at a cut, since the start. */
+uint64_t pc_files_put_back(void);
 /* Files tracked, open handles (for the test's own checks). */
 int pc_open_handles(void);
 /* Forget every tracked file (a new test directory). Only when none is open. */
