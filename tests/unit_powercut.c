@@ -339,14 +339,15 @@ static int all_cb(void *arg, uint64_t seq, const struct reading *r)
  * bypassed: the next session gets the files untouched, recovery and all). */
 static int check(struct life *l, int cut)
 {
-    static const char *const suffix[] = { "", "-wal", "-shm" };
+    /* A rollback journal too: the store is created in that mode before WAL. */
+    static const char *const suffix[] = { "", "-wal", "-journal", "-shm" };
     char from[128], to[128], what[300];
     pc_bypass(1);
-    for (int i = 0; i < 3; i++) {
+    for (int i = 0; i < 4; i++) {
         snprintf(to, sizeof to, "%s/store.db%s", l->chk, suffix[i]);
         unlink(to);
         snprintf(from, sizeof from, "%s/store.db%s", l->dir, suffix[i]);
-        if (i < 2 && copy_file(from, to) != 0)
+        if (i < 3 && copy_file(from, to) != 0)
             violation(V_HARNESS, "cannot copy the store", l->seed, cut);
     }
     snprintf(to, sizeof to, "%s/store.db", l->chk);

@@ -83,9 +83,17 @@ static struct pc_node *node_get(const char *path, int main_db)
     return n;
 }
 
-/* One more write, truncate or sync: is this the one the power goes at? */
-static int op_kills(void)
+static int trace = -1;
+
+/* One more write, truncate or sync: is this the one the power goes at?
+ * PC_TRACE=1 in the environment lists them on stderr. */
+static int op_kills(const struct pc_node *n, const char *what, sqlite3_int64 off, int len)
 {
+    if (trace < 0)
+        trace = getenv("PC_TRACE") != NULL;
+    if (trace)
+        fprintf(stderr, "pc %llu%s %s %s %lld+%d\n", (unsigned long long)ops + 1,
+                dead ? " (dead)" : "", n->path, what, (long long)off, len);
     if (dead)
         return 1;
     ops++;
@@ -164,7 +172,7 @@ static int x_write(sqlite3_file *file, const void *buf, int amt, sqlite3_int64 o
     struct pc_file *f = (struct pc_file *)file;
     if (f->plain)
         return f->real->pMethods->xWrite(f->real, buf, amt, off);
-    if (op_kills())
+    if (op_kills(f->node, "write", off, amt))
         return SQLITE_IOERR_WRITE;
     int rc = snapshot(f);
     if (rc == SQLITE_OK)
@@ -177,7 +185,7 @@ static int x_truncate(sqlite3_file *file, sqlite3_int64 size)
     struct pc_file *f = (struct pc_file *)file;
     if (f->plain)
         return f->real->pMethods->xTruncate(f->real, size);
-    if (op_kills())
+    if (op_kills(f->node, "truncate", size, 0))
         return SQLITE_IOERR_TRUNCATE;
     int rc = snapshot(f);
     if (rc == SQLITE_OK)
@@ -190,7 +198,7 @@ static int x_sync(sqlite3_file *file, int flags)
     struct pc_file *f = (struct pc_file *)file;
     if (f->plain)
         return SQLITE_OK;
-    if (op_kills())
+    if (op_kills(f->node, "sync", 0, 0))
         return SQLITE_IOERR_FSYNC;
     /* Durability is simulated: the real disk need not be waited for (a real
      * fsync per commit would make the test ten times slower). */
