@@ -36,7 +36,7 @@ static inline void fuzz_link_run(enum mb_transport t, const unsigned char *data,
     struct mb_link_params p = { .transport = t, .host = "127.0.0.1", .port = fuzz_port,
                                 .baud = 115200, .parity = 'N', .data_bits = 8, .stop_bits = 1,
                                 .frame_gap_us = 0, .echo = MB_ECHO_OFF, .unit_id = 1,
-                                .timeout_ms = 50 };
+                                .timeout_ms = 5 };
     char err[256];
     struct mb_link *l = mb_link_new(&p, err, sizeof err);
     if (!l)
