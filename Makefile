@@ -84,7 +84,7 @@ TOOL_BIN  := $(TOOL_SRC:tests/%.c=$(BUILD)/tests/%)
 
 PROGRAMS := $(BUILD)/ganzhi-agent $(BUILD)/ganzhi $(BUILD)/ganzhi-sim
 
-.PHONY: all test unit demo bench install install-strip clean deps man
+.PHONY: all test unit demo bench install install-strip clean deps man fuzz fuzz-build
 all: $(PROGRAMS) $(TEST_BIN) $(BENCH_BIN) $(TOOL_BIN)
 
 $(BUILD)/obj/%.o: %.c
@@ -133,6 +133,30 @@ unit: $(TEST_BIN)
 	    case "$$sum" in *", 0 failed") [ $$rc = 0 ] || fail=1 ;; \
 	    *) fail=1; printf '%s\n' "$$out" | tail -20 ;; esac; \
 	done; exit $$fail
+
+# fuzz: the fuzz targets (tests/fuzz/fuzz_*.c, clang's libFuzzer with ASan and
+# UBSan), each run FUZZ_SECONDS (default 60) from its corpus in
+# tests/fuzz/corpus/<target>/, FUZZ_JOBS at a time; fails on the first crash,
+# leak or UB report, whose input libFuzzer writes to build-fuzz/crashes/.
+# The library is built again into build-fuzz/ with clang and the sanitizers.
+FUZZ_SECONDS ?= 60
+FUZZ_JOBS    ?= 2
+FUZZ_CC      ?= clang
+FUZZ_BUILD   := build-fuzz
+FUZZ_SRC     := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BIN     := $(FUZZ_SRC:tests/fuzz/%.c=$(FUZZ_BUILD)/%)
+FUZZ_FLAGS   := -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+
+fuzz-build:
+	@$(MAKE) --no-print-directory CC=$(FUZZ_CC) BUILD=$(FUZZ_BUILD) \
+	    SANITIZE=fuzzer-no-link,address,undefined $(FUZZ_BUILD)/libganzhi.a
+	@$(MAKE) --no-print-directory $(FUZZ_BIN)
+
+$(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/*.h $(FUZZ_BUILD)/libganzhi.a
+	$(FUZZ_CC) $(CPPFLAGS) $(filter-out -Wno-format-truncation,$(WARN)) -O1 -g $(FUZZ_FLAGS) $< $(FUZZ_BUILD)/libganzhi.a $(LDLIBS) -o $@
+
+fuzz: fuzz-build
+	@FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_JOBS=$(FUZZ_JOBS) bash tests/fuzz/run.sh $(FUZZ_BIN)
 
 # Man pages. ganzhi.conf(5) takes its KEYS section from the table the parser
 # uses (`ganzhi check --keys --man`), so it cannot drift from the code.

@@ -101,9 +101,14 @@ int batch_decode_next(const uint8_t *blob, size_t len, size_t *pos, int64_t base
     if (get_varint(blob, len, pos, &id) || id > UINT32_MAX ||
         get_varint(blob, len, pos, &dt))
         return -1;
+    /* A delta that takes the time past INT64_MAX is a corrupt blob, not a
+     * time: refused here rather than computed on (signed overflow). */
+    int64_t ts;
+    if (dt > (uint64_t)INT64_MAX || __builtin_add_overflow(base_ts, (int64_t)dt, &ts))
+        return -1;
     out->point = (uint32_t)id;
     out->quality = (uint8_t)(b >> 4);
-    out->ts_ms = base_ts + (int64_t)dt;
+    out->ts_ms = ts;
     out->has_value = kind != K_NONE;
     out->value = 0;
     out->code = 0;

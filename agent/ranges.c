@@ -20,7 +20,7 @@ int ranges_add(struct ranges *s, uint64_t lo, uint64_t hi)
         return 0;
     /* Find the first interval that ends at or after lo - 1 (touching merges). */
     size_t i = 0;
-    while (i < s->n && s->r[i].hi + 1 < lo)
+    while (i < s->n && s->r[i].hi != UINT64_MAX && s->r[i].hi + 1 < lo)
         i++;
     size_t j = i;   /* intervals i..j-1 overlap or touch [lo, hi] */
     while (j < s->n && s->r[j].lo <= (hi == UINT64_MAX ? hi : hi + 1))
@@ -103,21 +103,45 @@ int ranges_format(const struct ranges *s, char *buf, size_t len)
     return 0;
 }
 
+/* A decimal seq at *p: digits only (strtoull alone would take a sign, blanks
+ * and wrap on overflow). */
+static int parse_seq(const char **p, uint64_t *v)
+{
+    const char *q = *p;
+    if (*q < '0' || *q > '9')
+        return -1;
+    uint64_t x = 0;
+    for (; *q >= '0' && *q <= '9'; q++) {
+        if (x > (UINT64_MAX - (uint64_t)(*q - '0')) / 10)
+            return -1;
+        x = x * 10 + (uint64_t)(*q - '0');
+    }
+    *p = q;
+    *v = x;
+    return 0;
+}
+
+/* Only the form ranges_format writes is accepted: each lo <= hi, the intervals
+ * ascending, disjoint and not adjacent; anything else is -1 (the set may then
+ * hold part of the text: the caller frees it). */
 int ranges_parse(struct ranges *s, const char *text)
 {
     const char *p = text;
+    int first = 1;
+    uint64_t prev_hi = 0;
     while (*p) {
-        char *end;
-        uint64_t lo = strtoull(p, &end, 10);
-        if (end == p || *end != '-')
+        uint64_t lo, hi;
+        if (parse_seq(&p, &lo) || *p++ != '-' || parse_seq(&p, &hi) || hi < lo ||
+            (*p && *p != ','))
             return -1;
-        p = end + 1;
-        uint64_t hi = strtoull(p, &end, 10);
-        if (end == p || hi < lo || (*end && *end != ','))
+        if (!first && (prev_hi == UINT64_MAX || lo <= prev_hi + 1))
             return -1;
         if (ranges_add(s, lo, hi))
             return -1;
-        p = *end ? end + 1 : end;
+        first = 0;
+        prev_hi = hi;
+        if (*p && !*++p)
+            return -1;      /* a trailing comma */
     }
     return 0;
 }

@@ -473,9 +473,17 @@ struct uplink *uplink_start(const struct conf *c, const struct conf_uplink *cu,
         snprintf(err, errlen, "cannot read cursor: %s", store_errmsg(u->store));
         goto fail;
     }
-    if (ranges_parse(&u->lanes.delivered, cur.delivered) != 0 ||
-        (cur.acked && ranges_add(&u->lanes.delivered, 1, cur.acked) != 0)) {
-        snprintf(err, errlen, "cursor of uplink %s is unreadable: '%s'", cu->name, cur.delivered);
+    /* A delivered set that is not what ranges_format writes (a corrupt row) is
+     * rejected and rebuilt from the plain acked seq alone: every seq above it
+     * is sent again. Repeats, never losses; refusing to start would send nothing. */
+    if (ranges_parse(&u->lanes.delivered, cur.delivered) != 0) {
+        log_error("uplink", cu->name, "cursor's delivered set is unreadable ('%.64s'): "
+                  "rebuilt from the acked seq %llu; readings above it are sent again",
+                  cur.delivered, (unsigned long long)cur.acked);
+        ranges_free(&u->lanes.delivered);
+    }
+    if (cur.acked && ranges_add(&u->lanes.delivered, 1, cur.acked) != 0) {
+        snprintf(err, errlen, "out of memory");
         goto fail;
     }
     u->lanes.lost = cur.lost;

@@ -44,7 +44,12 @@ static void civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d)
     *y = (int64_t)yoe + era * 400 + (*m <= 2);
 }
 
-static int64_t floordiv(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
+/* a / b rounded down, b > 0; no negation, so INT64_MIN is fine too. */
+static int64_t floordiv(int64_t a, int64_t b)
+{
+    int64_t q = a / b;
+    return a % b < 0 ? q - 1 : q;
+}
 
 enum tok { T_LIT, T_YEAR, T_MON, T_DAY, T_HOUR, T_MIN, T_SEC, T_MS, T_ZONE, T_BAD, T_END };
 
@@ -140,7 +145,12 @@ int profile_time_format(const char *pattern, int64_t ms, int tz_minutes, char *b
         return n < 0 || (size_t)n >= len ? -1 : n;
     }
     const char *p = profile_time_pattern(pattern);
-    int64_t local = ms + (int64_t)tz_minutes * 60000;
+    /* A time within a day of the int64 limits (a corrupt or absurd sample time)
+     * has no calendar form here: refused, not wrapped. */
+    int64_t local;
+    if (tz_minutes < -24 * 60 || tz_minutes > 24 * 60 ||
+        __builtin_add_overflow(ms, (int64_t)tz_minutes * 60000, &local))
+        return -1;
     int64_t days = floordiv(local, 86400000);
     int64_t in_day = local - days * 86400000;
     int64_t y;
@@ -214,6 +224,11 @@ int profile_time_parse(const char *pattern, const char *s, size_t n, int tz_minu
             v = v * 10 + (s[i] - '0');
         }
         v = neg ? -v : v;
+        if (pattern[6] == 's' && (v > INT64_MAX / 1000 || v < INT64_MIN / 1000)) {
+            snprintf(err, errlen, "'%.*s' is out of range for the time format %s",
+                     (int)(n > 40 ? 40 : n), s, pattern);
+            return -1;
+        }
         *ms = pattern[6] == 'm' ? v : v * 1000;
         return 0;
     }

@@ -463,6 +463,12 @@ static void test_time_patterns(void)
     CHECK_STR(fmt("epoch_s", T0 + 999, 480), "1795919400");
     CHECK_STR(fmt("spaced", 951782400000LL, 0), "2000-02-29 00:00:00");   /* leap day */
     CHECK_STR(fmt("spaced", -1, 0), "1969-12-31 23:59:59");
+    /* Within a day of the int64 limits: refused, never wrapped (issue 12). */
+    CHECK_STR(fmt("compact", INT64_MAX - 1000, 480), "(error)");
+    CHECK_STR(fmt("compact", INT64_MIN + 1000, -480), "(error)");
+    CHECK_STR(fmt("epoch_s", INT64_MIN, 0), "-9223372036854776");  /* rounded down */
+    CHECK_STR(fmt("epoch_s", -1, 0), "-1");
+    CHECK(strcmp(fmt("spaced", INT64_MIN, 0), "(error)") != 0);   /* UTC: no offset to overflow */
     char err[200];
     CHECK(profile_time_check("yyyy-mm-dd", err, sizeof err) == -1);  /* mm is minutes */
     CHECK(profile_time_check("HH:mm", err, sizeof err) == 0);
@@ -477,6 +483,12 @@ static void test_time_patterns(void)
     CHECK(profile_time_parse("spaced", "2026-02-29 10:00:00", 19, 480, &ms, err, sizeof err) == -1);
     CHECK(profile_time_parse("spaced", "2024-02-29 10:00:00", 19, 480, &ms, err, sizeof err) == 0);
     CHECK(profile_time_parse("spaced", "2024-02-29 24:00:00", 19, 480, &ms, err, sizeof err) == -1);
+    err[0] = 0;
+    CHECK(profile_time_parse("epoch_s", "9000000000000000000", 19, 0, &ms, err, sizeof err) == -1 &&
+          strstr(err, "out of range"));
+    CHECK(profile_time_parse("epoch_s", "-9000000000000000000", 20, 0, &ms, err, sizeof err) == -1);
+    CHECK(profile_time_parse("epoch_s", "9223372036854775", 16, 0, &ms, err, sizeof err) == 0 &&
+          ms == 9223372036854775000LL);
     CHECK(profile_time_parse("epoch_s", "1795919400", 10, 0, &ms, err, sizeof err) == 0 &&
           ms == T0);
     /* every minute of a leap year round-trips */

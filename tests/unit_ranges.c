@@ -60,6 +60,25 @@ static void test_text(void)
     CHECK(ranges_parse(&t, "5-") == -1);
     CHECK(ranges_parse(&t, "9-3") == -1);
     CHECK(ranges_parse(&t, "1-2;") == -1);
+    /* Only what ranges_format writes (issue 12): sorted, disjoint, no signs. */
+    const char *bad[] = { "0-18446744073709551615,5-6", "0--1,5-6", "5-3", "1-10,5-20",
+                          "20-30,1-10", "1-10,11-20", "1-10,10-20", "-1-5", "+1-5", " 1-5",
+                          "1- 5", "1-18446744073709551616", "1-2,", ",1-2", "1-2,,3-4" };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        struct ranges b;
+        ranges_init(&b);
+        if (ranges_parse(&b, bad[i]) != -1)
+            printf("accepted '%s'\n", bad[i]);
+        CHECK(ranges_parse(&b, bad[i]) == -1);
+        ranges_free(&b);
+    }
+    struct ranges m;
+    ranges_init(&m);
+    CHECK(ranges_parse(&m, "0-18446744073709551615") == 0 && m.n == 1);
+    CHECK_STR(fmt(&m), "0-18446744073709551615");
+    /* Adding inside the full range leaves it one interval (hi + 1 wrapped before). */
+    CHECK(ranges_add(&m, 5, 6) == 0 && m.n == 1);
+    ranges_free(&m);
     ranges_free(&s);
     ranges_free(&t);
 }

@@ -57,6 +57,25 @@ static void test_codec_truncated(void)
     }
 }
 
+/* A stored time delta near 2^63 (a corrupt row) is refused, not added (issue 12). */
+static void test_codec_huge_delta(void)
+{
+    /* kind none, point 1, dt = 2^63 - 1 as a varint: eight 0xff, then 0x7f. */
+    const uint8_t blob[] = { 0x00, 0x01, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f };
+    const size_t len = sizeof blob;
+    struct reading out;
+    size_t pos = 0;
+    CHECK(batch_decode_next(blob, len, &pos, 1000, &out) == -1);
+    pos = 0;
+    CHECK(batch_decode_next(blob, len, &pos, 0, &out) == 0 && out.ts_ms == INT64_MAX);
+    pos = 0;
+    CHECK(batch_decode_next(blob, len, &pos, -5, &out) == 0 && out.ts_ms == INT64_MAX - 5);
+    /* dt = 2^64 - 1: beyond any int64 delta. */
+    uint8_t big[] = { 0x00, 0x01, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01 };
+    pos = 0;
+    CHECK(batch_decode_next(big, sizeof big, &pos, INT64_MIN, &out) == -1);
+}
+
 static struct packed_batch *mk(uint32_t n, int64_t ts, double base)
 {
     struct batch *b = malloc(sizeof *b + n * sizeof b->r[0]);
@@ -188,6 +207,7 @@ int main(void)
     RUN(test_pack_in_place);
     RUN(test_codec_values);
     RUN(test_codec_truncated);
+    RUN(test_codec_huge_delta);
     RUN(test_store);
     return UNIT_END();
 }
