@@ -53,7 +53,8 @@ int mb_rtu_reply_length(const uint8_t *b, size_t have)
     case 1: case 2: case 3: case 4: case 0x17:
         if (have < 3)
             return 0;
-        return b[2] == 0 ? -1 : 5 + b[2];                       /* unit, fc, count, data, CRC */
+        /* a read's reply holds at most 250 bytes of data (125 registers, 2000 bits) */
+        return b[2] == 0 || b[2] > 250 ? -1 : 5 + b[2];         /* unit, fc, count, data, CRC */
     case 5: case 6: case 15: case 16:
         return 8;                                               /* unit, fc, address, value, CRC */
     default:

@@ -32,6 +32,8 @@ static size_t char_len(const unsigned char *s, size_t left)
 /* Convert with iconv; skip(s, left) is how many bytes to replace by one '?'
  * where the input cannot be converted, each reported to bad() when given.
  * Out grows as needed. */
+static size_t utf8_mend(char *s, size_t *len);
+
 static char *convert(const char *to, const char *from, const char *text, size_t len,
                      size_t (*skip)(const unsigned char *, size_t), size_t *outlen,
                      size_t *replaced, void (*bad)(void *, size_t), void *arg)
@@ -81,6 +83,10 @@ static char *convert(const char *to, const char *from, const char *text, size_t 
         *outlen = (size_t)(o - out);
     }
     iconv_close(cd);
+    /* glibc's iconv passes "UTF-8" code points past U+10FFFF through: what we
+     * hand on as UTF-8 is valid UTF-8, whatever the converter let by. */
+    if (out && strcmp(to, "UTF-8") == 0)
+        *replaced += utf8_mend(out, outlen);
     return out;
 }
 
@@ -131,6 +137,28 @@ size_t charset_utf8_seq(const unsigned char *s, size_t n)
     if (cp < min[len] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
         return 0;
     return len;
+}
+
+/* Replace each byte that does not begin a valid sequence by '?', in place (the
+ * text only gets shorter). How many were replaced. */
+static size_t utf8_mend(char *s, size_t *len)
+{
+    size_t r = 0, w = 0, n = 0;
+    while (r < *len) {
+        size_t k = charset_utf8_seq((const unsigned char *)s + r, *len - r);
+        if (k == 0) {
+            s[w++] = '?';
+            r++;
+            n++;
+            continue;
+        }
+        memmove(s + w, s + r, k);
+        w += k;
+        r += k;
+    }
+    s[w] = 0;
+    *len = w;
+    return n;
 }
 
 bool charset_utf8_valid(const char *s, size_t len)

@@ -467,6 +467,11 @@ static void test_frame(void)
     CHECK(mb_rtu_reply_length(fc4, 3) == 255);
     const uint8_t zero[] = { 0x01, 0x03, 0x00 };
     CHECK(mb_rtu_reply_length(zero, 3) == -1);
+    /* more data than a read can ask for: no reply of ours (found by fuzz_rtu_reply:
+     * 255 made a 260-byte frame, past an RTU frame's 256) */
+    const uint8_t big[] = { 0x01, 0x03, 0xFB }, most[] = { 0x01, 0x03, 0xFA };
+    CHECK(mb_rtu_reply_length(big, 3) == -1);
+    CHECK(mb_rtu_reply_length(most, 3) == 255);
     const uint8_t exc[] = { 0x01, 0x83 }, exc_gw[] = { 0x01, 0x84 }, exc_bad[] = { 0x01, 0x80 },
                   exc_far[] = { 0x01, 0xC0 };
     CHECK(mb_rtu_reply_length(exc, 2) == 5);

@@ -349,6 +349,11 @@ static void test_charset(void)
     o = charset_to_utf8("GBK", "x \xcd\xdf\xcb\xb9 \xff", 8, &n, &replaced);
     CHECK(o && replaced == 1 && strcmp(o, "x 瓦斯 ?") == 0);
     free(o);
+    /* glibc's iconv lets "UTF-8" past U+10FFFF through (found by fuzz_charset):
+     * what comes out as UTF-8 is valid, the bad bytes replaced */
+    o = charset_to_utf8("utf-8", "a\xf4\x90\x80\x80z", 6, &n, &replaced);
+    CHECK(o && charset_utf8_valid(o, n) && replaced == 4 && strcmp(o, "a????z") == 0);
+    free(o);
 }
 
 /* ---- the validator on broken messages ---- */
