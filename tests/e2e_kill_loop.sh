@@ -6,12 +6,15 @@
 # subscriber holds every seq from the first to the last, none missing, every
 # repeat the same reading, up to the last seq the store holds.
 # `make soak` runs it with KILLS=1000 (progress every 50 rounds); .ci/run with 50.
-# On a failure the test directory is kept (its path is printed).
+# On a failure the test directory is kept (its path is printed), with any core.
 source "$(dirname "$0")/lib.sh"
 KILLS=${KILLS:-20}
 BROKER_EVERY=${BROKER_EVERY:-5}
 PROGRESS=${PROGRESS:-50}
-fail() { KEEP=1; echo "FAIL: $*"; exit 1; }
+fail() { KEEP=1; ls "$T"/core* 2>/dev/null; echo "FAIL: $*"; exit 1; }
+# An agent that dies by itself leaves its core in the kept directory (when the
+# kernel's core_pattern is a plain file name).
+cd "$T" && ulimit -c unlimited 2>/dev/null
 started=$(date +%s)
 
 SIM=$(free_port); MQ1=$(free_port); MQ2=$(free_port)
