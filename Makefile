@@ -122,6 +122,16 @@ bench: deps all
 	@BUILD=$(BUILD) bash tests/bench_resend.sh
 	@BUILD=$(BUILD) bash tests/bench_store.sh
 
+# soak: the long runs, not in `make test`. soak-kills: SOAK_KILLS (1,000) kill -9s of
+# the agent at random moments under load, two uplinks, broker restarts, every seq
+# checked at both collectors (~20 min). Another soak adds itself with one line,
+# `soak: soak-OTHER`, and its own target; they run in turn (or together with -j).
+SOAK_KILLS ?= 1000
+.PHONY: soak soak-kills
+soak: soak-powercut soak-kills
+soak-kills: deps all
+	@BUILD=$(BUILD) KILLS=$(SOAK_KILLS) bash tests/e2e_kill_loop.sh
+
 # unit: the unit tests alone, each run by $(RUN) (qemu-user for a CROSS build);
 # ends with each test's "N passed, N failed", fails if any failed or crashed.
 unit: $(TEST_BIN)
