@@ -152,7 +152,9 @@ int profile_time_format(const char *pattern, int64_t ms, int tz_minutes, char *b
         __builtin_add_overflow(ms, (int64_t)tz_minutes * 60000, &local))
         return -1;
     int64_t days = floordiv(local, 86400000);
-    int64_t in_day = local - days * 86400000;
+    int64_t in_day = local % 86400000;  /* not local - days * 86400000: at the int64 floor */
+    if (in_day < 0)                     /* that product is below INT64_MIN */
+        in_day += 86400000;
     int64_t y;
     unsigned mo, d;
     civil_from_days(days, &y, &mo, &d);
