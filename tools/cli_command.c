@@ -7,6 +7,7 @@
  * field engineer checking the channel. Connects as <client_id>-command with the
  * agent's own connect options, so that the running agent is not kicked off. */
 #include "tools/cli.h"
+#include "tools/cli_mqtt_wait.h"
 #include "agent/keyfile.h"
 #include "agent/uplink_mqtt.h"
 #include "core/url.h"
@@ -228,12 +229,7 @@ struct topic_stat {
 };
 
 struct session {
-    pthread_mutex_t m;
-    pthread_cond_t c;
-    /* the last asynchronous call's outcome */
-    int done, ok, code;
-    char msg[256];
-    double t_done;
+    struct mqtt_waiter w;       /* the last asynchronous call; its lock guards all below */
     /* what we look for */
     const char *reply_topic, *command_topic, *prefix;
     char id[COMMAND_ID_MAX + 64];
@@ -249,66 +245,14 @@ struct session {
     unsigned long topics_dropped;
 };
 
-static void finish(struct session *s, int ok, int code, const char *msg)
-{
-    double t = mono_ms();
-    pthread_mutex_lock(&s->m);
-    if (!s->done) {
-        s->done = 1;
-        s->ok = ok;
-        s->code = code;
-        s->t_done = t;
-        snprintf(s->msg, sizeof s->msg, "%s", msg ? msg : "");
-    }
-    pthread_cond_broadcast(&s->c);
-    pthread_mutex_unlock(&s->m);
-}
-
-static void on_ok(void *ctx, MQTTAsync_successData *resp)
-{
-    (void)resp;
-    finish(ctx, 1, 0, NULL);
-}
-
-static void on_fail(void *ctx, MQTTAsync_failureData *resp)
-{
-    finish(ctx, 0, resp ? resp->code : MQTTASYNC_FAILURE, resp ? resp->message : NULL);
-}
-
 static void on_lost(void *ctx, char *cause)
 {
     struct session *s = ctx;
-    pthread_mutex_lock(&s->m);
+    pthread_mutex_lock(&s->w.m);
     s->lost = 1;
-    pthread_cond_broadcast(&s->c);
-    pthread_mutex_unlock(&s->m);
-    finish(s, 0, MQTTASYNC_DISCONNECTED, cause ? cause : "connection lost");
-}
-
-static void reset(struct session *s)
-{
-    pthread_mutex_lock(&s->m);
-    s->done = s->ok = s->code = 0;
-    s->msg[0] = 0;
-    pthread_mutex_unlock(&s->m);
-}
-
-/* Until the asynchronous call ends or timeout_ms pass; 1 if it ended. */
-static int wait_done(struct session *s, int timeout_ms)
-{
-    struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += timeout_ms / 1000;
-    until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L)
-        until.tv_sec++, until.tv_nsec -= 1000000000L;
-    pthread_mutex_lock(&s->m);
-    while (!s->done)
-        if (pthread_cond_timedwait(&s->c, &s->m, &until) != 0)
-            break;
-    int done = s->done;
-    pthread_mutex_unlock(&s->m);
-    return done;
+    pthread_cond_broadcast(&s->w.c);
+    pthread_mutex_unlock(&s->w.m);
+    mqtt_waiter_finish(&s->w, 0, MQTTASYNC_DISCONNECTED, cause ? cause : "connection lost");
 }
 
 /* The seqs of a message: every "seq":N in it (the generic profile's readings). */
@@ -351,7 +295,7 @@ static int on_message(void *ctx, char *topic, int topic_len, MQTTAsync_message *
     size_t tl = topic_len > 0 ? (size_t)topic_len : strlen(topic);
     const char *p = m->payload;
     size_t n = m->payloadlen > 0 ? (size_t)m->payloadlen : 0;
-    pthread_mutex_lock(&s->m);
+    pthread_mutex_lock(&s->w.m);
     if (m->retained) {
         /* sent before we came: not this command's doing */
         s->retained++;
@@ -370,7 +314,7 @@ static int on_message(void *ctx, char *topic, int topic_len, MQTTAsync_message *
                 }
             } else
                 s->other_replies++;
-            pthread_cond_broadcast(&s->c);
+            pthread_cond_broadcast(&s->w.c);
         } else
             s->other_replies++;
     } else if (!(tl == strlen(s->command_topic) && !memcmp(topic, s->command_topic, tl))) {
@@ -393,7 +337,7 @@ static int on_message(void *ctx, char *topic, int topic_len, MQTTAsync_message *
         } else
             s->topics_dropped++;
     }
-    pthread_mutex_unlock(&s->m);
+    pthread_mutex_unlock(&s->w.m);
     MQTTAsync_freeMessage(&m);
     MQTTAsync_free(topic);
     return 1;
@@ -422,19 +366,19 @@ static int connect_one(const struct conf_uplink *cu, const char *url, struct ses
     MQTTAsync_setCallbacks(*client, s, on_lost, on_message, NULL);
     struct mqtt_connect_options o;
     uplink_mqtt_options(cu, u.scheme == URL_MQTTS, &o);
-    o.co.onSuccess = on_ok;
-    o.co.onFailure = on_fail;
-    o.co.context = s;
-    reset(s);
+    o.co.onSuccess = mqtt_waiter_on_ok;
+    o.co.onFailure = mqtt_waiter_on_fail;
+    o.co.context = &s->w;
+    mqtt_waiter_reset(&s->w);
     rc = MQTTAsync_connect(*client, &o.co);
-    if (rc != MQTTASYNC_SUCCESS || !wait_done(s, CONNECT_WAIT_MS) || !s->ok) {
+    if (rc != MQTTASYNC_SUCCESS || !mqtt_waiter_wait(&s->w, CONNECT_WAIT_MS) || !s->w.ok) {
         if (rc != MQTTASYNC_SUCCESS)
             snprintf(why, whylen, "MQTT connect could not start (paho code %d)", rc);
-        else if (!s->done)
+        else if (!s->w.done)
             snprintf(why, whylen, "no CONNACK within %d s", CONNECT_WAIT_MS / 1000);
         else
             snprintf(why, whylen, "MQTT connect failed: %s (code %d; `ganzhi uplink` tells more)",
-                     s->msg[0] ? s->msg : "no reason given", s->code);
+                     s->w.msg[0] ? s->w.msg : "no reason given", s->w.code);
         MQTTAsync_destroy(client);
         return -1;
     }
@@ -446,15 +390,15 @@ static int subscribe(MQTTAsync client, struct session *s, const char *topic, cha
                      size_t whylen)
 {
     MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
-    ro.onSuccess = on_ok;
-    ro.onFailure = on_fail;
-    ro.context = s;
-    reset(s);
+    ro.onSuccess = mqtt_waiter_on_ok;
+    ro.onFailure = mqtt_waiter_on_fail;
+    ro.context = &s->w;
+    mqtt_waiter_reset(&s->w);
     int rc = MQTTAsync_subscribe(client, topic, 1, &ro);
-    if (rc != MQTTASYNC_SUCCESS || !wait_done(s, ACK_WAIT_MS) || !s->ok) {
+    if (rc != MQTTASYNC_SUCCESS || !mqtt_waiter_wait(&s->w, ACK_WAIT_MS) || !s->w.ok) {
         snprintf(why, whylen, "cannot subscribe to %s: %s", topic,
                  rc != MQTTASYNC_SUCCESS ? "paho refused"
-                 : !s->done ? "no SUBACK" : "refused by the broker (not authorised?)");
+                 : !s->w.done ? "no SUBACK" : "refused by the broker (not authorised?)");
         return -1;
     }
     return 0;
@@ -531,8 +475,7 @@ static int run(const struct conf_uplink *cu, const struct command_key *key, cons
         fprintf(stderr, "ganzhi command: out of memory\n");
         return 1;
     }
-    pthread_mutex_init(&s->m, NULL);
-    pthread_cond_init(&s->c, NULL);
+    mqtt_waiter_init(&s->w);
     s->reply_topic = reply_topic;
     s->command_topic = command_topic;
     snprintf(s->id, sizeof s->id, "%s", id);
@@ -559,39 +502,39 @@ static int run(const struct conf_uplink *cu, const struct command_key *key, cons
         printf("%s: only the reply will be shown\n", why);
 
     MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
-    ro.onSuccess = on_ok;
-    ro.onFailure = on_fail;
-    ro.context = s;
+    ro.onSuccess = mqtt_waiter_on_ok;
+    ro.onFailure = mqtt_waiter_on_fail;
+    ro.context = &s->w;
     MQTTAsync_message m = MQTTAsync_message_initializer;
     m.payload = (void *)payload;
     m.payloadlen = (int)len;
     m.qos = 1;
-    reset(s);
+    mqtt_waiter_reset(&s->w);
     double t0 = mono_ms();
     int prc = MQTTAsync_sendMessage(client, command_topic, &m, &ro);
-    if (prc != MQTTASYNC_SUCCESS || !wait_done(s, ACK_WAIT_MS) || !s->ok) {
+    if (prc != MQTTASYNC_SUCCESS || !mqtt_waiter_wait(&s->w, ACK_WAIT_MS) || !s->w.ok) {
         printf("failed: the command was not acknowledged by the broker (%s)\n",
                prc != MQTTASYNC_SUCCESS ? "paho refused it"
-               : !s->done ? "no PUBACK" : s->msg[0] ? s->msg : "publish failed");
+               : !s->w.done ? "no PUBACK" : s->w.msg[0] ? s->w.msg : "publish failed");
         goto disconnect;
     }
     printf("sent %s %s to %s: %zu bytes, PUBACK after %.1f ms\n", cmd, id, command_topic, len,
-           s->t_done - t0);
+           s->w.t_done - t0);
     fflush(stdout);
 
     /* The reply, then (when it says ok) what the command makes the agent publish. */
     int printed = 0, ok = 0, stop = 0;
     double deadline = t0 + (double)wait_ms;
-    pthread_mutex_lock(&s->m);
+    pthread_mutex_lock(&s->w.m);
     for (;;) {
         if (s->reply && !printed) {
-            pthread_mutex_unlock(&s->m);
+            pthread_mutex_unlock(&s->w.m);
             print_reply(s, key, t0, &ok);
             fflush(stdout);
             printed = 1;
             /* nothing follows a refusal; a clock reply is all there is */
             stop = !ok || !strcmp(cmd, "clock");
-            pthread_mutex_lock(&s->m);
+            pthread_mutex_lock(&s->w.m);
         }
         double now = mono_ms();
         if (stop || s->lost || now >= deadline)
@@ -602,36 +545,35 @@ static int run(const struct conf_uplink *cu, const struct command_key *key, cons
         until.tv_nsec += (long)step * 1000000L;
         while (until.tv_nsec >= 1000000000L)
             until.tv_sec++, until.tv_nsec -= 1000000000L;
-        pthread_cond_timedwait(&s->c, &s->m, &until);
+        pthread_cond_timedwait(&s->w.c, &s->w.m, &until);
     }
-    pthread_mutex_unlock(&s->m);
+    pthread_mutex_unlock(&s->w.m);
     if (s->lost)
         printf("the connection to the broker was lost\n");
     if (!printed)
         printf("no reply on %s within %.1f s: is commands = on for uplink %s, and the agent "
                "connected to this broker?\n", reply_topic, (double)wait_ms / 1000, cu->name);
-    pthread_mutex_lock(&s->m);
+    pthread_mutex_lock(&s->w.m);
     print_summary(s, (mono_ms() - t0) / 1000);
-    pthread_mutex_unlock(&s->m);
+    pthread_mutex_unlock(&s->w.m);
     rc = ok ? 0 : 1;
 disconnect:
     if (MQTTAsync_isConnected(client)) {
         MQTTAsync_disconnectOptions d = MQTTAsync_disconnectOptions_initializer;
         d.timeout = 1000;
-        d.onSuccess = on_ok;
-        d.onFailure = on_fail;
-        d.context = s;
-        reset(s);
+        d.onSuccess = mqtt_waiter_on_ok;
+        d.onFailure = mqtt_waiter_on_fail;
+        d.context = &s->w;
+        mqtt_waiter_reset(&s->w);
         if (MQTTAsync_disconnect(client, &d) == MQTTASYNC_SUCCESS)
-            wait_done(s, 2000);
+            mqtt_waiter_wait(&s->w, 2000);
     }
     MQTTAsync_destroy(&client);
 out:
     for (size_t i = 0; i < s->ntopics; i++)
         free(s->topics[i].topic);
     free(s->reply);
-    pthread_mutex_destroy(&s->m);
-    pthread_cond_destroy(&s->c);
+    mqtt_waiter_fini(&s->w);
     free(s);
     return rc;
 }

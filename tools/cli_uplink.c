@@ -6,6 +6,7 @@
  * of the uplink in turn, stopping at the first that works. Each failure is said
  * in plain words. Nothing secret is printed: no password, no key material. */
 #include "tools/cli.h"
+#include "tools/cli_mqtt_wait.h"
 #include "agent/tls_probe.h"
 #include "agent/uplink_mqtt.h"
 #include "core/url.h"
@@ -183,94 +184,6 @@ static void print_cert(const struct tls_cert_info *ci)
 
 /* ---- MQTT with paho ---- */
 
-struct waiter {
-    pthread_mutex_t m;
-    pthread_cond_t c;
-    int done, ok, code;
-    char msg[256];
-    char tls_err[256];
-    double t_done;
-};
-
-static void waiter_init(struct waiter *w)
-{
-    memset(w, 0, sizeof *w);
-    pthread_mutex_init(&w->m, NULL);
-    pthread_cond_init(&w->c, NULL);
-}
-
-static void waiter_fini(struct waiter *w)
-{
-    pthread_mutex_destroy(&w->m);
-    pthread_cond_destroy(&w->c);
-}
-
-static void waiter_reset(struct waiter *w)
-{
-    pthread_mutex_lock(&w->m);
-    w->done = w->ok = w->code = 0;
-    w->msg[0] = 0;
-    pthread_mutex_unlock(&w->m);
-}
-
-static void finish(struct waiter *w, int ok, int code, const char *msg)
-{
-    double t = mono_ms();
-    pthread_mutex_lock(&w->m);
-    if (!w->done) {
-        w->done = 1;
-        w->ok = ok;
-        w->code = code;
-        w->t_done = t;
-        snprintf(w->msg, sizeof w->msg, "%s", msg ? msg : "");
-    }
-    pthread_cond_broadcast(&w->c);
-    pthread_mutex_unlock(&w->m);
-}
-
-static void on_ok(void *ctx, MQTTAsync_successData *resp)
-{
-    (void)resp;
-    finish(ctx, 1, 0, NULL);
-}
-
-static void on_fail(void *ctx, MQTTAsync_failureData *resp)
-{
-    finish(ctx, 0, resp ? resp->code : MQTTASYNC_FAILURE, resp ? resp->message : NULL);
-}
-
-static int on_tls_error(const char *str, size_t len, void *ctx)
-{
-    struct waiter *w = ctx;
-    pthread_mutex_lock(&w->m);
-    if (!w->tls_err[0]) {
-        snprintf(w->tls_err, sizeof w->tls_err, "%.*s", (int)len, str);
-        size_t l = strlen(w->tls_err);
-        while (l && (w->tls_err[l - 1] == '\n' || w->tls_err[l - 1] == '\r'))
-            w->tls_err[--l] = 0;
-    }
-    pthread_mutex_unlock(&w->m);
-    return 0;
-}
-
-/* Wait for the callback; 1 if it came. */
-static int waiter_wait(struct waiter *w, int timeout_ms)
-{
-    struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += timeout_ms / 1000;
-    until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L)
-        until.tv_sec++, until.tv_nsec -= 1000000000L;
-    pthread_mutex_lock(&w->m);
-    while (!w->done)
-        if (pthread_cond_timedwait(&w->c, &w->m, &until) != 0)
-            break;
-    int done = w->done;
-    pthread_mutex_unlock(&w->m);
-    return done;
-}
-
 static void connack_words(int code, const struct conf_uplink *cu, char *why, size_t whylen)
 {
     switch (code) {
@@ -318,16 +231,16 @@ static int mqtt_try(const struct conf *c, const struct conf_uplink *cu, const st
         snprintf(why, whylen, "cannot create an MQTT client for %s (paho code %d)", t->uri, rc);
         return -1;
     }
-    struct waiter w;
-    waiter_init(&w);
+    struct mqtt_waiter w;
+    mqtt_waiter_init(&w);
     /* The agent's own options (uplink_mqtt.c), one URI at a time. */
     struct mqtt_connect_options o;
     uplink_mqtt_options(cu, t->tls, &o);
     MQTTAsync_connectOptions *co = &o.co;
-    co->onSuccess = on_ok;
-    co->onFailure = on_fail;
+    co->onSuccess = mqtt_waiter_on_ok;
+    co->onFailure = mqtt_waiter_on_fail;
     co->context = &w;
-    o.so.ssl_error_cb = on_tls_error;
+    o.so.ssl_error_cb = mqtt_waiter_on_tls_error;
     o.so.ssl_error_context = &w;
     int result = -1;
     double t0 = mono_ms();
@@ -336,7 +249,7 @@ static int mqtt_try(const struct conf *c, const struct conf_uplink *cu, const st
         snprintf(why, whylen, "MQTT connect could not start (paho code %d)", rc);
         goto out;
     }
-    if (!waiter_wait(&w, MQTT_CONNECT_WAIT_MS)) {
+    if (!mqtt_waiter_wait(&w, MQTT_CONNECT_WAIT_MS)) {
         snprintf(why, whylen, "no CONNACK within %d s: is %s:%s an MQTT%s port?",
                  MQTT_CONNECT_WAIT_MS / 1000, t->host, t->port, t->tls ? " over TLS" : "");
         goto out;
@@ -381,14 +294,14 @@ static int mqtt_try(const struct conf *c, const struct conf_uplink *cu, const st
         goto disconnect;
     }
     MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
-    ro.onSuccess = on_ok;
-    ro.onFailure = on_fail;
+    ro.onSuccess = mqtt_waiter_on_ok;
+    ro.onFailure = mqtt_waiter_on_fail;
     ro.context = &w;
     MQTTAsync_message m = MQTTAsync_message_initializer;
     m.payload = payload;
     m.payloadlen = (int)strlen(payload);
     m.qos = 1;
-    waiter_reset(&w);
+    mqtt_waiter_reset(&w);
     t0 = mono_ms();
     rc = MQTTAsync_sendMessage(client, topic, &m, &ro);
     free(payload);
@@ -396,7 +309,7 @@ static int mqtt_try(const struct conf *c, const struct conf_uplink *cu, const st
         snprintf(why, whylen, "the test message could not be sent (paho code %d)", rc);
         goto disconnect;
     }
-    if (!waiter_wait(&w, PUBACK_WAIT_MS)) {
+    if (!mqtt_waiter_wait(&w, PUBACK_WAIT_MS)) {
         snprintf(why, whylen, "no PUBACK for the test message within %d s", PUBACK_WAIT_MS / 1000);
         goto disconnect;
     }
@@ -414,16 +327,16 @@ disconnect:
     if (MQTTAsync_isConnected(client)) {
         MQTTAsync_disconnectOptions dopts = MQTTAsync_disconnectOptions_initializer;
         dopts.timeout = 1000;
-        dopts.onSuccess = on_ok;
-        dopts.onFailure = on_fail;
+        dopts.onSuccess = mqtt_waiter_on_ok;
+        dopts.onFailure = mqtt_waiter_on_fail;
         dopts.context = &w;
-        waiter_reset(&w);
+        mqtt_waiter_reset(&w);
         if (MQTTAsync_disconnect(client, &dopts) == MQTTASYNC_SUCCESS)
-            waiter_wait(&w, 2000);
+            mqtt_waiter_wait(&w, 2000);
     }
 out:
     MQTTAsync_destroy(&client);
-    waiter_fini(&w);
+    mqtt_waiter_fini(&w);
     return result;
 }
 
