@@ -549,10 +549,6 @@ static enum mb_status rtu_request(struct stream_link *s, const uint8_t *req, siz
     adu[0] = (uint8_t)l->unit_id;
     memcpy(adu + 1, req, reqlen);
     size_t n = mb_rtu_seal(adu, reqlen + 1);
-    /* Whatever came unasked since the last reply is no answer to this request. */
-    discard(s, 0);
-    if (s->fd < 0)
-        return lost(s, err, errlen);
     sleep_us(s->quiet_at_us - mono_us());
     int64_t t0 = mono_us();
     mb_link_trace(l, ">", adu, n, "");
@@ -571,8 +567,13 @@ static enum mb_status stream_request(struct mb_link *l, const uint8_t *req, size
         take_dtu(s);
     for (int attempt = 0;; attempt++) {
         /* A peer that closes idle connections (some gateways after every
-         * reply, NAT boxes after a minute) has usually done so by now. */
-        if (s->fd >= 0 && peer_closed(s->fd))
+         * reply, NAT boxes after a minute) has usually done so by now. On
+         * RTU framing, whatever came unasked since the last reply is no
+         * answer to this request: drained, which finds a close too (one
+         * look at the socket a request, not two). */
+        if (s->fd >= 0 && s->rtu)
+            discard(s, 0);
+        else if (s->fd >= 0 && peer_closed(s->fd))
             mb_link_close(l);
         enum mb_status st = mb_link_connect(l, err, errlen);
         if (st != MB_OK)
