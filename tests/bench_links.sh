@@ -96,34 +96,10 @@ run() {
     kill -TERM "$AGENT_PID"; wait "$AGENT_PID"
 }
 
-# The plan the agent makes for a table (max_gap 0, as bench_rtu.sh computes it) and the
-# 9600 8N1 wire time of a poll.
+# The figures' helpers: the plan and wire time (tests/bench_plan.py), status, the sim's counters.
 cat > "$T/plan.py" <<'PY'
-import csv, json
-CHAR_MS = 10 / 9600 * 1000
-def plan(path):
-    rows = [r for r in csv.DictReader(l for l in open(path, encoding="utf-8") if not l.startswith("#"))]
-    width = lambda t: 2 if t in ("int32", "uint32", "float32") else 4 if t in ("int64", "uint64", "float64") else 1
-    spans = {}
-    for r in rows:
-        a, w = int(r["address"]), width(r["type"])
-        spans.setdefault(r["area"], []).append((a, a + w))
-    reads = []
-    for area, sp in spans.items():
-        sp.sort()
-        cur = None
-        for a, e in sp:
-            limit = 2000 if area in ("coil", "discrete") else 125
-            if cur and a <= cur[1] and max(e, cur[1]) - cur[0] <= limit:
-                cur[1] = max(cur[1], e)
-            else:
-                cur = [a, e]
-                reads.append((area, cur))
-    data = [((e - a + 7) // 8 if area in ("coil", "discrete") else 2 * (e - a)) for area, (a, e) in reads]
-    return len(rows), data
-def poll_chars(data, gaps=1):
-    # per request: `gaps` x 3.5 characters of silence + 8 (request) + 5 + data (reply)
-    return sum(gaps * 3.5 + 8 + 5 + d for d in data)
+import json
+from bench_plan import CHAR_MS, plan, poll_chars
 def status(path):
     s = json.load(open(path))
     return {d["name"]: d for d in s["devices"]}, s["links"]
@@ -133,7 +109,7 @@ def sim(path):
     t, served, busy, overlaps, accepted, refused = open(path).read().split()
     return float(t), int(served), int(busy), int(overlaps), int(accepted), int(refused)
 PY
-export PYTHONPATH=$T
+export PYTHONPATH=$T:$ROOT/tests
 DEMO=$ROOT/conf/demo/points/tank_farm.csv
 
 # ---- 1. RTU over TCP, paced ------------------------------------------------------

@@ -47,37 +47,14 @@ req1=$($PY -c "import json,sys; print(json.load(open(sys.argv[1]))['devices'][0]
 t1=$(date +%s.%N)
 kill -TERM "$AGENT_PID"; wait "$AGENT_PID"
 kill -TERM "$PACED"; wait "$PACED" 2>/dev/null
-$PY - "$ROOT/conf/demo/points/tank_farm.csv" "$req0" "$req1" "$t0" "$t1" "$T/paced.out" <<'PY' | tee "$OUT"
-import csv, sys
-# The plan the agent makes for this table (max_gap 0): merge adjacent points per area.
-rows = [r for r in csv.DictReader(l for l in open(sys.argv[1]) if not l.startswith("#"))]
-width = lambda t: 2 if t in ("int32", "uint32", "float32") else 4 if t in ("int64", "uint64", "float64") else 1
-spans = {}
-for r in rows:
-    a, w = int(r["address"]), width(r["type"])
-    spans.setdefault(r["area"], []).append((a, a + w))
-reads = []
-for area, sp in spans.items():
-    sp.sort()
-    cur = None
-    for a, e in sp:
-        limit = 2000 if area in ("coil", "discrete") else 125
-        if cur and a <= cur[1] and max(e, cur[1]) - cur[0] <= limit:
-            cur[1] = max(cur[1], e)
-        else:
-            cur = [a, e]
-            reads.append((area, cur))
-char_ms = 10 / 9600 * 1000
-gap = 3.5
-chars = 0.0
-for area, (a, e) in reads:
-    n = e - a
-    data = (n + 7) // 8 if area in ("coil", "discrete") else 2 * n
-    # The master keeps 3.5 characters of silence before each request; a slave may
-    # answer as soon as the request ends (ganzhi-sim does, so do many devices).
-    chars += gap + 8 + 5 + data
-poll_ms = chars * char_ms
-points = len(rows)
+PYTHONPATH=$ROOT/tests $PY - "$ROOT/conf/demo/points/tank_farm.csv" "$req0" "$req1" "$t0" "$t1" "$T/paced.out" <<'PY' | tee "$OUT"
+import sys
+from bench_plan import CHAR_MS, plan, poll_chars
+# The plan the agent makes for this table (tests/bench_plan.py). The master keeps
+# 3.5 characters of silence before each request; a slave may answer as soon as the
+# request ends (ganzhi-sim does, so do many devices): one silence a request.
+points, reads = plan(sys.argv[1])
+poll_ms = poll_chars(reads) * CHAR_MS
 limit = points * 1000 / poll_ms
 req0, req1, t0, t1 = int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4]), float(sys.argv[5])
 polls = (req1 - req0) / len(reads)
