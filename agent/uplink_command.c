@@ -85,6 +85,7 @@ struct uplink_commands {
     uint32_t clock_point;
     int clock_alarm;
     int64_t pruned_at;
+    int reported;                   /* the status shows a running resend */
     struct readahead ahead;
 };
 
@@ -799,11 +800,14 @@ size_t commands_work(struct uplink *u, size_t allowance, size_t window)
     sent += measure_work(u);
     if (connected)
         sent += resend_work(u, allowance, window);
-    pthread_mutex_lock(&u->lock);
-    u->st.resending = k->job.active;
-    u->st.resend_pos = k->job.pos;
-    u->st.resend_end = k->job.end;
-    pthread_mutex_unlock(&u->lock);
+    if (k->job.active || k->reported) {     /* for the status: no lock on an idle turn */
+        pthread_mutex_lock(&u->lock);
+        u->st.resending = k->job.active;
+        u->st.resend_pos = k->job.pos;
+        u->st.resend_end = k->job.end;
+        pthread_mutex_unlock(&u->lock);
+        k->reported = k->job.active;
+    }
     int64_t now = mono_ms();
     if (now - k->pruned_at > 3600 * 1000) {
         k->pruned_at = now;
