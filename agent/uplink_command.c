@@ -259,16 +259,9 @@ static int wanted(struct uplink *u, char *const *names, size_t n, int tags, uint
     const struct uplink_format *f = &u->fmt;
     const struct conf *c = f->conf;
     for (size_t i = 0; i < n; i++) {
-        int found = 0;
-        for (size_t d = 0; d < c->ndevices && !found; d++) {
-            const struct conf_device *cd = &c->devices[d];
-            if (!tags) {
-                found = strcmp(cd->name, names[i]) == 0;
-                continue;
-            }
-            for (size_t p = 0; p < cd->npoints && !found; p++)
-                found = strcmp(cd->points[p].tag, names[i]) == 0;
-        }
+        int found = !tags && conf_device_find(c, names[i]);
+        for (size_t d = 0; tags && d < c->ndevices && !found; d++)
+            found = conf_point_find(&c->devices[d], names[i]) != NULL;
         if (!found) {
             snprintf(why, whylen, "no %s '%s' on this gateway", tags ? "tag" : "device", names[i]);
             return -1;
