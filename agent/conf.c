@@ -409,6 +409,21 @@ static bool same_rtu_tcp_bus(const struct conf_device *a, const struct conf_devi
            && memcmp(a->dtu_id, b->dtu_id, a->dtu_id_len) == 0;
 }
 
+bool conf_same_bus(const struct conf_device *a, const struct conf_device *b)
+{
+    if (a->driver != b->driver)
+        return false;
+    switch (a->driver) {
+    case CONF_MODBUS_RTU:
+        return a->serial && b->serial && strcmp(a->serial, b->serial) == 0;
+    case CONF_MODBUS_RTU_TCP:
+        return same_rtu_tcp_bus(a, b);
+    case CONF_MODBUS_TCP:
+        return a->link == CONF_LINK_SHARED && b->link == CONF_LINK_SHARED && same_host_port(a, b);
+    }
+    return false;
+}
+
 /* "key = mine" and "key = theirs" appended to two lists when they differ. */
 struct bus_diff {
     char mine[512], theirs[512];

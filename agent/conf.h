@@ -7,6 +7,7 @@
 #ifndef GANZHI_CONF_H
 #define GANZHI_CONF_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdint.h>
@@ -170,6 +171,11 @@ void conf_free(struct conf *c);
 void conf_diag_free(struct conf_diag *d);
 
 const struct conf_device *conf_device_find(const struct conf *c, const char *name);
+/* Whether two devices are on one wire, polled as one bus: the same serial port;
+ * the same device server (host, any case, and port) or DTU; the same Modbus TCP
+ * host:port with link = shared on both. What the checks across devices hold
+ * agreeing is exactly what the poller puts on one bus. */
+bool conf_same_bus(const struct conf_device *a, const struct conf_device *b);
 const struct conf_point *conf_point_find(const struct conf_device *d, const char *tag);
 const char *conf_point_meta(const struct conf_point *p, const char *key);
 /* The point's name and unit, "" when absent. */

@@ -251,28 +251,6 @@ static void *bus_main(void *arg)
     return NULL;
 }
 
-/* Devices on one wire share a bus: one request at a time, one schedule. The
- * wire is a serial port; a device server's or gateway's host:port; a DTU.
- * A Modbus TCP device with `link = own` is a bus of its own. */
-static int same_bus(const struct conf_device *a, const struct conf_device *b)
-{
-    if (a->driver != b->driver)
-        return 0;
-    switch (a->driver) {
-    case CONF_MODBUS_RTU:
-        return strcmp(a->serial, b->serial) == 0;
-    case CONF_MODBUS_RTU_TCP:
-        if (a->listen || b->listen)
-            return a->listen && b->listen && a->dtu_id_len == b->dtu_id_len &&
-                   memcmp(a->dtu_id, b->dtu_id, a->dtu_id_len) == 0;
-        return a->port == b->port && strcmp(a->host, b->host) == 0;
-    case CONF_MODBUS_TCP:
-        return a->link == CONF_LINK_SHARED && b->link == CONF_LINK_SHARED &&
-               a->port == b->port && strcmp(a->host, b->host) == 0;
-    }
-    return 0;
-}
-
 static const char *dtu_event_text(enum dtu_event ev)
 {
     switch (ev) {
@@ -382,7 +360,8 @@ struct poller *poller_start(const struct conf *c, struct store *s, struct writer
         char derr[200];
         size_t b;
         for (b = 0; b < pl->nbuses; b++)
-            if (same_bus(pl->buses[b].devs[0]->dev.conf, cd))
+            /* one wire, one bus (a `link = own` device is a bus of its own) */
+            if (conf_same_bus(pl->buses[b].devs[0]->dev.conf, cd))
                 break;
         struct bus *bus = &pl->buses[b];
         if (b == pl->nbuses) {

@@ -945,8 +945,16 @@ static void test_rtu_tcp_buses(void)
                          "points = points/" table ".csv\n"
     /* agreeing: fine, whatever else differs (unit, interval, timeout) */
     CHECK(load_with(SRV("s1", "b") "unit_id = 1\nbaud = 19200\nframe_gap = 5ms\n"
-                    SRV("s2", "c") "unit_id = 2\nbaud = 19200\nframe_gap = 5ms\ninterval = 5s\n") == 0);
+                    "[device s2]\ndriver = modbus-rtu-tcp\nhost = TS1\nport = 4001\npoints = points/c.csv\n"
+                    "unit_id = 2\nbaud = 19200\nframe_gap = 5ms\ninterval = 5s\n") == 0);
     dump();
+    /* what the checks hold agreeing is one bus to the poller: the host in any case */
+    if (C) {
+        const struct conf_device *s1 = conf_device_find(C, "s1"), *s2 = conf_device_find(C, "s2"),
+                                 *d1 = conf_device_find(C, "d1");
+        CHECK(s1 && s2 && d1 && conf_same_bus(s1, s2) && conf_same_bus(s2, s1));
+        CHECK(s1 && d1 && !conf_same_bus(s1, d1));
+    }
     /* the host's case does not matter; the first device on the bus is the reference */
     CHECK(load_with(SRV("s1", "b") "baud = 19200\n"                          /* 8-13 */
                     "[device s2]\ndriver = modbus-rtu-tcp\nhost = TS1\nport = 4001\n"
