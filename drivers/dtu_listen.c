@@ -3,10 +3,8 @@
 #include "drivers/dtu_listen.h"
 #include "drivers/tcp_listen.h"
 #include "core/clock.h"
-#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
