@@ -15,11 +15,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* How often at most the cursor is written: a crash costs repeats, not losses. */
 #define CURSOR_PERSIST_MS 250
 /* How long a clean stop may spend delivering what is stored. */
 #define STOP_DRAIN_MS 2000
+/* Reconnecting: the first wait, and how long a connection must last before
+ * the waits start again from it (reconnect_max is the longest). */
+#define BACKOFF_MIN_MS 250
+#define BACKOFF_RESET_MS 10000
 /* Read ahead per lane: this many messages' readings, at most READAHEAD_MAX (56 KB). */
 #define READAHEAD_MESSAGES 8
 #define READAHEAD_MAX 1024
@@ -313,7 +318,11 @@ static void *uplink_main(void *arg)
 {
     struct uplink *u = arg;
     const struct conf_uplink *cu = u->cu;
-    int64_t next_connect = 0, backoff = 250, last_persist = 0, drain_until = 0;
+    int64_t next_connect = 0, backoff = BACKOFF_MIN_MS, last_persist = 0, drain_until = 0;
+    int64_t up_since = 0;
+    /* Each gateway its own jitter: after a provincial broker restarts, its
+     * thousands of gateways must not redial in step. */
+    unsigned jitter_seed = (unsigned)wall_ms() ^ (unsigned)getpid() ^ (unsigned)(uintptr_t)u;
     int64_t last_account = 0, last_tokens = mono_ms();
     /* The live lane always keeps a slot of the window, and takes every slot that
      * frees before the backlog does: a backlog never starves it, and a drain
@@ -376,11 +385,18 @@ static void *uplink_main(void *arg)
         int64_t now = mono_ms();
         if (!connected && !connecting && now >= next_connect) {
             start_connect(u);
-            next_connect = now + backoff;
+            next_connect = now + backoff * (75 + rand_r(&jitter_seed) % 51) / 100;
             backoff = backoff * 2 > cu->reconnect_max_ms ? cu->reconnect_max_ms : backoff * 2;
         }
-        if (connected)
-            backoff = 250;
+        /* Only a connection that lasted resets the backoff: a flapping link, or a
+         * broker that drops each connection at once, would otherwise be redialled
+         * four times a second. */
+        if (!connected)
+            up_since = 0;
+        else if (!up_since)
+            up_since = now;
+        else if (now - up_since >= BACKOFF_RESET_MS)
+            backoff = BACKOFF_MIN_MS;
         if (now - last_persist >= CURSOR_PERSIST_MS) {
             persist_cursor(u);
             last_persist = now;
