@@ -218,6 +218,13 @@ static const struct conf_key uplink_keys[] = {
               "queue fewer" },
     { .key = "keepalive", .type = K_DURATION, .def = "30s", .lo = SEC, .hi = HOUR, .off = U(keepalive_ms),
       .desc = "MQTT keepalive" },
+    { .key = "connect_timeout", .type = K_DURATION, .def = "10s", .lo = SEC, .hi = 5 * MINUTE,
+      .off = U(connect_timeout_ms),
+      .desc = "longest wait for a connection, TLS handshake and CONNACK included" },
+    { .key = "ack_timeout", .type = K_DURATION, .def = "60s", .lo = SEC, .hi = HOUR,
+      .off = U(ack_timeout_ms),
+      .desc = "messages in flight and no PUBACK for this long: the broker is taken for stuck, "
+              "the connection is dropped and made again (what was in flight is sent again)" },
     { .key = "reconnect_max", .type = K_DURATION, .def = "5s", .lo = 100, .hi = 10 * MINUTE,
       .off = U(reconnect_max_ms), .desc = "longest wait between reconnection attempts" },
     { .key = "live_window", .type = K_DURATION, .def = "30s", .lo = SEC, .hi = DAY,

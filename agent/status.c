@@ -184,7 +184,12 @@ cJSON *status_json(const struct agent_status *s)
         add_u64(x, "messages_sent", st->messages_sent);
         add_u64(x, "messages_acked", st->messages_acked);
         add_u64(x, "send_failures", st->send_failures);
+        add_u64(x, "connects", st->connects);
         add_u64(x, "connect_failures", st->connect_failures);
+        add_u64(x, "ack_timeouts", st->ack_timeouts);
+        add_u64(x, "unasked_messages", st->unasked);
+        if (st->last_error[0])
+            cJSON_AddStringToObject(x, "last_error", st->last_error);
         add_u64(x, "commands_done", st->commands_done);
         add_u64(x, "commands_refused", st->commands_refused);
         add_u64(x, "commands_limited", st->commands_limited);

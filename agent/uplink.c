@@ -25,6 +25,8 @@
  * the waits start again from it (reconnect_max is the longest). */
 #define BACKOFF_MIN_MS 250
 #define BACKOFF_RESET_MS 10000
+/* How soon to try again when the transport is still closing the last connection. */
+#define CONNECT_EARLY_MS 20
 /* Read ahead per lane: this many messages' readings, at most READAHEAD_MAX (56 KB). */
 #define READAHEAD_MESSAGES 8
 #define READAHEAD_MAX 1024
@@ -190,19 +192,24 @@ static int send_alarms(struct uplink *u)
     return window_send_tracked(u, MK_ALARM, topic, body, 1, ev[0].id, ev[n - 1].id, LANE_LIVE, 1) > 0;
 }
 
-static void start_connect(struct uplink *u)
+/* 0: an attempt started (or failed to); 1: too early, try again shortly. */
+static int start_connect(struct uplink *u)
 {
     char err[300];
     pthread_mutex_lock(&u->lock);
     u->connecting = 1;
     pthread_mutex_unlock(&u->lock);
-    if (u->t->ops->connect(u->t, err, sizeof err) != 0) {
+    int rc = u->t->ops->connect(u->t, err, sizeof err);
+    if (rc != 0) {
         pthread_mutex_lock(&u->lock);
         u->connecting = 0;
-        u->st.connect_failures++;
+        if (rc < 0)
+            u->st.connect_failures++;
         pthread_mutex_unlock(&u->lock);
-        log_warn("uplink", u->cu->name, "%s", err);
+        if (rc < 0)
+            log_warn("uplink", u->cu->name, "%s", err);
     }
+    return rc > 0;
 }
 
 static int first_ts(void *arg, uint64_t seq, const struct reading *r)
@@ -314,12 +321,47 @@ static size_t backfill_allowance(struct uplink *u, int64_t now, int64_t *last)
     return u->tokens >= 1 ? (size_t)u->tokens : 0;
 }
 
+/* A broker that takes messages and acknowledges none (stuck, or a bridge that
+ * lost its other side) would hold the window full for ever, and one that
+ * loses some acknowledgements would hold those messages, and the cursor behind
+ * them, until the next reconnect. When a message has waited ack_timeout, the
+ * connection is dropped and made again; what was in flight is sent again. */
+static void check_acks(struct uplink *u, int64_t now)
+{
+    pthread_mutex_lock(&u->lock);
+    int64_t since = 0;
+    for (size_t i = 0; i < u->nslots; i++) {
+        const struct flight *f = &u->slots[i];
+        if (f->used && f->handed && (!since || f->handed_ms < since))
+            since = f->handed_ms;
+    }
+    size_t handed = u->handed;
+    int stuck = since && now - since >= u->cu->ack_timeout_ms;
+    if (stuck) {
+        /* Once: the loss of the connection follows, and voids these flights. */
+        for (size_t i = 0; i < u->nslots; i++)
+            if (u->slots[i].used && u->slots[i].handed)
+                u->slots[i].handed_ms = INT64_MAX;
+        u->st.ack_timeouts++;
+        snprintf(u->st.last_error, sizeof u->st.last_error,
+                 "a message unacknowledged for %lld ms (%zu in flight)",
+                 (long long)(now - since), handed);
+    }
+    pthread_mutex_unlock(&u->lock);
+    if (!stuck)
+        return;
+    log_warn("uplink", u->cu->name, "%zu messages in flight, the oldest unacknowledged for %lld s "
+             "(ack_timeout): dropping the connection to make it again", handed,
+             (long long)((now - since) / 1000));
+    u->t->ops->drop(u->t, "no acknowledgement");
+}
+
 static void *uplink_main(void *arg)
 {
     struct uplink *u = arg;
     const struct conf_uplink *cu = u->cu;
     int64_t next_connect = 0, backoff = BACKOFF_MIN_MS, last_persist = 0, drain_until = 0;
-    int64_t up_since = 0;
+    int64_t up_since = 0, last_ack_check = 0;
     /* Each gateway its own jitter: after a provincial broker restarts, its
      * thousands of gateways must not redial in step. */
     unsigned jitter_seed = (unsigned)wall_ms() ^ (unsigned)getpid() ^ (unsigned)(uintptr_t)u;
@@ -384,9 +426,12 @@ static void *uplink_main(void *arg)
             u->t->ops->diagnose(u->t);     /* in words, what paho could not say */
         int64_t now = mono_ms();
         if (!connected && !connecting && now >= next_connect) {
-            start_connect(u);
-            next_connect = now + backoff * (75 + rand_r(&jitter_seed) % 51) / 100;
-            backoff = backoff * 2 > cu->reconnect_max_ms ? cu->reconnect_max_ms : backoff * 2;
+            if (start_connect(u)) {
+                next_connect = now + CONNECT_EARLY_MS;
+            } else {
+                next_connect = now + backoff * (75 + rand_r(&jitter_seed) % 51) / 100;
+                backoff = backoff * 2 > cu->reconnect_max_ms ? cu->reconnect_max_ms : backoff * 2;
+            }
         }
         /* Only a connection that lasted resets the backoff: a flapping link, or a
          * broker that drops each connection at once, would otherwise be redialled
@@ -397,6 +442,10 @@ static void *uplink_main(void *arg)
             up_since = now;
         else if (now - up_since >= BACKOFF_RESET_MS)
             backoff = BACKOFF_MIN_MS;
+        if (connected && u->t->ops->drop && now - last_ack_check >= 250) {
+            check_acks(u, now);
+            last_ack_check = now;
+        }
         if (now - last_persist >= CURSOR_PERSIST_MS) {
             persist_cursor(u);
             last_persist = now;

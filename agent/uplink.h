@@ -19,6 +19,8 @@ struct uplink_stats {
     uint64_t backlog;           /* readings stored and not yet acknowledged */
     int64_t oldest_pending_ms;  /* age of the oldest unacknowledged reading, 0: none */
     uint64_t messages_sent, messages_acked, send_failures, connects, connect_failures;
+    uint64_t ack_timeouts;      /* connections dropped: nothing acknowledged for ack_timeout */
+    uint64_t unasked;           /* messages the broker sent on topics never subscribed to */
     uint64_t dropped;           /* readings evicted before they were sent (see store) */
     uint64_t inflight;          /* messages awaiting PUBACK, or queued for paho */
     uint64_t queued, queue_max; /* of those, made and waiting for paho's window; the bound */

@@ -161,6 +161,11 @@ void uplink_set_hooks(struct uplink *u, const struct uplink_hooks *h)
         u->cmd->hooks = *h;
 }
 
+int commands_topic(const struct uplink *u, const char *topic)
+{
+    return strcmp(topic, u->cmd->topic_cmd) == 0;
+}
+
 void commands_received(struct uplink *u, const void *payload, size_t len)
 {
     struct uplink_commands *k = u->cmd;

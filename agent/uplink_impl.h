@@ -23,6 +23,7 @@ struct flight {
     int used;
     int handed;             /* with the transport, counted in `handed` */
     size_t bytes;           /* the message's size, while handed */
+    int64_t handed_ms;      /* mono ms it was handed over, while handed */
     enum lane lane;
     int alarm;              /* carries alarm events first..last, not readings */
 };
@@ -119,6 +120,8 @@ struct uplink {
 /* The command channel of u (cu->commands = on): 0, or -1 (err). */
 int commands_start(struct uplink *u, const struct conf *c, char *err, size_t errlen);
 void commands_free(struct uplink *u);
+/* Whether topic is the command channel's (any thread). */
+int commands_topic(const struct uplink *u, const char *topic);
 /* A message on the command topic (any thread): queued for the uplink thread. */
 void commands_received(struct uplink *u, const void *payload, size_t len);
 /* Subscribe after a connect (uplink thread). */

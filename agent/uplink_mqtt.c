@@ -43,7 +43,7 @@ void uplink_mqtt_options(const struct conf_uplink *cu, int tls, struct mqtt_conn
     o->so = (MQTTAsync_SSLOptions)MQTTAsync_SSLOptions_initializer;
     o->co.keepAliveInterval = (int)(cu->keepalive_ms / 1000);
     o->co.cleansession = 1;
-    o->co.connectTimeout = 10;
+    o->co.connectTimeout = (int)((cu->connect_timeout_ms + 999) / 1000);
     o->co.automaticReconnect = 0;   /* we reconnect ourselves, with our own backoff */
     o->co.username = cu->username;
     o->co.password = cu->password;
@@ -149,6 +149,10 @@ static int mqtt_connect(struct transport *t, char *err, size_t errlen)
     o.so.ssl_error_cb = on_tls_error;
     o.so.ssl_error_context = m;
     int rc = MQTTAsync_connect(m->client, &o.co);
+    /* paho ignores a connect while the disconnect of a lost connection is
+     * still queued: not a failure, only early. */
+    if (rc == MQTTASYNC_COMMAND_IGNORED)
+        return 1;
     if (rc != MQTTASYNC_SUCCESS) {
         snprintf(err, errlen, "cannot start connecting (paho code %d)", rc);
         return -1;
@@ -252,8 +256,33 @@ static void mqtt_close(struct transport *t)
     free(m);
 }
 
+/* paho reports no loss for a disconnect it was asked for: say it ourselves,
+ * once paho has let go of the connection. */
+static void on_dropped(void *ctx, MQTTAsync_successData *resp)
+{
+    struct mqtt *m = ctx;
+    m->ev.lost(m->ev.ctx, "dropped by the agent");
+}
+
+static void on_drop_failed(void *ctx, MQTTAsync_failureData *resp)
+{
+    on_dropped(ctx, NULL);
+}
+
+static void mqtt_drop(struct transport *t, const char *why)
+{
+    struct mqtt *m = (struct mqtt *)t;
+    MQTTAsync_disconnectOptions d = MQTTAsync_disconnectOptions_initializer;
+    d.timeout = 0;      /* the broker is not listening: nothing to wait for */
+    d.onSuccess = on_dropped;
+    d.onFailure = on_drop_failed;
+    d.context = m;
+    if (MQTTAsync_disconnect(m->client, &d) != MQTTASYNC_SUCCESS)
+        m->ev.lost(m->ev.ctx, why);     /* already gone: its loss is reported already, or now */
+}
+
 static const struct transport_ops mqtt_ops = {
-    mqtt_connect, mqtt_publish, mqtt_subscribe, mqtt_diagnose, mqtt_close,
+    mqtt_connect, mqtt_publish, mqtt_subscribe, mqtt_diagnose, mqtt_close, mqtt_drop,
 };
 
 struct transport *uplink_mqtt_open(const struct conf_uplink *cu, const struct transport_events *ev,

@@ -96,7 +96,7 @@ static void outbox_close(struct transport *t)
 }
 
 static const struct transport_ops outbox_ops = {
-    outbox_connect, outbox_publish, outbox_subscribe, NULL, outbox_close,
+    outbox_connect, outbox_publish, outbox_subscribe, NULL, outbox_close, NULL,
 };
 
 struct transport *uplink_outbox_open(const char *name, const char *dir, const struct profile *p,

@@ -41,7 +41,9 @@ struct transport;
 
 struct transport_ops {
     /* Start connecting: 0, the outcome to come as connected or connect_failed
-     * (perhaps before this returns); -1 when no attempt could start (err says why). */
+     * (perhaps before this returns); 1, not yet: the last connection is still
+     * being closed (nothing follows; try again shortly); -1 when no attempt
+     * could start (err says why). */
     int (*connect)(struct transport *t, char *err, size_t errlen);
     /* Hand a message over (from one thread at a time: the uplink's sender): 0,
      * then for a tracked QoS 1 message acked or failed
@@ -55,6 +57,9 @@ struct transport_ops {
     void (*diagnose)(struct transport *t);
     /* Disconnect (a short grace for what is on the wire) and free. */
     void (*close)(struct transport *t);
+    /* Give up the connection now, as if it were lost (why: for the log): the
+     * outcome comes as lost; what was in flight fails. NULL: nothing to drop. */
+    void (*drop)(struct transport *t, const char *why);
 };
 
 /* Every transport starts with this. */

@@ -3,6 +3,7 @@
  * window of messages awaiting acknowledgement, and the transport's events. */
 #include "agent/uplink_impl.h"
 #include "agent/log.h"
+#include "core/clock.h"
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -121,12 +122,29 @@ static void on_failed(void *ctx, uint64_t id)
         wake_ring(&u->wake);
 }
 
-/* A message on a subscribed topic: the command channel's. */
+/* A message from the broker: the command channel's, or one on a topic never
+ * subscribed to (a bridge misconfigured, a hostile peer), counted and said,
+ * never acted on. */
 static void on_message(void *ctx, const char *topic, const void *payload, size_t len)
 {
     struct uplink *u = ctx;
-    if (u->cmd)
+    if (u->cmd && commands_topic(u, topic)) {
         commands_received(u, payload, len);
+        return;
+    }
+    pthread_mutex_lock(&u->lock);
+    uint64_t n = ++u->st.unasked;
+    pthread_mutex_unlock(&u->lock);
+    if (n <= 3 || n % 1000 == 0) {
+        char shown[81];     /* the broker's bytes, made printable */
+        size_t i = 0;
+        for (; topic[i] && i < sizeof shown - 1; i++)
+            shown[i] = topic[i] >= 0x20 && topic[i] < 0x7f ? topic[i] : '?';
+        shown[i] = 0;
+        log_warn("uplink", u->cu->name, "the broker sent %zu bytes on '%s%s', a topic never "
+                 "subscribed to: ignored (%llu such messages)", len, shown, topic[i] ? "..." : "",
+                 (unsigned long long)n);
+    }
 }
 
 void window_events(struct uplink *u, struct transport_events *ev)
@@ -280,6 +298,7 @@ static void *sender_main(void *arg)
             id = m.f->id;
             m.f->handed = 1;
             m.f->bytes = m.len;
+            m.f->handed_ms = mono_ms();
             u->handed++;
             u->handed_bytes += m.len;
             u->st.messages_sent++;

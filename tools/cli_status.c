@@ -161,6 +161,15 @@ static void print_uplinks(const cJSON *arr)
                : cli_age((int64_t)oldest->valuedouble, age, sizeof age),
                count(u, "dropped", b2, sizeof b2),
                cJSON_IsTrue(item(u, "backfilling")) ? ", re-sending a backlog" : "");
+        if (!up && str(u, "last_error", NULL))
+            printf("  %-*s last error: %s\n", w, "", str(u, "last_error", ""));
+        if (num(u, "ack_timeouts") + num(u, "unasked_messages") > 0) {
+            char c1[32], c2[32];
+            printf("  %-*s broker trouble: %s connections dropped for want of acknowledgements "
+                   "(ack_timeout), %s messages on topics never subscribed to\n", w, "",
+                   count(u, "ack_timeouts", c1, sizeof c1),
+                   count(u, "unasked_messages", c2, sizeof c2));
+        }
         if (num(u, "commands_done") + num(u, "commands_refused") + num(u, "commands_dropped") > 0) {
             char c1[32], c2[32], c3[32], c4[32];
             printf("  %-*s commands: %s done, %s refused (%s over command_rate), %s dropped",
