@@ -36,10 +36,10 @@ BIG_INTERVAL=${BENCH_BIG_INTERVAL:-500ms}
 BIG_WINDOW=${BENCH_BIG_WINDOW:-20}
 BARE_SECONDS=${BENCH_BARE_SECONDS:-5}
 MSG_READINGS=500
-# Stage goal (the issue): 5,000 points at 1 s, < 10 % of one core, < 16 MB RSS.
+# Stage goal: 5,000 points at 1 s, < 10 % of one core, < 16 MB RSS.
 GOAL_CPU_PCT=10
 GOAL_RSS_MB=16
-# Memory goals (the issue): private memory (RssAnon) <= 3 MB at 5,000 points / 1 s;
+# Memory goals: private memory (RssAnon) <= 3 MB at 5,000 points / 1 s;
 # <= 10 MB RssAnon and <= 16 MB RSS at 50,000 points / 500 ms.
 GOAL_ANON_MB=3
 GOAL_BIG_ANON_MB=10

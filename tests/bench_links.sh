@@ -1,5 +1,5 @@
 #!/bin/bash
-# bench_links.sh (part of `make bench`): the TCP paths to serial devices (issue 10),
+# bench_links.sh (part of `make bench`): the TCP paths to serial devices,
 # against ganzhi-sim on loopback, each figure a ratio to a limit or a baseline of the
 # same run:
 #   1. RTU over TCP on a paced link: `ganzhi-sim --rtu-tcp --paced --baud 9600`, the

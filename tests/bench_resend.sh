@@ -1,6 +1,6 @@
 #!/bin/bash
 # bench_resend.sh (part of `make bench`): live latency while a 7-day resend drains
-# (product issue 11: "live p99 latency while a 7-day resend drains stays under 1 s").
+# (goal: live p99 latency while a 7-day resend drains stays under 1 s).
 #   A store filled with 7 days of history (tests/tool_fill_store: 50 points every
 #   60 s, ~500k readings) under an agent that polls ganzhi-sim's tank farm every
 #   200 ms (commit_interval at its default, 200 ms) and publishes on a generic

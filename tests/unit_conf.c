@@ -1407,7 +1407,7 @@ static void test_schema_print(void)
         "ca_file", "cert_file", "key_file", "username", "password", "qos", "topic_prefix",
         "backfill_rate", "message_readings", "max_inflight", "keepalive", "reconnect_max",
         "live_window", ">= 1MB", "2GB", "90d", "duration", "size", "timezone", "url list", "(required)",
-        /* the ways over TCP (issue 10) */
+        /* the ways over TCP */
         "modbus-tcp, modbus-rtu, modbus-rtu-tcp", "listen", "dtu", "heartbeat", "frame_gap", "echo",
         "link", "auto, on, off", "shared, own", "0..10s", "3.5 characters at baud", "bytes", "address",
         "dtu_register_timeout", "100ms..5m", "dtu_pending_max", "1..1024", "(required on modbus-tcp)",

@@ -468,7 +468,7 @@ static void test_time_patterns(void)
     CHECK_STR(fmt("epoch_s", T0 + 999, 480), "1795919400");
     CHECK_STR(fmt("spaced", 951782400000LL, 0), "2000-02-29 00:00:00");   /* leap day */
     CHECK_STR(fmt("spaced", -1, 0), "1969-12-31 23:59:59");
-    /* Within a day of the int64 limits: refused, never wrapped (issue 12). */
+    /* Within a day of the int64 limits: refused, never wrapped. */
     CHECK_STR(fmt("compact", INT64_MAX - 1000, 480), "(error)");
     CHECK_STR(fmt("compact", INT64_MIN + 1000, -480), "(error)");
     CHECK_STR(fmt("epoch_s", INT64_MIN, 0), "-9223372036854776");  /* rounded down */

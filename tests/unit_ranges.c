@@ -60,7 +60,7 @@ static void test_text(void)
     CHECK(ranges_parse(&t, "5-") == -1);
     CHECK(ranges_parse(&t, "9-3") == -1);
     CHECK(ranges_parse(&t, "1-2;") == -1);
-    /* Only what ranges_format writes (issue 12): sorted, disjoint, no signs. */
+    /* Only what ranges_format writes : sorted, disjoint, no signs. */
     const char *bad[] = { "0-18446744073709551615,5-6", "0--1,5-6", "5-3", "1-10,5-20",
                           "20-30,1-10", "1-10,11-20", "1-10,10-20", "-1-5", "+1-5", " 1-5",
                           "1- 5", "1-18446744073709551616", "1-2,", ",1-2", "1-2,,3-4" };

@@ -57,7 +57,7 @@ static void test_codec_truncated(void)
     }
 }
 
-/* A stored time delta near 2^63 (a corrupt row) is refused, not added (issue 12). */
+/* A stored time delta near 2^63 (a corrupt row) is refused, not added. */
 static void test_codec_huge_delta(void)
 {
     /* kind none, point 1, dt = 2^63 - 1 as a varint: eight 0xff, then 0x7f. */
