@@ -43,6 +43,7 @@ struct stream_link {
     int rtu;                    /* RTU framing (else MBAP) */
     uint16_t tid;               /* MBAP: last transaction id sent */
     unsigned silent;            /* MBAP: requests in a row that got no answer */
+    int reopened_silent;        /* MBAP: this connection replaced one given up for silence */
     int64_t gap_pause_us;       /* RTU: pause before each request */
     int64_t quiet_at_us;        /* RTU: the line may be spoken on from this time */
     char peer[64];              /* a dialled-in DTU's address */
@@ -64,6 +65,9 @@ static void stream_close(struct mb_link *l)
         s->fd = -1;
         l->st.disconnects++;
     }
+    /* What the connection held and no reply took (a frame that never ended,
+     * a header past saving) goes with it: counted as drained. */
+    l->st.drained_bytes += s->rxlen;
     s->rxlen = 0;
 }
 
@@ -259,7 +263,11 @@ static enum mb_status mbap_request(struct stream_link *s, const uint8_t *req, si
     adu[5] = (uint8_t)(reqlen + 1);
     adu[6] = (uint8_t)l->unit_id;
     memcpy(adu + MB_MBAP_LEN, req, reqlen);
+    /* One deadline for the whole reply, never renewed as bytes come: a peer
+     * dripping a byte at a time (or a frame that never ends) cannot hold the
+     * bus longer than the device's timeout. */
     int64_t t0 = mono_us(), deadline = t0 + l->timeout_ms * 1000;
+    unsigned foreign = 0;       /* valid replies not ours, discarded while waiting */
     mb_link_trace(l, ">", adu, MB_MBAP_LEN + reqlen, "");
     if (write_all(s->fd, adu, MB_MBAP_LEN + reqlen, deadline) < 0)
         return lost(s, err, errlen);
@@ -271,10 +279,9 @@ static enum mb_status mbap_request(struct stream_link *s, const uint8_t *req, si
                 /* The stream's framing is lost: only a new connection finds it again. */
                 mb_link_trace(l, "<", s->rx, s->rxlen, "(not a Modbus TCP header)");
                 l->st.bad_replies++;
-                l->st.drained_bytes += s->rxlen;
                 snprintf(err, errlen, "not a Modbus TCP reply (protocol %u, length %zu)",
                          (unsigned)(h[2] << 8 | h[3]), len);
-                mb_link_close(l);
+                mb_link_close(l);   /* the bytes held are counted drained */
                 return MB_ERR_REPLY;
             }
             size_t whole = 6 + len;
@@ -286,8 +293,10 @@ static enum mb_status mbap_request(struct stream_link *s, const uint8_t *req, si
             if (got != tid || h[6] != (uint8_t)l->unit_id) {
                 mb_link_trace(l, "<", s->rx, whole, "(another transaction: discarded)");
                 l->st.foreign++;
+                foreign++;
                 cut(s, 0, whole);
                 s->silent = 0;  /* late, but the peer answers */
+                s->reopened_silent = 0;
                 continue;
             }
             mb_link_trace(l, "<", s->rx, whole, note);
@@ -295,6 +304,7 @@ static enum mb_status mbap_request(struct stream_link *s, const uint8_t *req, si
             memcpy(rsp, s->rx + MB_MBAP_LEN, *rsplen);
             cut(s, 0, whole);
             s->silent = 0;
+            s->reopened_silent = 0;
             return MB_OK;
         }
         int rc = fill(s, deadline);
@@ -302,12 +312,32 @@ static enum mb_status mbap_request(struct stream_link *s, const uint8_t *req, si
             return lost(s, err, errlen);
         if (rc == 0) {
             l->st.timeouts++;
-            mb_link_trace(l, "<", NULL, 0, "(no reply: timed out)");
-            snprintf(err, errlen, "no reply within %lld ms", (long long)l->timeout_ms);
+            mb_link_trace(l, "<", s->rx, s->rxlen, "(no reply: timed out)");
+            /* Say what did come: a site engineer tells a wrong unit id or a
+             * gateway mixing up transactions (foreign replies), a stalled or
+             * endless frame, and a dead connection apart from a silent device. */
+            int n = snprintf(err, errlen, "no reply within %lld ms", (long long)l->timeout_ms);
+            size_t at = n < 0 ? 0 : (size_t)n < errlen ? (size_t)n : errlen - 1;
+            if (foreign)
+                snprintf(err + at, errlen - at, " (%u repl%s for another transaction or unit discarded)",
+                         foreign, foreign == 1 ? "y" : "ies");
+            else if (s->rxlen >= MB_MBAP_LEN)
+                snprintf(err + at, errlen - at, " (an incomplete frame: %zu of its %zu bytes came)",
+                         s->rxlen, 6 + (size_t)(s->rx[4] << 8 | s->rx[5]));
+            else if (s->rxlen)
+                snprintf(err + at, errlen - at, " (%zu bytes of a header came)", s->rxlen);
+            else if (s->reopened_silent)
+                snprintf(err + at, errlen - at, ", even on a new connection");
             /* Replies with ids are safe to come late; a connection that answers
-             * nothing at all any more is not worth keeping. */
-            if (++s->silent >= SILENT_REOPEN)
+             * nothing at all any more is not worth keeping (a peer that rebooted
+             * behind a NAT, or never reads: the socket stays open, nothing comes). */
+            if (++s->silent >= SILENT_REOPEN) {
+                n = (int)strlen(err);
+                snprintf(err + n, errlen - (size_t)n, "; %u requests in a row unanswered: reconnecting",
+                         s->silent);
                 mb_link_close(l);
+                s->reopened_silent = 1;
+            }
             return MB_ERR_COMM;
         }
     }

@@ -856,6 +856,8 @@ static void test_mbap_silent_three_reopen(void)
         struct result r = rd(l, MB_HOLDING, 0, 10);
         CHECK(r.st == MB_ERR_COMM);
         CHECK(mb_link_is_open(l) == (k < 2));
+        /* the log says why the connection goes */
+        CHECK((strstr(r.err, "3 requests in a row unanswered: reconnecting") != NULL) == (k == 2));
     }
     struct result r = rd(l, MB_HOLDING, 0, 10);
     CHECK(regs_are(&r, VA, 10));
@@ -885,10 +887,41 @@ static void test_mbap_late_replies_keep(void)
         CHECK(r.st == MB_ERR_COMM);
         CHECK(r.regs[0] != VB[0]);
         CHECK(mb_link_is_open(l));
+        /* a timeout that discarded a late reply says so: the device answers */
+        CHECK((strstr(r.err, "(1 reply for another transaction or unit discarded)") != NULL) == (k > 0));
     }
     struct result r = rd(l, MB_HOLDING, 0, 10);
     CHECK(regs_are(&r, VA, 10));
     CHECK(stats(l).foreign == 3 && stats(l).timeouts == 4);
+    mb_link_free(l);
+    fake_end(f);
+    CHECK(f->accepts == 1);
+    fake_free(f);
+}
+
+/* A plausible header, then a byte at a time, slower than the timeout allows for
+ * the frame: the wait for the reply is bounded as a whole, not renewed by each
+ * byte (a peer dripping noise would hold the bus for ever), the error says what
+ * came, and what the connection held is counted drained when it goes. */
+static void test_mbap_drip_bounded(void)
+{
+    struct fake *f = fake_new();
+    uint8_t q[12], head[7];
+    const uint8_t one[1] = { 0x5A };
+    struct exchange *e = ex_add(f, q, mbap_req(q, 1, 1, 3, 0, 10));
+    mbap_head(head, 1, 254, 1);
+    ex_out(e, 0, head, sizeof head);
+    for (int k = 0; k < 5; k++)
+        ex_out(e, 80, one, 1);
+    fake_start(f);
+    struct mb_link *l = link_new(MB_TCP, f->port, 100, 0, NULL);
+    struct result r = rd(l, MB_HOLDING, 0, 10);
+    CHECK(r.st == MB_ERR_COMM);
+    CHECK(r.ms < 300);      /* 100 ms; renewed by each byte it would be 500 at least */
+    CHECK(strstr(r.err, "(an incomplete frame: ") && strstr(r.err, " of its 260 bytes came)"));
+    CHECK(stats(l).timeouts == 1 && stats(l).drained_bytes == 0);
+    mb_link_close(l);
+    CHECK(stats(l).drained_bytes >= 7);
     mb_link_free(l);
     fake_end(f);
     CHECK(f->accepts == 1);
@@ -1237,6 +1270,7 @@ int main(void)
     RUN(test_mbap_silence_keeps);
     RUN(test_mbap_silent_three_reopen);
     RUN(test_mbap_late_replies_keep);
+    RUN(test_mbap_drip_bounded);
     RUN(test_mbap_bad_header);
     RUN(test_mbap_peer_closes);
     RUN(test_mbap_gateway_exceptions);
