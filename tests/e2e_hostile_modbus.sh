@@ -20,6 +20,9 @@
 source "$(dirname "$0")/lib.sh"
 PY=/usr/bin/python3
 HOSTILE_S=${HOSTILE_S:-15}
+# Each case is checked whatever became of the others: the failures are listed
+# together at the end of the hostile phase.
+FAILS=()
 
 # device name -> the peer's mode, and the device's timeout
 CASES="garbage:garbage:500ms len65535:len65535:500ms len65535_flood:len65535-flood:500ms
@@ -153,7 +156,7 @@ T_END=$(date +%s.%N)
 echo "second  VmRSS(kB)  healthy LT-101 seq, value, quality"
 cat "$T/samples"
 
-"$PY" - "$T/samples" "$(awk '$1 == "LT-101" { print $2 }' "$T/sim-values.txt")" <<'PYEOF' || fail "memory or the healthy device (above)"
+"$PY" - "$T/samples" "$(awk '$1 == "LT-101" { print $2 }' "$T/sim-values.txt")" <<'PYEOF' || FAILS+=("memory or the healthy device in the store (above)")
 import sys
 rows = [l.split() for l in open(sys.argv[1])]
 rss = [int(r[1]) for r in rows]
@@ -169,14 +172,20 @@ PYEOF
 
 # hostile NAME EXPR WHAT: a check over the hostile phase (d, dl: its changes).
 hostile() {
-    "$PY" "$T/check.py" "$T/after.json" "$2" "$T/before.json" "$T/cases" || fail "$1: $3"
-    echo "ok $1: $3"
+    if "$PY" "$T/check.py" "$T/after.json" "$2" "$T/before.json" "$T/cases"; then
+        echo "ok $1: $3"
+    else
+        echo "FAIL $1: $3"; FAILS+=("$1: $3")
+    fi
 }
 # logged NAME WORDS: the agent's log says WORDS of device NAME.
 logged() {
-    grep -E "device\[$1\]: .*$2" "$T/agent.log" > /dev/null \
-        || { grep "device\[$1\]" "$T/agent.log" | tail -5; fail "$1: the log does not say '$2'"; }
-    echo "ok $1: logged '$2'"
+    if grep -E "device\[$1\]: .*$2" "$T/agent.log" > /dev/null; then
+        echo "ok $1: logged '$2'"
+    else
+        grep "device\[$1\]" "$T/agent.log" | tail -3
+        echo "FAIL $1: the log does not say '$2'"; FAILS+=("$1: the log does not say '$2'")
+    fi
 }
 # na NAME: its polls failed (and were told as failed: down), not one taken.
 na() { echo "d('$1', 'errors_comm') + d('$1', 'errors_reply') >= 3 and devs['$1']['link'] == 'down'"; }
@@ -185,7 +194,7 @@ na() { echo "d('$1', 'errors_comm') + d('$1', 'errors_reply') >= 3 and devs['$1'
 # phase, right; no hostile device's reading good in the phase (but the drip's),
 # and the 0xDEAD the foreign replies carry never taken for a value, ever.
 sleep 1
-"$PY" - "$T/one.sub" "$T_HOSTILE" "$T_END" "$T/sim-values.txt" <<'PYEOF' || fail "what reached the broker (above)"
+"$PY" - "$T/one.sub" "$T_HOSTILE" "$T_END" "$T/sim-values.txt" <<'PYEOF'
 import datetime, json, sys
 t0, t1 = float(sys.argv[2]) + 1.0, float(sys.argv[3])   # a second for requests in flight at the switch
 want = {l.split()[0]: float(l.split()[1]) for l in open(sys.argv[4])}
@@ -226,7 +235,8 @@ for b in bad:
     print("FAIL", b)
 sys.exit(1 if bad else 0)
 PYEOF
-check_seq "$T/one.sub" || fail "seqs at the broker"
+[ $? = 0 ] || FAILS+=("what reached the broker (above)")
+check_seq "$T/one.sub" || FAILS+=("seqs at the broker")
 
 hostile healthy 'd("healthy", "requests") >= 5 * '"$HOSTILE_S"' and d("healthy", "errors_comm") + d("healthy", "errors_reply") == 0 and devs["healthy"]["link"] == "up"' \
     "the healthy device kept being read without an error"
@@ -249,7 +259,7 @@ done
 
 hostile drip 'd("drip", "requests") >= 4 and d("drip", "errors_comm") + d("drip", "errors_reply") == 0 and devs["drip"]["link"] == "up" and devs["drip"]["rtt_ms"] >= 500 and dl("drip", "connects") == 0' \
     "a reply dripped a byte every 50 ms: read whole, the connection kept"
-values_good drip || fail "drip: the dripped reply's values"
+values_good drip || FAILS+=("drip: the dripped reply's values")
 
 hostile drip_garbage "$(na drip_garbage) and d('drip_garbage', 'requests') >= 4 and dl('drip_garbage', 'timeouts') >= 4 and devs['drip_garbage']['rtt_ms'] < 1400 and dl('drip_garbage', 'connects') >= 1 and dl('drip_garbage', 'drained_bytes') >= 20" \
     "an endless drip: every request still ends at its 1 s timeout (the bus is not held), the stuck frame given up"
@@ -263,6 +273,8 @@ hostile stop_after 'dl("stop_after", "connects") >= 2 and dl("stop_after", "time
     "a connection that died after good replies: given up, a new one read"
 logged stop_after "no answer \(holding 2@0: no reply within 500 ms\)"
 logged stop_after "answering again after 3 failed polls"
+
+[ ${#FAILS[@]} = 0 ] || { printf 'FAIL: %s\n' "${FAILS[@]}"; tail -20 "$T/agent.log"; fail "${#FAILS[@]} check(s) of the hostile phase"; }
 
 log "every peer healthy again"
 echo "* healthy" > "$T/ctl"
