@@ -16,7 +16,12 @@
  * inside a reply (the DTU sends it between two TCP segments). Each is skipped
  * and counted. After an error the stream is drained until quiet, so a late
  * reply is never taken for the next request's. Before each request the link
- * keeps the pause the serial side needs (frame_gap).
+ * keeps the pause the serial side needs (frame_gap). A connection on which
+ * several requests in a row heard nothing at all is reopened (not a DTU's).
+ *
+ * Either way the wait for a reply is bounded as a whole by the device's
+ * timeout, never renewed as bytes come, so a peer dripping bytes cannot hold
+ * the bus.
  */
 #include "drivers/mb_link_impl.h"
 #include "drivers/dtu_listen.h"
@@ -248,6 +253,25 @@ static enum mb_status lost(struct stream_link *s, char *err, size_t errlen)
     return MB_ERR_COMM;
 }
 
+/* A request timed out without its reply (nothing_came: not a byte of anything).
+ * After SILENT_REOPEN in a row the connection is given up: a peer that rebooted
+ * behind a NAT, or one that accepted and never reads, leaves a socket that stays
+ * open with nothing ever coming, for as long as TCP keeps retrying (many
+ * minutes). A DTU's connection is not ours to redial: it is kept. The error
+ * says so, and says when a new connection did no better. */
+static void unanswered(struct stream_link *s, int nothing_came, char *err, size_t errlen)
+{
+    size_t n = strlen(err);
+    if (nothing_came && s->reopened_silent && n + 1 < errlen)
+        n += (size_t)snprintf(err + n, errlen - n, ", even on a new connection");
+    if (++s->silent < SILENT_REOPEN || s->base.p.dtu)
+        return;
+    if (n + 1 < errlen)
+        snprintf(err + n, errlen - n, "; %u requests in a row unanswered: reconnecting", s->silent);
+    mb_link_close(&s->base);
+    s->reopened_silent = 1;
+}
+
 /* ---- MBAP ---- */
 
 static enum mb_status mbap_request(struct stream_link *s, const uint8_t *req, size_t reqlen,
@@ -326,18 +350,10 @@ static enum mb_status mbap_request(struct stream_link *s, const uint8_t *req, si
                          s->rxlen, 6 + (size_t)(s->rx[4] << 8 | s->rx[5]));
             else if (s->rxlen)
                 snprintf(err + at, errlen - at, " (%zu bytes of a header came)", s->rxlen);
-            else if (s->reopened_silent)
-                snprintf(err + at, errlen - at, ", even on a new connection");
             /* Replies with ids are safe to come late; a connection that answers
-             * nothing at all any more is not worth keeping (a peer that rebooted
-             * behind a NAT, or never reads: the socket stays open, nothing comes). */
-            if (++s->silent >= SILENT_REOPEN) {
-                n = (int)strlen(err);
-                snprintf(err + n, errlen - (size_t)n, "; %u requests in a row unanswered: reconnecting",
-                         s->silent);
-                mb_link_close(l);
-                s->reopened_silent = 1;
-            }
+             * nothing at all any more is not worth keeping, nor one stuck in a
+             * frame that never ends. */
+            unanswered(s, !foreign && !s->rxlen, err, errlen);
             return MB_ERR_COMM;
         }
     }
@@ -586,6 +602,16 @@ static enum mb_status rtu_request(struct stream_link *s, const uint8_t *req, siz
         return lost(s, err, errlen);
     enum mb_status st = rtu_receive(s, adu, n, rsp, rsplen, t0, err, errlen);
     s->quiet_at_us = mono_us() + s->gap_pause_us;
+    /* Without transaction ids a silent unit looks like a dead connection; but
+     * a byte of anything (another unit's reply, noise, an echo from the
+     * adapter) shows the far end alive, so only requests that heard nothing
+     * at all count towards giving the connection up. */
+    if (s->heard) {
+        s->silent = 0;
+        s->reopened_silent = 0;
+    } else if (st == MB_ERR_COMM && s->fd >= 0) {
+        unanswered(s, 1, err, errlen);
+    }
     return st;
 }
 

@@ -15,6 +15,13 @@
 #  half_open       accepts, then never reads nor answers: timeouts, reconnects
 #  stop_after      5 good replies on each connection, then dead (a PLC rebooted
 #                  behind a NAT): the dead connection given up, a new one served
+# and over RTU framing (modbus-rtu-tcp, a serial device server), where there is
+# no header to tell a reply's length and no transaction id:
+#  rtu_garbage     noise: dropped, counted, the connection kept
+#  rtu_drip        a valid reply, a byte every 50 ms: read whole
+#  rtu_drip_garbage  a random byte every 50 ms without end: bounded waits
+#  rtu_half_open   accepts, never reads nor answers: timeouts, reconnects
+#  rtu_stop_after  5 good replies a connection, then dead: a new one served
 # The agent's VmRSS is sampled every second of the hostile phase; every reading
 # reaches a broker, where what was taken and when is checked.
 source "$(dirname "$0")/lib.sh"
@@ -27,7 +34,9 @@ FAILS=()
 # device name -> the peer's mode, and the device's timeout
 CASES="garbage:garbage:500ms len65535:len65535:500ms len65535_flood:len65535-flood:500ms
 other_tid:other-tid:500ms other_unit:other-unit:500ms drip:drip:2s
-drip_garbage:drip-garbage:1s half_open:half-open:500ms stop_after:stop-after:5:500ms"
+drip_garbage:drip-garbage:1s half_open:half-open:500ms stop_after:stop-after:5:500ms
+rtu_garbage:garbage:500ms rtu_drip:drip:2s rtu_drip_garbage:drip-garbage:1s
+rtu_half_open:half-open:500ms rtu_stop_after:stop-after:5:500ms"
 
 SP=$(free_port); MQ=$(free_port)
 start_sim "$SP" --static
@@ -74,7 +83,12 @@ for c in $CASES; do
     echo "$name $port $mode" >> "$T/cases"
     printf 'tag,name,area,address,type,order,scale,offset,unit,deadband\n%s-A,%s A,holding,0,uint16,,,,,0\n%s-B,%s B,holding,1,uint16,,,,,0\n' \
         "$name" "$name" "$name" "$name" > "$T/points/$name.csv"
-    printf '\n[device %s]\ndriver = modbus-tcp\nhost = 127.0.0.1\nport = %s\nunit_id = 1\n' "$name" "$port" >> "$T/agent.conf"
+    driver=modbus-tcp
+    if [ "${name#rtu_}" != "$name" ]; then
+        driver=modbus-rtu-tcp
+        PEER_ARGS+=(--rtu "$port")
+    fi
+    printf '\n[device %s]\ndriver = %s\nhost = 127.0.0.1\nport = %s\nunit_id = 1\n' "$name" "$driver" "$port" >> "$T/agent.conf"
     printf 'interval = 200ms\ntimeout = %s\nbackoff_max = 1s\npoints = %s\n' "$timeout" "$T/points/$name.csv" >> "$T/agent.conf"
 done
 "$BIN/ganzhi" check -c "$T/agent.conf" > /dev/null || { "$BIN/ganzhi" check -c "$T/agent.conf"; fail "ganzhi check"; }
@@ -97,7 +111,7 @@ def load(p):
     links = {}
     for l in s["links"]:
         for n, port in ports.items():
-            if l["link"] == "tcp 127.0.0.1:" + port:
+            if l["link"] in ("tcp 127.0.0.1:" + port, "rtu-tcp 127.0.0.1:" + port):
                 links[n] = l
     return s, devs, links
 s, devs, links = load(sys.argv[1])
@@ -219,7 +233,7 @@ for dev, rs in sorted(by.items()):
         wrong = [r for r in good if abs(r["value"] - want[r["tag"]]) > 1e-6 * max(1, abs(want[r["tag"]]))]
         if wrong:
             bad.append("healthy: wrong values %s" % wrong[:3])
-    elif dev in ("drip", "stop_after"):
+    elif dev in ("drip", "stop_after", "rtu_drip", "rtu_stop_after"):
         if len(good) < 4 or any(r["value"] != 4321 + (r["tag"][-1] == "B") for r in good):
             bad.append("%s: not read right in the phase" % dev)
     else:
@@ -273,6 +287,27 @@ hostile stop_after 'dl("stop_after", "connects") >= 2 and dl("stop_after", "time
     "a connection that died after good replies: given up, a new one read"
 logged stop_after "no answer \(holding 2@0: no reply within 500 ms\)"
 logged stop_after "answering again after 3 failed polls"
+
+hostile rtu_garbage "$(na rtu_garbage) and dl('rtu_garbage', 'drained_bytes') >= 15 and dl('rtu_garbage', 'connects') == 0" \
+    "RTU noise: dropped and counted, no value taken, the connection kept"
+logged rtu_garbage "no answer \(holding 2@0: (incomplete reply|no valid reply|no reply within 500 ms)"
+
+hostile rtu_drip 'd("rtu_drip", "requests") >= 4 and d("rtu_drip", "errors_comm") + d("rtu_drip", "errors_reply") == 0 and devs["rtu_drip"]["link"] == "up" and devs["rtu_drip"]["rtt_ms"] >= 400 and dl("rtu_drip", "connects") == 0' \
+    "an RTU reply dripped a byte every 50 ms: read whole"
+values_good rtu_drip || FAILS+=("rtu_drip: the dripped reply's values")
+
+# A request's wait (1 s) and the drain after it (bounded by the timeout too).
+hostile rtu_drip_garbage "$(na rtu_drip_garbage) and d('rtu_drip_garbage', 'requests') >= 4 and devs['rtu_drip_garbage']['rtt_ms'] < 2500 and dl('rtu_drip_garbage', 'drained_bytes') >= 20" \
+    "an endless RTU drip: every request still ends (the bus is not held)"
+logged rtu_drip_garbage "no answer \(holding 2@0: (incomplete reply|no valid reply|no reply within 1000 ms)"
+
+hostile rtu_half_open "$(na rtu_half_open) and dl('rtu_half_open', 'timeouts') >= 3 and dl('rtu_half_open', 'connects') >= 2" \
+    "a half-open RTU connection: timeouts, then given up and reopened"
+logged rtu_half_open "no reply within 500 ms, even on a new connection"
+
+hostile rtu_stop_after 'dl("rtu_stop_after", "connects") >= 2 and dl("rtu_stop_after", "timeouts") >= 3 and d("rtu_stop_after", "requests") - d("rtu_stop_after", "errors_comm") >= 8' \
+    "an RTU connection that died after good replies: given up, a new one read"
+logged rtu_stop_after "answering again after 3 failed polls"
 
 [ ${#FAILS[@]} = 0 ] || { printf 'FAIL: %s\n' "${FAILS[@]}"; tail -20 "$T/agent.log"; fail "${#FAILS[@]} check(s) of the hostile phase"; }
 

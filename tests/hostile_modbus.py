@@ -2,12 +2,15 @@
 tests/e2e_hostile_modbus.sh. Raw sockets, no Modbus library: every byte it sends
 is written out here.
 
-    hostile_modbus.py --control FILE [--seed N] PORT=MODE [PORT=MODE ...]
+    hostile_modbus.py --control FILE [--seed N] [--rtu PORT]... PORT=MODE [PORT=MODE ...]
 
-listens on 127.0.0.1:PORT for each PORT, each with its own MODE. The control
-file, looked at every 100 ms, changes them at run time: lines `PORT MODE`, or
-`* MODE` for every port. A healthy server answers function 3 (holding
-registers) with register N holding 4321 + N; the modes:
+listens on 127.0.0.1:PORT for each PORT, each with its own MODE; a port named
+by --rtu frames RTU over TCP (a serial device server: unit, PDU, CRC) instead
+of MBAP. The control file, looked at every 100 ms, changes the modes at run
+time: lines `PORT MODE`, or `* MODE` for every port. A healthy server answers
+function 3 (holding registers) with register N holding 4321 + N; the modes
+(on RTU ports: healthy, garbage, other-unit, drip, drip-garbage, half-open and
+stop-after, the drip of garbage being random bytes from the start):
 
   healthy          answers every request
   garbage          random bytes instead of a reply (never a valid MBAP header)
@@ -37,8 +40,12 @@ import sys
 import threading
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from sim_peer import crc  # noqa: E402  (the Modbus CRC, written out there)
+
 DRIP_S = 0.05
 modes = {}              # port -> mode
+rtu_ports = set()       # ports framing RTU over TCP
 lock = threading.Lock()
 rnd = random.Random(1)
 
@@ -102,6 +109,11 @@ def answer(tid, unit, pdu, value=None):
     return reply(tid, unit, registers(start, count, value))
 
 
+def answer_rtu(unit, pdu, value=None):
+    body = bytes([unit]) + answer(0, unit, pdu, value)[7:]
+    return body + crc(body)
+
+
 def garbage():
     while True:
         b = bytes(rnd.getrandbits(8) for _ in range(rnd.randint(5, 40)))
@@ -126,6 +138,10 @@ def serve(conn, port, peer):
                 play_dead(conn, port, "half-open")
             if mode.startswith("stop-after:") and answered >= int(mode.split(":")[1]):
                 play_dead(conn, port, "stopped after %d replies" % answered)
+            if port in rtu_ports:
+                if serve_rtu(conn, port, mode_of(port)):
+                    answered += 1
+                continue
             head = recv_exact(conn, 7)
             tid, proto, length, unit = struct.unpack(">HHHB", head)
             pdu = recv_exact(conn, max(length - 1, 0))
@@ -153,23 +169,53 @@ def serve(conn, port, peer):
                     time.sleep(DRIP_S)
             elif mode == "drip-garbage":
                 conn.sendall(struct.pack(">HHHB", tid, 0, 254, unit))
-                conn.setblocking(False)
-                while mode_of(port) == mode:
-                    conn.sendall(bytes([rnd.getrandbits(8)]))
-                    try:        # requests meanwhile are to a device that is gone
-                        if conn.recv(4096) == b"":
-                            raise ConnectionError("closed by the client")
-                    except BlockingIOError:
-                        pass
-                    time.sleep(DRIP_S)
-                say("port %d: drip ended: connection closed" % port)
-                return
+                drip_garbage(conn, port, mode)
             else:
                 say("port %d: unknown mode %r: no answer" % (port, mode))
     except (ConnectionError, OSError) as e:
         say("port %d: connection from %s ended: %s" % (port, peer, e))
     finally:
         conn.close()
+
+
+def drip_garbage(conn, port, mode):
+    """A random byte every 50 ms while the mode lasts; requests meanwhile are
+    read and dropped (to a device that is gone); then the connection is closed."""
+    conn.setblocking(False)
+    while mode_of(port) == mode:
+        conn.sendall(bytes([rnd.getrandbits(8)]))
+        try:
+            if conn.recv(4096) == b"":
+                raise ConnectionError("closed by the client")
+        except BlockingIOError:
+            pass
+        time.sleep(DRIP_S)
+    say("port %d: drip ended: connection closed" % port)
+    raise ConnectionError("drip ended")
+
+
+def serve_rtu(conn, port, mode):
+    """One RTU read request (8 bytes: unit, 3, start, count, CRC) and what the
+    mode makes of it; True if answered well."""
+    req = recv_exact(conn, 8)
+    unit, pdu = req[0], req[1:6]
+    say("port %d: RTU request unit %d (%s)" % (port, unit, mode))
+    if mode == "healthy" or mode.startswith("stop-after:"):
+        conn.sendall(answer_rtu(unit, pdu))
+        return True
+    if mode == "garbage":
+        conn.sendall(garbage())
+    elif mode == "other-unit":
+        conn.sendall(answer_rtu(unit ^ 0x40, pdu, 0xDEAD))
+    elif mode == "drip":
+        for b in answer_rtu(unit, pdu):
+            conn.sendall(bytes([b]))
+            time.sleep(DRIP_S)
+    elif mode == "drip-garbage":
+        drip_garbage(conn, port, mode)
+    else:
+        say("port %d: no RTU answer in mode %r" % (port, mode))
+    return False
 
 
 def listen(srv, port):
@@ -181,21 +227,26 @@ def listen(srv, port):
 
 
 def main(argv):
+    usage = "usage: hostile_modbus.py --control FILE [--seed N] [--rtu PORT]... PORT=MODE..."
     control = None
     args = argv[1:]
-    while args and args[0].startswith("--"):
-        if args[0] == "--control":
-            control = args[1]
-        elif args[0] == "--seed":
-            rnd.seed(int(args[1]))
+    while args:     # options and ports in any order
+        a = args.pop(0)
+        if a.startswith("--") and not args:
+            sys.exit(usage)
+        if a == "--control":
+            control = args.pop(0)
+        elif a == "--rtu":
+            rtu_ports.add(int(args.pop(0)))
+        elif a == "--seed":
+            rnd.seed(int(args.pop(0)))
+        elif "=" in a and not a.startswith("-"):
+            port, _, mode = a.partition("=")
+            modes[int(port)] = mode
         else:
-            sys.exit("usage: hostile_modbus.py --control FILE [--seed N] PORT=MODE...")
-        args = args[2:]
-    for a in args:
-        port, _, mode = a.partition("=")
-        modes[int(port)] = mode
-    if not modes:
-        sys.exit("usage: hostile_modbus.py --control FILE [--seed N] PORT=MODE...")
+            sys.exit(usage)
+    if not modes or not rtu_ports <= set(modes):
+        sys.exit(usage)
     for port in modes:
         srv = socket.socket()
         srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

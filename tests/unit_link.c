@@ -723,6 +723,39 @@ static void test_rtu_silence(void)
     fake_free(f);
 }
 
+/* A device server that accepted and then hears nothing (rebooted behind a NAT):
+ * three requests in a row without a byte back give the connection up, and the
+ * next request is made on a new one. A request that heard anything at all (here
+ * noise) starts the count again: the far end is alive, only the unit is silent. */
+static void test_rtu_silent_three_reopen(void)
+{
+    struct fake *f = fake_new();
+    uint8_t q[8], a[FRAME];
+    const uint8_t noise[] = { 0xFF };
+    size_t qn = rtu_req(q, 1, 3, 0, 10);
+    ex_add(f, q, qn);
+    ex_add(f, q, qn);
+    ex_out(ex_add(f, q, qn), 0, noise, sizeof noise);     /* silence broken */
+    for (int k = 0; k < 3; k++)
+        ex_add(f, q, qn);
+    ex_out(ex_add(f, q, qn), 0, a, rtu_regs(a, 1, 3, VA, 10));
+    fake_start(f);
+    struct mb_link *l = link_new(MB_RTU_TCP, f->port, 100, 0, NULL);
+    for (int k = 0; k < 6; k++) {
+        struct result r = rd(l, MB_HOLDING, 0, 10);
+        CHECK(r.st != MB_OK);
+        CHECK(mb_link_is_open(l) == (k < 5));
+        CHECK((strstr(r.err, "3 requests in a row unanswered: reconnecting") != NULL) == (k == 5));
+    }
+    struct result r = rd(l, MB_HOLDING, 0, 10);
+    CHECK(regs_are(&r, VA, 10));
+    CHECK(stats(l).connects == 2 && stats(l).disconnects == 1);
+    mb_link_free(l);
+    fake_end(f);
+    CHECK(f->accepts == 2);
+    fake_free(f);
+}
+
 static void test_rtu_peer_closes(void)
 {
     struct fake *f = fake_new();
@@ -1263,6 +1296,7 @@ int main(void)
     RUN(test_rtu_bad_crc_then_late);
     RUN(test_rtu_exception);
     RUN(test_rtu_silence);
+    RUN(test_rtu_silent_three_reopen);
     RUN(test_rtu_peer_closes);
     RUN(test_rtu_frame_gap);
     RUN(test_mbap_late_tid);
