@@ -20,6 +20,8 @@
 #  rtu_garbage     noise: dropped, counted, the connection kept
 #  rtu_drip        a valid reply, a byte every 50 ms: read whole
 #  rtu_drip_garbage  a random byte every 50 ms without end: bounded waits
+#  rtu_flood       random bytes without end, never quiet: the drain after an
+#                  error is bounded too
 #  rtu_half_open   accepts, never reads nor answers: timeouts, reconnects
 #  rtu_stop_after  5 good replies a connection, then dead: a new one served
 # The agent's VmRSS is sampled every second of the hostile phase; every reading
@@ -36,7 +38,7 @@ CASES="garbage:garbage:500ms len65535:len65535:500ms len65535_flood:len65535-flo
 other_tid:other-tid:500ms other_unit:other-unit:500ms drip:drip:2s
 drip_garbage:drip-garbage:1s half_open:half-open:500ms stop_after:stop-after:5:500ms
 rtu_garbage:garbage:500ms rtu_drip:drip:2s rtu_drip_garbage:drip-garbage:1s
-rtu_half_open:half-open:500ms rtu_stop_after:stop-after:5:500ms"
+rtu_flood:flood:500ms rtu_half_open:half-open:500ms rtu_stop_after:stop-after:5:500ms"
 
 SP=$(free_port); MQ=$(free_port)
 start_sim "$SP" --static
@@ -300,6 +302,12 @@ values_good rtu_drip || FAILS+=("rtu_drip: the dripped reply's values")
 hostile rtu_drip_garbage "$(na rtu_drip_garbage) and d('rtu_drip_garbage', 'requests') >= 4 and devs['rtu_drip_garbage']['rtt_ms'] < 2500 and dl('rtu_drip_garbage', 'drained_bytes') >= 20" \
     "an endless RTU drip: every request still ends (the bus is not held)"
 logged rtu_drip_garbage "no answer \(holding 2@0: (incomplete reply|no valid reply|no reply within 1000 ms)"
+
+# Never quiet: the wait, the drain after it and the one before the next
+# request, each bounded by the 500 ms timeout.
+hostile rtu_flood "$(na rtu_flood) and d('rtu_flood', 'requests') >= 4 and devs['rtu_flood']['rtt_ms'] < 2500 and dl('rtu_flood', 'drained_bytes') >= 10000" \
+    "RTU bytes without end: every request and drain still ends (the bus is not held)"
+logged rtu_flood "no answer \(holding 2@0: (incomplete reply|no valid reply)"
 
 hostile rtu_half_open "$(na rtu_half_open) and dl('rtu_half_open', 'timeouts') >= 3 and dl('rtu_half_open', 'connects') >= 2" \
     "a half-open RTU connection: timeouts, then given up and reopened"

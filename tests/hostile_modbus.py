@@ -9,8 +9,8 @@ by --rtu frames RTU over TCP (a serial device server: unit, PDU, CRC) instead
 of MBAP. The control file, looked at every 100 ms, changes the modes at run
 time: lines `PORT MODE`, or `* MODE` for every port. A healthy server answers
 function 3 (holding registers) with register N holding 4321 + N; the modes
-(on RTU ports: healthy, garbage, other-unit, drip, drip-garbage, half-open and
-stop-after, the drip of garbage being random bytes from the start):
+(on RTU ports: healthy, garbage, other-unit, drip, drip-garbage, flood,
+half-open and stop-after, the drip of garbage being random bytes from the start):
 
   healthy          answers every request
   garbage          random bytes instead of a reply (never a valid MBAP header)
@@ -23,6 +23,8 @@ stop-after, the drip of garbage being random bytes from the start):
   drip-garbage     a plausible header (our transaction, our unit, length 254),
                    then one random byte every 50 ms without end: framing cannot
                    tell it is no reply, only a bound on the whole wait ends it
+  flood            random bytes without end, 64 every 10 ms, from the first
+                   request on (faster than any quiet a drain waits for)
   half-open        accepts the connection, then never reads nor answers
   stop-after:N     N good replies on each connection, then never reads nor
                    answers on it again (a PLC rebooted behind a NAT: the old
@@ -170,6 +172,8 @@ def serve(conn, port, peer):
             elif mode == "drip-garbage":
                 conn.sendall(struct.pack(">HHHB", tid, 0, 254, unit))
                 drip_garbage(conn, port, mode)
+            elif mode == "flood":
+                drip_garbage(conn, port, mode, 64, 0.01)
             else:
                 say("port %d: unknown mode %r: no answer" % (port, mode))
     except (ConnectionError, OSError) as e:
@@ -178,18 +182,24 @@ def serve(conn, port, peer):
         conn.close()
 
 
-def drip_garbage(conn, port, mode):
-    """A random byte every 50 ms while the mode lasts; requests meanwhile are
-    read and dropped (to a device that is gone); then the connection is closed."""
+def drip_garbage(conn, port, mode, size=1, pause=DRIP_S):
+    """size random bytes every pause while the mode lasts; requests meanwhile
+    are read and dropped (to a device that is gone); then the connection is
+    closed."""
     conn.setblocking(False)
     while mode_of(port) == mode:
-        conn.sendall(bytes([rnd.getrandbits(8)]))
+        try:
+            conn.sendall(bytes(rnd.getrandbits(8) for _ in range(size)))
+        except BlockingIOError:
+            pass        # the client's buffers are full: it is not reading
+        except OSError as e:
+            raise ConnectionError(str(e))
         try:
             if conn.recv(4096) == b"":
                 raise ConnectionError("closed by the client")
         except BlockingIOError:
             pass
-        time.sleep(DRIP_S)
+        time.sleep(pause)
     say("port %d: drip ended: connection closed" % port)
     raise ConnectionError("drip ended")
 
@@ -213,6 +223,8 @@ def serve_rtu(conn, port, mode):
             time.sleep(DRIP_S)
     elif mode == "drip-garbage":
         drip_garbage(conn, port, mode)
+    elif mode == "flood":
+        drip_garbage(conn, port, mode, 64, 0.01)
     else:
         say("port %d: no RTU answer in mode %r" % (port, mode))
     return False
