@@ -57,17 +57,25 @@ struct stream_link {
     int closed_unheard;         /* the peer closed before a byte of the reply came */
     uint8_t rx[RX_MAX];
     size_t rxlen;
+    /* mb_link_feed (the fuzz targets): the peer's bytes from a buffer, no socket */
+    int feeding;                /* connected to the buffer, not to fd */
+    int feed_sent;              /* a request went out: the bytes may come */
+    const uint8_t *feed;
+    size_t feed_left, feed_piece;
 };
 
 static struct stream_link *T(struct mb_link *l) { return (struct stream_link *)l; }
 static const struct stream_link *Tc(const struct mb_link *l) { return (const struct stream_link *)l; }
+static int connected(const struct stream_link *s) { return s->fd >= 0 || s->feeding; }
 
 static void stream_close(struct mb_link *l)
 {
     struct stream_link *s = T(l);
-    if (s->fd >= 0) {
-        close(s->fd);
+    if (s->fd >= 0 || s->feeding) {
+        if (s->fd >= 0)
+            close(s->fd);
         s->fd = -1;
+        s->feeding = 0;
         l->st.disconnects++;
     }
     /* What the connection held and no reply took (a frame that never ended,
@@ -194,6 +202,17 @@ static int write_all(int fd, const uint8_t *b, size_t n, int64_t deadline_us)
     return 0;
 }
 
+/* The request's bytes to the peer; fed links send nowhere, and from now on
+ * their bytes may come. */
+static int send_request(struct stream_link *s, const uint8_t *b, size_t n, int64_t deadline_us)
+{
+    if (s->feeding) {
+        s->feed_sent = 1;
+        return 0;
+    }
+    return write_all(s->fd, b, n, deadline_us);
+}
+
 /* Read what has come, waiting until deadline_us at most: 1 bytes came, 0 the
  * deadline passed, -1 the connection is gone (errno, 0 for closed by the peer). */
 static int fill(struct stream_link *s, int64_t deadline_us)
@@ -203,6 +222,25 @@ static int fill(struct stream_link *s, int64_t deadline_us)
         s->base.st.drained_bytes += RX_MAX / 2;
         memmove(s->rx, s->rx + RX_MAX / 2, RX_MAX / 2);
         s->rxlen = RX_MAX / 2;
+    }
+    if (s->feeding) {   /* a piece at once, never a wait: then the peer closes */
+        if (!s->feed_sent)
+            return 0;
+        if (!s->feed_left) {
+            errno = 0;
+            return -1;
+        }
+        size_t n = RX_MAX - s->rxlen;
+        if (n > s->feed_left)
+            n = s->feed_left;
+        if (s->feed_piece && n > s->feed_piece)
+            n = s->feed_piece;
+        memcpy(s->rx + s->rxlen, s->feed, n);
+        s->feed += n;
+        s->feed_left -= n;
+        s->rxlen += n;
+        s->heard = 1;
+        return 1;
     }
     for (;;) {
         int64_t left = deadline_us - mono_us();
@@ -293,7 +331,7 @@ static enum mb_status mbap_request(struct stream_link *s, const uint8_t *req, si
     int64_t t0 = mono_us(), deadline = t0 + l->timeout_ms * 1000;
     unsigned foreign = 0;       /* valid replies not ours, discarded while waiting */
     mb_link_trace(l, ">", adu, MB_MBAP_LEN + reqlen, "");
-    if (write_all(s->fd, adu, MB_MBAP_LEN + reqlen, deadline) < 0)
+    if (send_request(s, adu, MB_MBAP_LEN + reqlen, deadline) < 0)
         return lost(s, err, errlen);
     for (;;) {
         while (s->rxlen >= MB_MBAP_LEN) {
@@ -598,7 +636,7 @@ static enum mb_status rtu_request(struct stream_link *s, const uint8_t *req, siz
     sleep_us(s->quiet_at_us - mono_us());
     int64_t t0 = mono_us();
     mb_link_trace(l, ">", adu, n, "");
-    if (write_all(s->fd, adu, n, t0 + l->timeout_ms * 1000) < 0)
+    if (send_request(s, adu, n, t0 + l->timeout_ms * 1000) < 0)
         return lost(s, err, errlen);
     enum mb_status st = rtu_receive(s, adu, n, rsp, rsplen, t0, err, errlen);
     s->quiet_at_us = mono_us() + s->gap_pause_us;
@@ -609,7 +647,7 @@ static enum mb_status rtu_request(struct stream_link *s, const uint8_t *req, siz
     if (s->heard) {
         s->silent = 0;
         s->reopened_silent = 0;
-    } else if (st == MB_ERR_COMM && s->fd >= 0) {
+    } else if (st == MB_ERR_COMM && connected(s)) {
         unanswered(s, 1, err, errlen);
     }
     return st;
@@ -627,7 +665,7 @@ static enum mb_status stream_request(struct mb_link *l, const uint8_t *req, size
          * RTU framing, whatever came unasked since the last reply is no
          * answer to this request: drained, which finds a close too (one
          * look at the socket a request, not two). */
-        if (s->fd >= 0 && s->rtu)
+        if (connected(s) && s->rtu)
             discard(s, 0);
         else if (s->fd >= 0 && peer_closed(s->fd))
             mb_link_close(l);
@@ -653,7 +691,7 @@ static enum mb_status stream_request(struct mb_link *l, const uint8_t *req, size
 static void stream_drain(struct mb_link *l)
 {
     struct stream_link *s = T(l);
-    if (!s->rtu || s->fd < 0)
+    if (!s->rtu || !connected(s))
         return;     /* MBAP: transaction ids tell late replies apart */
     int64_t quiet = l->gap_us * 4 > QUIET_MIN_US ? l->gap_us * 4 : QUIET_MIN_US;
     discard(s, quiet);
@@ -670,6 +708,25 @@ static void stream_describe(const struct mb_link *l, char *buf, size_t len)
         snprintf(buf, len, "%s [%s]:%d", s->rtu ? "rtu-tcp" : "tcp", l->p.host, l->p.port);
     else
         snprintf(buf, len, "%s %s:%d", s->rtu ? "rtu-tcp" : "tcp", l->p.host, l->p.port);
+}
+
+int mb_link_feed(struct mb_link *l, const uint8_t *b, size_t n, size_t piece)
+{
+    if (l->p.transport == MB_RTU_SERIAL || l->p.dtu)
+        return -1;
+    struct stream_link *s = T(l);
+    mb_link_close(l);
+    s->rxlen = 0;
+    s->silent = 0;
+    s->answered = 0;
+    s->feeding = 1;
+    s->feed_sent = 0;
+    s->feed = b;
+    s->feed_left = n;
+    s->feed_piece = piece;
+    l->open = 1;
+    l->st.connects++;
+    return 0;
 }
 
 static void stream_destroy(struct mb_link *l)
