@@ -47,8 +47,8 @@ struct stream_link {
     int fd;
     int rtu;                    /* RTU framing (else MBAP) */
     uint16_t tid;               /* MBAP: last transaction id sent */
-    unsigned silent;            /* MBAP: requests in a row that got no answer */
-    int reopened_silent;        /* MBAP: this connection replaced one given up for silence */
+    unsigned silent;            /* requests in a row without an answer (RTU: without a byte) */
+    int reopened_silent;        /* this connection replaced one given up for silence */
     int64_t gap_pause_us;       /* RTU: pause before each request */
     int64_t quiet_at_us;        /* RTU: the line may be spoken on from this time */
     char peer[64];              /* a dialled-in DTU's address */
