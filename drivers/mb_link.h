@@ -78,6 +78,12 @@ int64_t mb_link_char_us(const struct mb_link *l);
 void mb_link_describe(const struct mb_link *l, char *buf, size_t len);
 /* 1 while connected (or the port open). */
 int mb_link_is_open(const struct mb_link *l);
+/* Test seam, for the fuzz targets: connect a Modbus TCP or RTU-over-TCP link
+ * (not a DTU's) to a buffer instead of a socket. Requests go nowhere; after the
+ * next one the peer sends b[0..n), at most `piece` bytes at a time (0: all that
+ * fits), then closes; no wait is ever real. b must outlive that request. 0, or
+ * -1 for a link of another transport. */
+int mb_link_feed(struct mb_link *l, const uint8_t *b, size_t n, size_t piece);
 
 /* Perform one read into regs (input/holding) or bits (coil/discrete), each with
  * room for r->count values. On MB_ERR_EXCEPTION *exc holds the code. */

@@ -16,7 +16,12 @@
  * inside a reply (the DTU sends it between two TCP segments). Each is skipped
  * and counted. After an error the stream is drained until quiet, so a late
  * reply is never taken for the next request's. Before each request the link
- * keeps the pause the serial side needs (frame_gap).
+ * keeps the pause the serial side needs (frame_gap). A connection on which
+ * several requests in a row heard nothing at all is reopened (not a DTU's).
+ *
+ * Either way the wait for a reply is bounded as a whole by the device's
+ * timeout, never renewed as bytes come, so a peer dripping bytes cannot hold
+ * the bus.
  */
 #include "drivers/mb_link_impl.h"
 #include "drivers/dtu_listen.h"
@@ -42,7 +47,8 @@ struct stream_link {
     int fd;
     int rtu;                    /* RTU framing (else MBAP) */
     uint16_t tid;               /* MBAP: last transaction id sent */
-    unsigned silent;            /* MBAP: requests in a row that got no answer */
+    unsigned silent;            /* requests in a row without an answer (RTU: without a byte) */
+    int reopened_silent;        /* this connection replaced one given up for silence */
     int64_t gap_pause_us;       /* RTU: pause before each request */
     int64_t quiet_at_us;        /* RTU: the line may be spoken on from this time */
     char peer[64];              /* a dialled-in DTU's address */
@@ -51,19 +57,30 @@ struct stream_link {
     int closed_unheard;         /* the peer closed before a byte of the reply came */
     uint8_t rx[RX_MAX];
     size_t rxlen;
+    /* mb_link_feed (the fuzz targets): the peer's bytes from a buffer, no socket */
+    int feeding;                /* connected to the buffer, not to fd */
+    int feed_sent;              /* a request went out: the bytes may come */
+    const uint8_t *feed;
+    size_t feed_left, feed_piece;
 };
 
 static struct stream_link *T(struct mb_link *l) { return (struct stream_link *)l; }
 static const struct stream_link *Tc(const struct mb_link *l) { return (const struct stream_link *)l; }
+static int connected(const struct stream_link *s) { return s->fd >= 0 || s->feeding; }
 
 static void stream_close(struct mb_link *l)
 {
     struct stream_link *s = T(l);
-    if (s->fd >= 0) {
-        close(s->fd);
+    if (s->fd >= 0 || s->feeding) {
+        if (s->fd >= 0)
+            close(s->fd);
         s->fd = -1;
+        s->feeding = 0;
         l->st.disconnects++;
     }
+    /* What the connection held and no reply took (a frame that never ended,
+     * a header past saving) goes with it: counted as drained. */
+    l->st.drained_bytes += s->rxlen;
     s->rxlen = 0;
 }
 
@@ -185,6 +202,17 @@ static int write_all(int fd, const uint8_t *b, size_t n, int64_t deadline_us)
     return 0;
 }
 
+/* The request's bytes to the peer; fed links send nowhere, and from now on
+ * their bytes may come. */
+static int send_request(struct stream_link *s, const uint8_t *b, size_t n, int64_t deadline_us)
+{
+    if (s->feeding) {
+        s->feed_sent = 1;
+        return 0;
+    }
+    return write_all(s->fd, b, n, deadline_us);
+}
+
 /* Read what has come, waiting until deadline_us at most: 1 bytes came, 0 the
  * deadline passed, -1 the connection is gone (errno, 0 for closed by the peer). */
 static int fill(struct stream_link *s, int64_t deadline_us)
@@ -194,6 +222,25 @@ static int fill(struct stream_link *s, int64_t deadline_us)
         s->base.st.drained_bytes += RX_MAX / 2;
         memmove(s->rx, s->rx + RX_MAX / 2, RX_MAX / 2);
         s->rxlen = RX_MAX / 2;
+    }
+    if (s->feeding) {   /* a piece at once, never a wait: then the peer closes */
+        if (!s->feed_sent)
+            return 0;
+        if (!s->feed_left) {
+            errno = 0;
+            return -1;
+        }
+        size_t n = RX_MAX - s->rxlen;
+        if (n > s->feed_left)
+            n = s->feed_left;
+        if (s->feed_piece && n > s->feed_piece)
+            n = s->feed_piece;
+        memcpy(s->rx + s->rxlen, s->feed, n);
+        s->feed += n;
+        s->feed_left -= n;
+        s->rxlen += n;
+        s->heard = 1;
+        return 1;
     }
     for (;;) {
         int64_t left = deadline_us - mono_us();
@@ -244,6 +291,25 @@ static enum mb_status lost(struct stream_link *s, char *err, size_t errlen)
     return MB_ERR_COMM;
 }
 
+/* A request timed out without its reply (nothing_came: not a byte of anything).
+ * After SILENT_REOPEN in a row the connection is given up: a peer that rebooted
+ * behind a NAT, or one that accepted and never reads, leaves a socket that stays
+ * open with nothing ever coming, for as long as TCP keeps retrying (many
+ * minutes). A DTU's connection is not ours to redial: it is kept. The error
+ * says so, and says when a new connection did no better. */
+static void unanswered(struct stream_link *s, int nothing_came, char *err, size_t errlen)
+{
+    size_t n = strlen(err);
+    if (nothing_came && s->reopened_silent && n + 1 < errlen)
+        n += (size_t)snprintf(err + n, errlen - n, ", even on a new connection");
+    if (++s->silent < SILENT_REOPEN || s->base.p.dtu)
+        return;
+    if (n + 1 < errlen)
+        snprintf(err + n, errlen - n, "; %u requests in a row unanswered: reconnecting", s->silent);
+    mb_link_close(&s->base);
+    s->reopened_silent = 1;
+}
+
 /* ---- MBAP ---- */
 
 static enum mb_status mbap_request(struct stream_link *s, const uint8_t *req, size_t reqlen,
@@ -259,9 +325,13 @@ static enum mb_status mbap_request(struct stream_link *s, const uint8_t *req, si
     adu[5] = (uint8_t)(reqlen + 1);
     adu[6] = (uint8_t)l->unit_id;
     memcpy(adu + MB_MBAP_LEN, req, reqlen);
+    /* One deadline for the whole reply, never renewed as bytes come: a peer
+     * dripping a byte at a time (or a frame that never ends) cannot hold the
+     * bus longer than the device's timeout. */
     int64_t t0 = mono_us(), deadline = t0 + l->timeout_ms * 1000;
+    unsigned foreign = 0;       /* valid replies not ours, discarded while waiting */
     mb_link_trace(l, ">", adu, MB_MBAP_LEN + reqlen, "");
-    if (write_all(s->fd, adu, MB_MBAP_LEN + reqlen, deadline) < 0)
+    if (send_request(s, adu, MB_MBAP_LEN + reqlen, deadline) < 0)
         return lost(s, err, errlen);
     for (;;) {
         while (s->rxlen >= MB_MBAP_LEN) {
@@ -271,10 +341,9 @@ static enum mb_status mbap_request(struct stream_link *s, const uint8_t *req, si
                 /* The stream's framing is lost: only a new connection finds it again. */
                 mb_link_trace(l, "<", s->rx, s->rxlen, "(not a Modbus TCP header)");
                 l->st.bad_replies++;
-                l->st.drained_bytes += s->rxlen;
                 snprintf(err, errlen, "not a Modbus TCP reply (protocol %u, length %zu)",
                          (unsigned)(h[2] << 8 | h[3]), len);
-                mb_link_close(l);
+                mb_link_close(l);   /* the bytes held are counted drained */
                 return MB_ERR_REPLY;
             }
             size_t whole = 6 + len;
@@ -286,8 +355,10 @@ static enum mb_status mbap_request(struct stream_link *s, const uint8_t *req, si
             if (got != tid || h[6] != (uint8_t)l->unit_id) {
                 mb_link_trace(l, "<", s->rx, whole, "(another transaction: discarded)");
                 l->st.foreign++;
+                foreign++;
                 cut(s, 0, whole);
                 s->silent = 0;  /* late, but the peer answers */
+                s->reopened_silent = 0;
                 continue;
             }
             mb_link_trace(l, "<", s->rx, whole, note);
@@ -295,6 +366,7 @@ static enum mb_status mbap_request(struct stream_link *s, const uint8_t *req, si
             memcpy(rsp, s->rx + MB_MBAP_LEN, *rsplen);
             cut(s, 0, whole);
             s->silent = 0;
+            s->reopened_silent = 0;
             return MB_OK;
         }
         int rc = fill(s, deadline);
@@ -302,12 +374,24 @@ static enum mb_status mbap_request(struct stream_link *s, const uint8_t *req, si
             return lost(s, err, errlen);
         if (rc == 0) {
             l->st.timeouts++;
-            mb_link_trace(l, "<", NULL, 0, "(no reply: timed out)");
-            snprintf(err, errlen, "no reply within %lld ms", (long long)l->timeout_ms);
+            mb_link_trace(l, "<", s->rx, s->rxlen, "(no reply: timed out)");
+            /* Say what did come: a site engineer tells a wrong unit id or a
+             * gateway mixing up transactions (foreign replies), a stalled or
+             * endless frame, and a dead connection apart from a silent device. */
+            int n = snprintf(err, errlen, "no reply within %lld ms", (long long)l->timeout_ms);
+            size_t at = n < 0 ? 0 : (size_t)n < errlen ? (size_t)n : errlen - 1;
+            if (foreign)
+                snprintf(err + at, errlen - at, " (%u repl%s for another transaction or unit discarded)",
+                         foreign, foreign == 1 ? "y" : "ies");
+            else if (s->rxlen >= MB_MBAP_LEN)
+                snprintf(err + at, errlen - at, " (an incomplete frame: %zu of its %zu bytes came)",
+                         s->rxlen, 6 + (size_t)(s->rx[4] << 8 | s->rx[5]));
+            else if (s->rxlen)
+                snprintf(err + at, errlen - at, " (%zu bytes of a header came)", s->rxlen);
             /* Replies with ids are safe to come late; a connection that answers
-             * nothing at all any more is not worth keeping. */
-            if (++s->silent >= SILENT_REOPEN)
-                mb_link_close(l);
+             * nothing at all any more is not worth keeping, nor one stuck in a
+             * frame that never ends. */
+            unanswered(s, !foreign && !s->rxlen, err, errlen);
             return MB_ERR_COMM;
         }
     }
@@ -552,10 +636,20 @@ static enum mb_status rtu_request(struct stream_link *s, const uint8_t *req, siz
     sleep_us(s->quiet_at_us - mono_us());
     int64_t t0 = mono_us();
     mb_link_trace(l, ">", adu, n, "");
-    if (write_all(s->fd, adu, n, t0 + l->timeout_ms * 1000) < 0)
+    if (send_request(s, adu, n, t0 + l->timeout_ms * 1000) < 0)
         return lost(s, err, errlen);
     enum mb_status st = rtu_receive(s, adu, n, rsp, rsplen, t0, err, errlen);
     s->quiet_at_us = mono_us() + s->gap_pause_us;
+    /* Without transaction ids a silent unit looks like a dead connection; but
+     * a byte of anything (another unit's reply, noise, an echo from the
+     * adapter) shows the far end alive, so only requests that heard nothing
+     * at all count towards giving the connection up. */
+    if (s->heard) {
+        s->silent = 0;
+        s->reopened_silent = 0;
+    } else if (st == MB_ERR_COMM && connected(s)) {
+        unanswered(s, 1, err, errlen);
+    }
     return st;
 }
 
@@ -571,7 +665,7 @@ static enum mb_status stream_request(struct mb_link *l, const uint8_t *req, size
          * RTU framing, whatever came unasked since the last reply is no
          * answer to this request: drained, which finds a close too (one
          * look at the socket a request, not two). */
-        if (s->fd >= 0 && s->rtu)
+        if (connected(s) && s->rtu)
             discard(s, 0);
         else if (s->fd >= 0 && peer_closed(s->fd))
             mb_link_close(l);
@@ -597,7 +691,7 @@ static enum mb_status stream_request(struct mb_link *l, const uint8_t *req, size
 static void stream_drain(struct mb_link *l)
 {
     struct stream_link *s = T(l);
-    if (!s->rtu || s->fd < 0)
+    if (!s->rtu || !connected(s))
         return;     /* MBAP: transaction ids tell late replies apart */
     int64_t quiet = l->gap_us * 4 > QUIET_MIN_US ? l->gap_us * 4 : QUIET_MIN_US;
     discard(s, quiet);
@@ -614,6 +708,25 @@ static void stream_describe(const struct mb_link *l, char *buf, size_t len)
         snprintf(buf, len, "%s [%s]:%d", s->rtu ? "rtu-tcp" : "tcp", l->p.host, l->p.port);
     else
         snprintf(buf, len, "%s %s:%d", s->rtu ? "rtu-tcp" : "tcp", l->p.host, l->p.port);
+}
+
+int mb_link_feed(struct mb_link *l, const uint8_t *b, size_t n, size_t piece)
+{
+    if (l->p.transport == MB_RTU_SERIAL || l->p.dtu)
+        return -1;
+    struct stream_link *s = T(l);
+    mb_link_close(l);
+    s->rxlen = 0;
+    s->silent = 0;
+    s->answered = 0;
+    s->feeding = 1;
+    s->feed_sent = 0;
+    s->feed = b;
+    s->feed_left = n;
+    s->feed_piece = piece;
+    l->open = 1;
+    l->st.connects++;
+    return 0;
 }
 
 static void stream_destroy(struct mb_link *l)

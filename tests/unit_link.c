@@ -428,6 +428,38 @@ static int regs_are(const struct result *r, const uint16_t *v, int n)
     return memcmp(r->regs, v, (size_t)n * sizeof *v) == 0;
 }
 
+/* ---- mb_link_feed: the fuzz targets' seam ---- */
+
+/* A link fed from a buffer reads what a socket would have brought after the
+ * request, in pieces, then finds the peer closed; an RTU link's bytes are not
+ * drained before the request (they come after it), only the noise before the
+ * reply. */
+static void test_feed(void)
+{
+    uint8_t a[FRAME + 4];
+    struct mb_link *l = link_new(MB_TCP, 1, 1000, 0, NULL);
+    size_t n = mbap_regs(a, 1, 1, 3, VA, 10);
+    CHECK(mb_link_feed(l, a, n, 0) == 0);
+    struct result r = rd(l, MB_HOLDING, 0, 10);
+    CHECK(regs_are(&r, VA, 10));
+    /* then closed: asked again on a new connection, to port 1, refused */
+    r = rd(l, MB_HOLDING, 0, 10);
+    CHECK(r.st == MB_ERR_COMM && !mb_link_is_open(l));
+    CHECK(stats(l).disconnects == 1);
+    mb_link_free(l);
+
+    l = link_new(MB_RTU_TCP, 1, 1000, 0, NULL);
+    a[0] = 0x00;
+    a[1] = 0x55;
+    n = 2 + rtu_regs(a + 2, 1, 3, VA, 10);
+    CHECK(mb_link_feed(l, a, n, 3) == 0);
+    r = rd(l, MB_HOLDING, 0, 10);
+    CHECK(regs_are(&r, VA, 10));
+    CHECK(stats(l).drained_bytes == 2 && stats(l).connects == 1);
+    CHECK(r.ms < 500);      /* no wait is real */
+    mb_link_free(l);
+}
+
 /* ---- mb_frame ---- */
 
 static void test_frame(void)
@@ -723,6 +755,39 @@ static void test_rtu_silence(void)
     fake_free(f);
 }
 
+/* A device server that accepted and then hears nothing (rebooted behind a NAT):
+ * three requests in a row without a byte back give the connection up, and the
+ * next request is made on a new one. A request that heard anything at all (here
+ * noise) starts the count again: the far end is alive, only the unit is silent. */
+static void test_rtu_silent_three_reopen(void)
+{
+    struct fake *f = fake_new();
+    uint8_t q[8], a[FRAME];
+    const uint8_t noise[] = { 0xFF };
+    size_t qn = rtu_req(q, 1, 3, 0, 10);
+    ex_add(f, q, qn);
+    ex_add(f, q, qn);
+    ex_out(ex_add(f, q, qn), 0, noise, sizeof noise);     /* silence broken */
+    for (int k = 0; k < 3; k++)
+        ex_add(f, q, qn);
+    ex_out(ex_add(f, q, qn), 0, a, rtu_regs(a, 1, 3, VA, 10));
+    fake_start(f);
+    struct mb_link *l = link_new(MB_RTU_TCP, f->port, 100, 0, NULL);
+    for (int k = 0; k < 6; k++) {
+        struct result r = rd(l, MB_HOLDING, 0, 10);
+        CHECK(r.st != MB_OK);
+        CHECK(mb_link_is_open(l) == (k < 5));
+        CHECK((strstr(r.err, "3 requests in a row unanswered: reconnecting") != NULL) == (k == 5));
+    }
+    struct result r = rd(l, MB_HOLDING, 0, 10);
+    CHECK(regs_are(&r, VA, 10));
+    CHECK(stats(l).connects == 2 && stats(l).disconnects == 1);
+    mb_link_free(l);
+    fake_end(f);
+    CHECK(f->accepts == 2);
+    fake_free(f);
+}
+
 static void test_rtu_peer_closes(void)
 {
     struct fake *f = fake_new();
@@ -856,6 +921,8 @@ static void test_mbap_silent_three_reopen(void)
         struct result r = rd(l, MB_HOLDING, 0, 10);
         CHECK(r.st == MB_ERR_COMM);
         CHECK(mb_link_is_open(l) == (k < 2));
+        /* the log says why the connection goes */
+        CHECK((strstr(r.err, "3 requests in a row unanswered: reconnecting") != NULL) == (k == 2));
     }
     struct result r = rd(l, MB_HOLDING, 0, 10);
     CHECK(regs_are(&r, VA, 10));
@@ -885,10 +952,41 @@ static void test_mbap_late_replies_keep(void)
         CHECK(r.st == MB_ERR_COMM);
         CHECK(r.regs[0] != VB[0]);
         CHECK(mb_link_is_open(l));
+        /* a timeout that discarded a late reply says so: the device answers */
+        CHECK((strstr(r.err, "(1 reply for another transaction or unit discarded)") != NULL) == (k > 0));
     }
     struct result r = rd(l, MB_HOLDING, 0, 10);
     CHECK(regs_are(&r, VA, 10));
     CHECK(stats(l).foreign == 3 && stats(l).timeouts == 4);
+    mb_link_free(l);
+    fake_end(f);
+    CHECK(f->accepts == 1);
+    fake_free(f);
+}
+
+/* A plausible header, then a byte at a time, slower than the timeout allows for
+ * the frame: the wait for the reply is bounded as a whole, not renewed by each
+ * byte (a peer dripping noise would hold the bus for ever), the error says what
+ * came, and what the connection held is counted drained when it goes. */
+static void test_mbap_drip_bounded(void)
+{
+    struct fake *f = fake_new();
+    uint8_t q[12], head[7];
+    const uint8_t one[1] = { 0x5A };
+    struct exchange *e = ex_add(f, q, mbap_req(q, 1, 1, 3, 0, 10));
+    mbap_head(head, 1, 254, 1);
+    ex_out(e, 0, head, sizeof head);
+    for (int k = 0; k < 5; k++)
+        ex_out(e, 80, one, 1);
+    fake_start(f);
+    struct mb_link *l = link_new(MB_TCP, f->port, 100, 0, NULL);
+    struct result r = rd(l, MB_HOLDING, 0, 10);
+    CHECK(r.st == MB_ERR_COMM);
+    CHECK(r.ms < 300);      /* 100 ms; renewed by each byte it would be 500 at least */
+    CHECK(strstr(r.err, "(an incomplete frame: ") && strstr(r.err, " of its 260 bytes came)"));
+    CHECK(stats(l).timeouts == 1 && stats(l).drained_bytes == 0);
+    mb_link_close(l);
+    CHECK(stats(l).drained_bytes >= 7);
     mb_link_free(l);
     fake_end(f);
     CHECK(f->accepts == 1);
@@ -1230,6 +1328,7 @@ int main(void)
     RUN(test_rtu_bad_crc_then_late);
     RUN(test_rtu_exception);
     RUN(test_rtu_silence);
+    RUN(test_rtu_silent_three_reopen);
     RUN(test_rtu_peer_closes);
     RUN(test_rtu_frame_gap);
     RUN(test_mbap_late_tid);
@@ -1237,9 +1336,11 @@ int main(void)
     RUN(test_mbap_silence_keeps);
     RUN(test_mbap_silent_three_reopen);
     RUN(test_mbap_late_replies_keep);
+    RUN(test_mbap_drip_bounded);
     RUN(test_mbap_bad_header);
     RUN(test_mbap_peer_closes);
     RUN(test_mbap_gateway_exceptions);
+    RUN(test_feed);
     RUN(test_dtu_registration);
     RUN(test_dtu_full);
     RUN(test_dtu_link);
