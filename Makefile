@@ -120,6 +120,7 @@ bench: deps all
 	@BUILD=$(BUILD) bash tests/bench_rtu.sh
 	@BUILD=$(BUILD) bash tests/bench_links.sh
 	@BUILD=$(BUILD) bash tests/bench_resend.sh
+	@BUILD=$(BUILD) bash tests/bench_wan.sh
 	@BUILD=$(BUILD) bash tests/bench_store.sh
 
 # soak: the long runs, not in `make test`. soak-kills: SOAK_KILLS (1,000) kill -9s of
