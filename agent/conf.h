@@ -109,6 +109,7 @@ struct conf_uplink {
     int64_t max_inflight_bytes; /* bytes awaiting PUBACK, at most (one message always fits) */
     int64_t keepalive_ms, reconnect_max_ms, live_window_ms;
     int64_t connect_timeout_ms, ack_timeout_ms;
+    int64_t backfill_delay_ms;  /* the queueing delay a backlog may add (pace.h); 0: unpaced */
     char *app_id;           /* the platform's app id, NULL when absent */
     char *envelope;         /* payload encryption: none, A256GCM, A128CBC, SM4-CBC, SM4-GCM */
     char *envelope_key_file, *sign_key_file;   /* resolved, NULL when absent */

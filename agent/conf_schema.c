@@ -202,6 +202,11 @@ static const struct conf_key uplink_keys[] = {
       .flags = F_DERIVED, .desc = "topics are PREFIX/realtime, /alarm, /status, /points" },
     { .key = "backfill_rate", .type = K_DOUBLE, .def = "0", .lo = 0, .hi = NOMAX, .off = U(backfill_rate),
       .desc = "messages per second while re-uploading a backlog, 0: unlimited" },
+    { .key = "backfill_delay", .type = K_DURATION, .def = "250ms", .lo = 0, .hi = MINUTE,
+      .off = U(backfill_delay_ms),
+      .desc = "the queueing delay a backlog may add on a slow link: its window follows the "
+              "delay its acknowledgements show, so live readings wait about this much behind "
+              "it; 0: the backlog takes the whole window" },
     { .key = "message_readings", .type = K_UINT, .def = "100", .lo = 1, .hi = 10000,
       .off = U(message_readings), .desc = "readings per realtime message" },
     { .key = "max_inflight", .type = K_UINT, .def = "32", .lo = 1, .hi = 1000, .off = U(max_inflight),

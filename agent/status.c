@@ -181,6 +181,8 @@ cJSON *status_json(const struct agent_status *s)
         add_u64(x, "inflight_bytes", st->inflight_bytes);
         add_u64(x, "inflight_bytes_max", st->inflight_bytes_max);
         cJSON_AddBoolToObject(x, "backfilling", st->backfilling);
+        add_u64(x, "backlog_window", st->backlog_window);
+        add_u64(x, "queue_delay_ms", (uint64_t)st->queue_delay_ms);
         add_u64(x, "messages_sent", st->messages_sent);
         add_u64(x, "messages_acked", st->messages_acked);
         add_u64(x, "send_failures", st->send_failures);

@@ -94,7 +94,8 @@ static int send_next(struct uplink *u, enum lane lane, uint64_t next_seq, size_t
     const struct conf_uplink *cu = u->cu;
     uint64_t from, limit;
     pthread_mutex_lock(&u->lock);
-    int some = window_room(u, max_inflight) && lanes_next(&u->lanes, lane, next_seq, &from, &limit);
+    int some = window_room(u, max_inflight) && (lane == LANE_LIVE || window_backlog_room(u)) &&
+               lanes_next(&u->lanes, lane, next_seq, &from, &limit);
     pthread_mutex_unlock(&u->lock);
     if (!some)
         return 0;
@@ -369,8 +370,7 @@ static void *uplink_main(void *arg)
     /* The live lane always keeps a slot of the window, and takes every slot that
      * frees before the backlog does: a backlog never starves it, and a drain
      * keeps the window full. */
-    size_t live_reserve = 1;
-    size_t backfill_window = cu->max_inflight > live_reserve ? cu->max_inflight - live_reserve : 1;
+    size_t backfill_window = cu->max_inflight > 1 ? cu->max_inflight - 1 : 1;     /* pace's ceiling */
     uint64_t next_seq = writer_next_seq(u->writer);
     for (;;) {
         pthread_mutex_lock(&u->lock);
@@ -429,7 +429,9 @@ static void *uplink_main(void *arg)
             if (start_connect(u)) {
                 next_connect = now + CONNECT_EARLY_MS;
             } else {
-                next_connect = now + backoff * (75 + rand_r(&jitter_seed) % 51) / 100;
+                /* Half the step, and up to as much again at random: never longer
+                 * than reconnect_max. */
+                next_connect = now + backoff / 2 + rand_r(&jitter_seed) % (backoff / 2 + 1);
                 backoff = backoff * 2 > cu->reconnect_max_ms ? cu->reconnect_max_ms : backoff * 2;
             }
         }
@@ -519,6 +521,7 @@ struct uplink *uplink_start(const struct conf *c, const struct conf_uplink *cu,
                                   c->agent.gateway_code, c->agent.district_code,
                                   c->agent.wire_tz_minutes };
     lanes_init(&u->lanes);
+    pace_init(&u->pace, cu->max_inflight > 1 ? cu->max_inflight - 1 : 1, cu->backfill_delay_ms);
     for (int i = 0; i < 2; i++) {
         size_t cap = cu->message_readings * READAHEAD_MESSAGES;
         if (cap > READAHEAD_MAX)
@@ -641,6 +644,8 @@ void uplink_get_stats(struct uplink *u, struct uplink_stats *out)
     out->queued_bytes = u->outq_bytes;
     out->queue_bytes_max = u->outq_bytes_max;
     out->inflight_bytes = u->handed_bytes;
+    out->backlog_window = pace_window(&u->pace);
+    out->queue_delay_ms = u->pace.queued_ms;
     out->inflight_bytes_max = (uint64_t)u->cu->max_inflight_bytes;
     out->backfilling = u->lanes.pos[LANE_BACKFILL] < u->lanes.live_start;
     pthread_mutex_unlock(&u->lock);

@@ -27,6 +27,8 @@ struct uplink_stats {
     uint64_t queued_bytes, queue_bytes_max;     /* their bytes; the bound */
     uint64_t inflight_bytes, inflight_bytes_max;    /* bytes awaiting PUBACK; the bound */
     int backfilling;            /* a backlog is being re-uploaded behind live data */
+    uint64_t backlog_window;    /* messages of it in flight at most now (pace.h) */
+    int64_t queue_delay_ms;     /* the queueing delay its last acknowledgement showed */
     char server[160];           /* the broker it is connected to */
     char last_error[200];
     /* the command channel (commands = on) */

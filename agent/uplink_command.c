@@ -465,7 +465,7 @@ static size_t resend_work(struct uplink *u, size_t allowance, size_t window)
             break;
         }
         pthread_mutex_lock(&u->lock);
-        int room = window_room(u, window);
+        int room = window_room(u, window) && window_backlog_room(u);
         pthread_mutex_unlock(&u->lock);
         if (!room)
             break;

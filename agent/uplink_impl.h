@@ -9,6 +9,7 @@
 #include <pthread.h>
 #include <stdint.h>
 #include "agent/lanes.h"
+#include "agent/pace.h"
 #include "agent/store.h"
 #include "agent/uplink.h"
 #include "agent/uplink_format.h"
@@ -77,6 +78,7 @@ struct uplink {
     size_t handed;              /* with the transport, unacknowledged: at most max_inflight */
     size_t handed_bytes;        /* their bytes: at most max_inflight_bytes (or one message) */
     size_t inflight[3];         /* per lane */
+    struct pace pace;           /* how many of them the backlog and a resend may have */
     struct lanes lanes;         /* what is delivered, what to send next */
     uint64_t alarm_acked;       /* alarm events delivered up to this id */
     uint64_t alarm_pos;         /* next alarm event id to send */
@@ -146,6 +148,8 @@ void window_free(struct uplink *u);
 void window_events(struct uplink *u, struct transport_events *ev);
 /* Room for one more tracked message in a window of max_inflight (u->lock held). */
 int window_room(struct uplink *u, size_t max_inflight);
+/* And room for one more of the backlog or a resend, within the pace (u->lock held). */
+int window_backlog_room(const struct uplink *u);
 /* Queue one message with its acknowledgement tracked: readings [first, last] of
  * a lane, or (alarm) alarm events first..last. Takes body. 1 queued, 0 no room. */
 int window_send_tracked(struct uplink *u, enum message_kind kind, const char *topic, char *body,

@@ -43,6 +43,9 @@ void uplink_mqtt_options(const struct conf_uplink *cu, int tls, struct mqtt_conn
     o->so = (MQTTAsync_SSLOptions)MQTTAsync_SSLOptions_initializer;
     o->co.keepAliveInterval = (int)(cu->keepalive_ms / 1000);
     o->co.cleansession = 1;
+    /* Left to its default, paho retries a failed connect at once as MQTT 3.1,
+     * outside our backoff, and a platform may then see a 3.1 session. */
+    o->co.MQTTVersion = MQTTVERSION_3_1_1;
     o->co.connectTimeout = (int)((cu->connect_timeout_ms + 999) / 1000);
     o->co.automaticReconnect = 0;   /* we reconnect ourselves, with our own backoff */
     o->co.username = cu->username;

@@ -19,6 +19,7 @@ static void on_connected(void *ctx, const char *server)
     u->connecting = 0;
     u->rewind = 1;
     u->fresh_connect = 1;
+    pace_restart(&u->pace);
     u->st.connects++;
     snprintf(u->st.server, sizeof u->st.server, "%s", server);
     u->st.last_error[0] = 0;
@@ -97,6 +98,10 @@ static void on_acked(void *ctx, uint64_t id)
     struct uplink *u = ctx;
     pthread_mutex_lock(&u->lock);
     struct flight *f = find_flight(u, id);
+    if (f && f->handed && !f->alarm && f->lane != LANE_LIVE) {
+        int64_t now = mono_ms();
+        pace_ack(&u->pace, now, now - f->handed_ms, f->bytes);
+    }
     if (f)
         settle(u, f);
     /* A full queue keeps the transport busy: the uplink thread is rung only
@@ -203,6 +208,11 @@ int window_room(struct uplink *u, size_t max_inflight)
     return u->connected && !u->rewind && outq_room(u) &&
            u->inflight[LANE_LIVE] + u->inflight[LANE_BACKFILL] + u->inflight[LANE_REQUEST]
                < max_inflight + u->outq_tracked_max;
+}
+
+int window_backlog_room(const struct uplink *u)
+{
+    return u->inflight[LANE_BACKFILL] + u->inflight[LANE_REQUEST] < pace_window(&u->pace);
 }
 
 /* The lane moves on at once; a failed hand-over rewinds it. */

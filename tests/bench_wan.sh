@@ -32,8 +32,8 @@ DELAY=0.3
 # (send_queue_bytes, 512 KB, first in first out) and in the window (32 messages of
 # ~13 KB, ~400 KB, against a bandwidth-delay product of 19 KB): ~25 s at 32,000 B/s.
 # Small messages shrink both; or a window of ~2 s of the link and a short queue.
-TUNED=("message_readings = 10"
-       "max_inflight_bytes = 64KB|send_queue_bytes = 16KB")
+TUNED=("backfill_delay = 0"
+       "message_readings = 10")
 [ -x "$BIN/ganzhi-agent" ] && [ -x "$BIN/tests/tool_fill_store" ] || fail "run make first"
 : > "$OUT"
 
