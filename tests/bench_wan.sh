@@ -27,11 +27,11 @@ WINDOW_A=${BENCH_WAN_WINDOW_A:-30}
 WINDOW_B=${BENCH_WAN_WINDOW_B:-45}
 RATE=32000
 DELAY=0.3
-# Settings tried in 2., one run each ('|' between lines of one run). At the defaults a
-# live message waits behind the backlog's messages twice: in the hand-off queue
-# (send_queue_bytes, 512 KB, first in first out) and in the window (32 messages of
-# ~13 KB, ~400 KB, against a bandwidth-delay product of 19 KB): ~25 s at 32,000 B/s.
-# Small messages shrink both; or a window of ~2 s of the link and a short queue.
+# Settings tried in 2., one run each ('|' between lines of one run). At the defaults the
+# backlog's window follows the queueing delay its acknowledgements show (backfill_delay,
+# 250 ms: agent/pace.c), two or three ~13 KB messages against a bandwidth-delay product
+# of 19 KB. Unpaced (backfill_delay = 0) a live message waits behind the whole window
+# (31 messages, ~400 KB: ~13 s at 32,000 B/s); smaller messages shorten the wait.
 TUNED=("backfill_delay = 0"
        "message_readings = 10")
 [ -x "$BIN/ganzhi-agent" ] && [ -x "$BIN/tests/tool_fill_store" ] || fail "run make first"
