@@ -172,7 +172,7 @@ T_END=$(date +%s.%N)
 echo "second  VmRSS(kB)  healthy LT-101 seq, value, quality"
 cat "$T/samples"
 
-"$PY" - "$T/samples" "$(awk '$1 == "LT-101" { print $2 }' "$T/sim-values.txt")" <<'PYEOF' || FAILS+=("memory or the healthy device in the store (above)")
+"$PY" - "$T/samples" "$(awk '$1 == "LT-101" { print $2 }' "$T/sim-values.txt")" "${SANITIZE:-}" <<'PYEOF' || FAILS+=("memory or the healthy device in the store (above)")
 import sys
 rows = [l.split() for l in open(sys.argv[1])]
 rss = [int(r[1]) for r in rows]
@@ -180,7 +180,8 @@ seqs = [int(r[2]) for r in rows]
 warm = 5    # the first seconds: connections, buffers and SQLite's cache settle
 growth = max(rss[warm:]) - rss[warm - 1]
 print("VmRSS after warm-up: %d kB, at most %d kB: grew %d kB" % (rss[warm - 1], max(rss[warm:]), growth))
-assert growth <= 3 * 1024, "the agent's memory grew by %d kB in the hostile phase" % growth
+# (A sanitizer build keeps freed memory in quarantine: its figure is printed, not judged.)
+assert sys.argv[3] or growth <= 3 * 1024, "the agent's memory grew by %d kB in the hostile phase" % growth
 stalls = [i for i in range(1, len(seqs)) if seqs[i] <= seqs[i - 1]]
 assert not stalls, "no new reading of the healthy device between seconds %s" % stalls
 assert all(r[3] == sys.argv[2] and r[4] == "good" for r in rows), "the healthy device's LT-101 was not always right"
