@@ -162,8 +162,9 @@ last_collected() { awk '$1 == "R" { n = split($4, r, ","); split(r[n], x, "-"); 
 [ "$(last_collected)" -ge "$stored_to" ] || fail "the collector holds up to seq $(last_collected), the store up to $stored_to"
 sqlite3 "$T/data/store.db" 'select id, ts, raised from alarm order by id' | tr '|' ' ' > "$T/alarms.held"
 
-"$PY" - "$T" "$STORE_MAX" "$RETENTION_H" "$outage_at" "$back_at" "$drained_at" "$end_at" \
-    "$held_from" "$stored_to" "$RSS_SLACK_KB" "$DRAIN_RSS_KB" <<'PY' || fail "checks (above)"
+# The checks, in a file of their own with their arguments (check.sh) so that
+# they can be run again on a kept directory.
+cat > "$T/check.py" <<'PY'
 import json, sqlite3, sys
 T = sys.argv[1]
 store_max, retention_h, outage_at, back_at, drained_at, end_at, held_from, stored_to, slack, drain_slack = map(int, sys.argv[2:])
@@ -191,7 +192,11 @@ print(f"fill: {int(fill['readings']):,} readings in {fill['fill_s']:.1f} s "
       f"peak store.db+WAL {fill['peak_disk'] / MB:.2f} MB of {store_max / MB:.0f} MB")
 print("fill RSS (kB) at 1/10/25/50/75/100 %: " +
       " ".join(str(r[2]) for r in rss if r[0] in (1, 10, 25, 50, 75, 100)))
-check(fill["evicted_budget"] > 0, "the budget evicted readings in the fill")
+# Which limit binds depends on the rates: at 36 points a second, 48 MB holds
+# about two days, less than any retention of interest (RETENTION_H below what
+# the budget holds makes retention the one that evicts readings).
+bound = "budget" if fill["evicted_budget"] > 0 else "retention"
+check(fill["evicted_budget"] + fill["evicted_retention"] > 0, f"the {bound} evicted readings in the fill")
 check(fill["peak_used_wal"] <= store_max, f"fill: pages in use + WAL within store_max ({fill['peak_used_wal']:.0f} <= {store_max})")
 check(fill["peak_disk"] <= store_max, f"fill: store.db + WAL on disk within store_max ({fill['peak_disk']:.0f} <= {store_max})")
 check(rss[-1][2] <= at10[2] + slack, f"fill: RSS flat as the backlog grows ({at10[2]} kB at 10 %, {rss[-1][2]} kB at 100 %)")
@@ -215,7 +220,8 @@ check(status["store"]["bytes"] <= store_max, "agent: the store's own figure with
 # Retention: readings, then alarm events.
 db = sqlite3.connect(f"file:{T}/data/store.db?mode=ro", uri=True)
 oldest = db.execute("select min(ts) from batch").fetchone()[0]
-check(oldest >= end_at - retention - 3600000 and oldest >= fill["last_cutoff"],
+# The agent applies retention every 60 s: a minute's grace.
+check(oldest >= end_at - retention - 120000 and oldest >= fill["last_cutoff"],
       f"no reading older than retention (oldest held {(end_at - oldest) / 3600000:.1f} h old, retention {retention_h} h)")
 written = [tuple(map(int, l.split())) for l in open(f"{T}/alarms.written")]
 held = {int(i): (int(t), int(r)) for i, t, r in (l.split() for l in open(f"{T}/alarms.held"))}
@@ -232,7 +238,8 @@ beyond_budget = [i for i, t, r in written if i in must and t < oldest]
 print(f"alarm events: {len(written)} written; {len(gone)} older than retention, {len(must)} younger "
       f"(of which {len(beyond_budget)} older than every reading still held: the budget evicted "
       f"their readings), {len(either)} at the boundary")
-check(len(gone) > 0 and len(beyond_budget) > 0, "alarm events on both sides: older than retention, and beyond the budget")
+check(len(gone) > 0 and (len(beyond_budget) > 0 or bound == "retention"),
+      "alarm events on both sides: older than retention, and beyond the budget")
 check(all(i in held for i in must), f"every alarm event younger than retention survived "
       f"(missing: {[i for i in must if i not in held][:10]})")
 check(all(held[i][0] == t and held[i][1] == r for i, t, r in written if i in held),
@@ -300,7 +307,12 @@ check(all(i in sent_ids for i in held), f"every alarm event held arrived "
 check(A and R and A[0][0] <= R[0][0], "the first alarm message ahead of the first reading message")
 last_alarm = max(t for t, _ in A) if A else 0
 before_last_alarm = sum(1 for m in R if m[0] < last_alarm)
-print(f"reading messages before the last alarm message: {before_last_alarm} (of {len(R)})")
+# The alarm lane sends one message (50 events) at a time, the next when it is
+# acknowledged, while the backlog fills the window: events past the first 50
+# arrive interleaved with the backlog, not all ahead of it. Reported, not
+# checked (agent/uplink.c, send_alarms).
+print(f"alarm events: {len(ids)} in {len(A)} messages; reading messages ahead of the last "
+      f"alarm message: {before_last_alarm} of {len(R)} ({sum(len(m[2]) for m in R if m[0] < last_alarm):,} readings)")
 t_first_bf, t_last_bf = resend[0][0], resend[-1][0]
 fresh = [m for m in live if t_first_bf <= m[0] <= t_last_bf and m[3] >= back_at]
 check(len(fresh) >= 3, f"live ahead of the backlog: {len(fresh)} live messages sampled after the return "
@@ -318,5 +330,8 @@ print(f"drain: {n_drain:,} backlog readings; at the collector the first message 
 if problems:
     sys.exit(f"{len(problems)} checks failed")
 PY
+printf '%q ' "$PY" "$T/check.py" "$T" "$STORE_MAX" "$RETENTION_H" "$outage_at" "$back_at" \
+    "$drained_at" "$end_at" "$held_from" "$stored_to" "$RSS_SLACK_KB" "$DRAIN_RSS_KB" > "$T/check.sh"
+bash "$T/check.sh" || fail "checks (above); again with: bash $T/check.sh"
 log "soak_outage: $DAYS days in $(( $(date +%s) - started )) s"
 echo PASS
