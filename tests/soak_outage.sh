@@ -305,14 +305,20 @@ sent_ids = set(ids)
 check(all(i in sent_ids for i in held), f"every alarm event held arrived "
       f"(missing: {sorted(set(held) - sent_ids)[:10]})")
 check(A and R and A[0][0] <= R[0][0], "the first alarm message ahead of the first reading message")
-last_alarm = max(t for t, _ in A) if A else 0
-before_last_alarm = sum(1 for m in R if m[0] < last_alarm)
 # The alarm lane sends one message (50 events) at a time, the next when it is
 # acknowledged, while the backlog fills the window: events past the first 50
 # arrive interleaved with the backlog, not all ahead of it. Reported, not
 # checked (agent/uplink.c, send_alarms).
-print(f"alarm events: {len(ids)} in {len(A)} messages; reading messages ahead of the last "
-      f"alarm message: {before_last_alarm} of {len(R)} ({sum(len(m[2]) for m in R if m[0] < last_alarm):,} readings)")
+arrived = {}
+for t, evs in A:
+    for e in evs:
+        arrived.setdefault(e[0], t)
+stored_before = [i for i, (t, r) in held.items() if t < back_at]
+last_alarm = max((arrived[i] for i in stored_before if i in arrived), default=0)
+ahead = [m for m in R if m[0] < last_alarm]
+print(f"alarm events stored before the broker's return: {len(stored_before)}, in "
+      f"{sum(1 for t, evs in A if any(e[1] < back_at for e in evs))} messages; the last arrived behind "
+      f"{len(ahead)} of {len(R)} reading messages ({sum(len(m[2]) for m in ahead):,} readings)")
 t_first_bf, t_last_bf = resend[0][0], resend[-1][0]
 fresh = [m for m in live if t_first_bf <= m[0] <= t_last_bf and m[3] >= back_at]
 check(len(fresh) >= 3, f"live ahead of the backlog: {len(fresh)} live messages sampled after the return "
