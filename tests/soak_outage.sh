@@ -32,9 +32,20 @@
 # taken after the broker's return arrive while the backlog drains); RSS flat
 # (the fill's last sample within RSS_SLACK_KB of its sample at 10 %, the
 # agent's during the outage likewise) and bounded in the drain (DRAIN_RSS_KB
-# over the outage's peak at most).
+# over the outage's peak at most). Printed, not checked: how far behind the
+# backlog's messages the last alarm event stored before the return arrives
+# (the alarm lane sends 50 events a message, one message in flight).
+# Which limit evicts the readings depends on the rates: at 36 points a second
+# 48 MB holds about two days, so retention takes alarm events only and "no
+# reading older than retention" cannot fail by retention alone; RETENTION_H
+# under what the budget holds (DAYS=2 RETENTION_H=12) makes retention the one
+# that evicts readings, and that check bite.
 # Prints: fill time, readings stored and evicted, store bytes, drain time and
-# rate, RSS samples. A failing run keeps its directory (KEEP=1 keeps any).
+# rate, RSS samples. About 5 minutes for 30 days (the fill 2.5), 75 s for
+# DAYS=2. Knobs: DAYS, STORE_MB, RETENTION_H, ALARM_EVERY_H, POLL, AGENT_S,
+# DRAIN_LIMIT_S, RSS_SLACK_KB, DRAIN_RSS_KB. A failing run keeps its directory
+# (KEEP=1 keeps any; its collector.raw is about 0.9 GB for 30 days) with
+# check.sh to run the checks again.
 source "$(dirname "$0")/lib.sh"
 fail() { KEEP=1; echo "FAIL: $*"; exit 1; }
 PY=/usr/bin/python3
@@ -280,9 +291,14 @@ never = sum(1 for q in range(outage_from, first_held) if q not in first_seen)
 check(up["dropped"] == never, f"the uplink counts as lost exactly the readings evicted undelivered "
       f"(status {up['dropped']:,}, seqs {outage_from}..{first_held - 1} not received {never:,})")
 
-# Order per lane.
-resend = [m for m in R if m[1]]
-live = [m for m in R if not m[1] and m[0] * 1000 >= back_at - 1000]
+# Order per lane. The live lane goes first after the return and starts at the
+# first seq of the first reading message; everything below it is the backlog.
+# The resend flag follows a message's age, not its lane (README: readings older
+# than live_window): the backlog's are all flagged; a live message only when its
+# oldest reading had passed live_window (30 s) when it went.
+live_start = R[0][2][0]
+resend = [m for m in R if m[2][0] < live_start]
+live = [m for m in R if m[2][0] >= live_start]
 def firsts(msgs):
     seen, out = set(), []
     for m in msgs:
@@ -292,8 +308,13 @@ def firsts(msgs):
                 out.append(q)
     return out
 bf, lf = firsts(resend), firsts(live)
-check(bool(bf) and all(b > a for a, b in zip(bf, bf[1:])), f"backlog in seq order, flagged resend ({len(bf):,} readings)")
+aged = [m for m in live if m[1]]
+print(f"live lane from seq {live_start:,}: {len(live)} messages, {len(aged)} flagged resend by age "
+      f"(their oldest reading {min((m[0] * 1000 - m[3] for m in aged), default=0) / 1000:.2f} s old or more)")
+check(bool(bf) and all(m[1] for m in resend) and all(b > a for a, b in zip(bf, bf[1:])),
+      f"backlog in seq order, flagged resend ({len(bf):,} readings)")
 check(all(b > a for a, b in zip(lf, lf[1:])), f"live readings in seq order ({len(lf):,} readings)")
+check(all(m[0] * 1000 - m[3] > 29000 for m in aged), "live messages flagged resend only past live_window")
 seen_ids, ids = set(), []
 for _, evs in A:
     for e in evs:
@@ -319,7 +340,7 @@ ahead = [m for m in R if m[0] < last_alarm]
 print(f"alarm events stored before the broker's return: {len(stored_before)}, in "
       f"{sum(1 for t, evs in A if any(e[1] < back_at for e in evs))} messages; the last arrived behind "
       f"{len(ahead)} of {len(R)} reading messages ({sum(len(m[2]) for m in ahead):,} readings)")
-t_first_bf, t_last_bf = resend[0][0], resend[-1][0]
+t_first_bf, t_last_bf = (resend[0][0], resend[-1][0]) if resend else (0, 0)
 fresh = [m for m in live if t_first_bf <= m[0] <= t_last_bf and m[3] >= back_at]
 check(len(fresh) >= 3, f"live ahead of the backlog: {len(fresh)} live messages sampled after the return "
       f"arrived while the backlog drained")
