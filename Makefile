@@ -230,3 +230,9 @@ $(BUILD)/tests/unit_powercut: $(BUILD)/obj/tests/vfs_powercut.o
 .PHONY: soak-powercut
 soak-powercut: $(BUILD)/tests/unit_powercut
 	$(RUN) $(BUILD)/tests/unit_powercut -n $(or $(CUTS),10000)
+# soak-outage: a month's outage compressed (tests/soak_outage.sh): DAYS (30) of 36
+# points at 1 s written with the broker down, then the drain checked (3-5 min).
+.PHONY: soak-outage
+soak: soak-outage
+soak-outage: deps all
+	@BUILD=$(BUILD) DAYS=$(or $(DAYS),30) bash tests/soak_outage.sh

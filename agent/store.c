@@ -24,6 +24,7 @@ struct store {
                  *info_point, *get_cursor, *set_cursor, *seq_since, *ins_alarm,
                  *set_alarm_state, *del_alarm_state, *sel_alarms;
     uint64_t next_seq;
+    int64_t wal_limit;  /* store_limit_wal's: what one eviction transaction may write */
 };
 
 /* One past the newest seq, by the rowid index: max(seq0 + n) would read every
@@ -460,31 +461,78 @@ int store_usage(struct store *s, const char *dir, struct store_usage *out)
     return 0;
 }
 
-static int64_t evict_below(struct store *s, uint64_t cutoff)
+/* Delete the batches with seq0 in [from, to): readings deleted, or -1. */
+static int64_t delete_range(struct store *s, uint64_t from, uint64_t to)
 {
-    /* Never the newest batch: it carries the next seq across restarts. */
-    uint64_t newest = 0;
-    if (query_u64_ok(s->db, "SELECT max(seq0) FROM batch", &newest) != 0)
-        return -1;
-    if (cutoff > newest)
-        cutoff = newest;
     sqlite3_stmt *st;
     int64_t n = -1;
-    if (sqlite3_prepare_v2(s->db, "SELECT coalesce(sum(n), 0) FROM batch WHERE seq0 < ?", -1, &st,
-                           NULL) != SQLITE_OK)
+    if (sqlite3_prepare_v2(s->db, "SELECT coalesce(sum(n), 0) FROM batch WHERE seq0 >= ? AND seq0 < ?",
+                           -1, &st, NULL) != SQLITE_OK)
         return -1;
-    sqlite3_bind_int64(st, 1, (sqlite3_int64)cutoff);
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)from);
+    sqlite3_bind_int64(st, 2, (sqlite3_int64)to);
     if (sqlite3_step(st) == SQLITE_ROW)
         n = sqlite3_column_int64(st, 0);
     sqlite3_finalize(st);
     if (n <= 0)
         return n;
-    if (sqlite3_prepare_v2(s->db, "DELETE FROM batch WHERE seq0 < ?", -1, &st, NULL) != SQLITE_OK)
+    if (sqlite3_prepare_v2(s->db, "DELETE FROM batch WHERE seq0 >= ? AND seq0 < ?", -1, &st,
+                           NULL) != SQLITE_OK)
         return -1;
-    sqlite3_bind_int64(st, 1, (sqlite3_int64)cutoff);
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)from);
+    sqlite3_bind_int64(st, 2, (sqlite3_int64)to);
     int rc = sqlite3_step(st);
     sqlite3_finalize(st);
     return rc == SQLITE_DONE ? n : -1;
+}
+
+/*
+ * A DELETE writes every page it empties to the WAL: one transaction deleting a
+ * tenth of the store grows the WAL by about a tenth of the store, past its limit.
+ * On disk the store then stood at its file (which keeps the freed pages) plus
+ * that WAL, over store_max; and on a full disk such a transaction cannot be
+ * written at all within the reserve the writer gives up for it. So with a WAL
+ * limit set, the batches go in slices of about half the limit's worth of
+ * readings, each its own transaction on a WAL just folded back.
+ */
+static int64_t evict_below(struct store *s, uint64_t cutoff)
+{
+    /* Never the newest batch: it carries the next seq across restarts. */
+    uint64_t newest = 0, first = 0, next = 1;
+    if (query_u64_ok(s->db, "SELECT max(seq0) FROM batch", &newest) != 0 ||
+        query_u64_ok(s->db, "SELECT min(seq0) FROM batch", &first) != 0 ||
+        query_u64_ok(s->db, NEXT_SEQ_SQL, &next) != 0)
+        return -1;
+    if (cutoff > newest)
+        cutoff = newest;
+    if (!first || cutoff <= first)
+        return 0;
+    uint64_t step = cutoff - first;
+    if (s->wal_limit > 0) {
+        uint64_t pages = query_u64(s->db, "PRAGMA page_count", 1);
+        uint64_t free_pages = query_u64(s->db, "PRAGMA freelist_count", 0);
+        uint64_t size = query_u64(s->db, "PRAGMA page_size", 4096);
+        double used = (double)(pages - (free_pages < pages ? free_pages : pages)) * (double)size;
+        double per_seq = next > first ? used / (double)(next - first) : used;
+        double seqs = per_seq > 0 ? (double)s->wal_limit / 2 / per_seq : (double)step;
+        if (seqs < (double)step)
+            step = seqs < 1 ? 1 : (uint64_t)seqs;
+    }
+    /* The WAL holds one slice at a time: folded back before each and after the last. */
+    int64_t total = 0;
+    for (uint64_t from = first; from < cutoff;) {
+        uint64_t to = cutoff - from > step ? from + step : cutoff;
+        if (s->wal_limit > 0)
+            store_checkpoint(s);
+        int64_t n = delete_range(s, from, to);
+        if (n < 0)
+            return total ? total : -1;  /* what was deleted stays deleted */
+        total += n;
+        from = to;
+    }
+    if (s->wal_limit > 0)
+        store_checkpoint(s);
+    return total;
 }
 
 int64_t store_evict_before(struct store *s, int64_t ts_ms)
@@ -545,6 +593,7 @@ void store_checkpoint(struct store *s)
 
 void store_limit_wal(struct store *s, int pages, int64_t limit_bytes)
 {
+    s->wal_limit = limit_bytes;
     char sql[128];
     snprintf(sql, sizeof sql, "PRAGMA wal_autocheckpoint=%d; PRAGMA journal_size_limit=%lld;",
              pages, (long long)limit_bytes);

@@ -134,8 +134,11 @@ int store_usage(struct store *s, const char *dir, struct store_usage *out);
 /* Delete whole batches, oldest first: those sampled before ts_ms (retention, which
  * also takes alarm events older than it), or enough of the oldest to free about
  * `bytes` (the disk budget, which never takes alarm events). The newest batch
- * and alarm event always stay, so seq and ids are never reused. Returns readings
- * deleted, or -1. */
+ * and alarm event always stay, so seq and ids are never reused. With a WAL limit
+ * (store_limit_wal), batches go in transactions of about half of it each, the
+ * WAL checkpointed between them: a DELETE writes the pages it empties to the
+ * WAL. Returns readings deleted (those of the slices done if a later one
+ * failed), or -1. */
 int64_t store_evict_before(struct store *s, int64_t ts_ms);
 int64_t store_evict_bytes(struct store *s, int64_t bytes);
 

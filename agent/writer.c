@@ -130,13 +130,16 @@ static void keep_budget(struct writer *w, int force)
     int64_t total = u.used + u.wal, budget = w->limits.store_max;
     /* The disk may be shared and smaller than the budget: when its free space
      * runs low, stop the database growing (freed pages are reused) before
-     * SQLite meets a full disk, which is much harder to get out of. */
+     * SQLite meets a full disk, which is much harder to get out of. The pages
+     * already free in the database count as room: the file never shrinks, so
+     * on a disk another program filled the free space never comes back, and
+     * without them counted every check evicted again until the store was empty. */
     struct statvfs vfs;
     int64_t low_water = 4 * w->reserve_bytes, short_by = 0;
     if (statvfs(w->limits.dir, &vfs) == 0) {
-        int64_t avail = (int64_t)vfs.f_bavail * (int64_t)vfs.f_frsize;
-        if (avail < low_water)
-            short_by = low_water - avail + u.used / 20;
+        int64_t room = (int64_t)vfs.f_bavail * (int64_t)vfs.f_frsize + (u.file - u.used);
+        if (room < low_water)
+            short_by = low_water - room + u.used / 20;
     }
     /* Evict down to 80 % when past 90 %: a margin for the next commits. */
     if (force || short_by > 0 || total > budget / 10 * 9) {

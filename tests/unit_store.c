@@ -1,8 +1,11 @@
 /* unit_store: the batch codec (every value kind and quality) and the SQLite store
- * (seq assignment, scanning from inside a batch, cursors, reopening). */
+ * (seq assignment, scanning from inside a batch, cursors, reopening, eviction by
+ * bytes and by age: oldest batches first, alarm events by retention only, the
+ * WAL within its limit meanwhile). */
 #include "tests/unit.h"
 #include "agent/batch_codec.h"
 #include "agent/store.h"
+#include <sqlite3.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -202,6 +205,148 @@ static void test_pack_in_place(void)
     free(p);
 }
 
+
+/* walpeak: a VFS over the default one that notes the furthest any -wal file was
+ * written, to see what one eviction makes the WAL grow to on disk. */
+struct wp_file {
+    sqlite3_file base;
+    sqlite3_file *real;     /* the default VFS's file, right after this struct */
+    int wal;
+};
+static sqlite3_vfs wp_vfs, *wp_under;
+static sqlite3_io_methods wp_io;
+static sqlite3_int64 wp_peak;
+
+#define REAL(f) (((struct wp_file *)(f))->real)
+static int wp_close(sqlite3_file *f) { return REAL(f)->pMethods->xClose(REAL(f)); }
+static int wp_read(sqlite3_file *f, void *b, int n, sqlite3_int64 o)
+{ return REAL(f)->pMethods->xRead(REAL(f), b, n, o); }
+static int wp_write(sqlite3_file *f, const void *b, int n, sqlite3_int64 o)
+{
+    if (((struct wp_file *)f)->wal && o + n > wp_peak)
+        wp_peak = o + n;
+    return REAL(f)->pMethods->xWrite(REAL(f), b, n, o);
+}
+static int wp_truncate(sqlite3_file *f, sqlite3_int64 n) { return REAL(f)->pMethods->xTruncate(REAL(f), n); }
+static int wp_sync(sqlite3_file *f, int fl) { return REAL(f)->pMethods->xSync(REAL(f), fl); }
+static int wp_size(sqlite3_file *f, sqlite3_int64 *n) { return REAL(f)->pMethods->xFileSize(REAL(f), n); }
+static int wp_lock(sqlite3_file *f, int l) { return REAL(f)->pMethods->xLock(REAL(f), l); }
+static int wp_unlock(sqlite3_file *f, int l) { return REAL(f)->pMethods->xUnlock(REAL(f), l); }
+static int wp_reserved(sqlite3_file *f, int *r) { return REAL(f)->pMethods->xCheckReservedLock(REAL(f), r); }
+static int wp_control(sqlite3_file *f, int op, void *a) { return REAL(f)->pMethods->xFileControl(REAL(f), op, a); }
+static int wp_sector(sqlite3_file *f) { return REAL(f)->pMethods->xSectorSize(REAL(f)); }
+static int wp_device(sqlite3_file *f) { return REAL(f)->pMethods->xDeviceCharacteristics(REAL(f)); }
+static int wp_shm_map(sqlite3_file *f, int pg, int sz, int ext, void volatile **p)
+{ return REAL(f)->pMethods->xShmMap(REAL(f), pg, sz, ext, p); }
+static int wp_shm_lock(sqlite3_file *f, int o, int n, int fl) { return REAL(f)->pMethods->xShmLock(REAL(f), o, n, fl); }
+static void wp_shm_barrier(sqlite3_file *f) { REAL(f)->pMethods->xShmBarrier(REAL(f)); }
+static int wp_shm_unmap(sqlite3_file *f, int del) { return REAL(f)->pMethods->xShmUnmap(REAL(f), del); }
+
+static int wp_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *f, int flags, int *out)
+{
+    struct wp_file *w = (struct wp_file *)f;
+    w->real = (sqlite3_file *)(w + 1);
+    w->wal = (flags & SQLITE_OPEN_WAL) != 0;
+    int rc = wp_under->xOpen(wp_under, name, w->real, flags, out);
+    /* No xFetch: mmap is off in the store; SQLite then reads instead. */
+    f->pMethods = rc == SQLITE_OK && w->real->pMethods ? &wp_io : NULL;
+    return rc;
+}
+
+static void wp_register(void)
+{
+    wp_under = sqlite3_vfs_find(NULL);
+    wp_io = (sqlite3_io_methods){ 2, wp_close, wp_read, wp_write, wp_truncate, wp_sync, wp_size,
+                                  wp_lock, wp_unlock, wp_reserved, wp_control, wp_sector, wp_device,
+                                  wp_shm_map, wp_shm_lock, wp_shm_barrier, wp_shm_unmap, NULL, NULL };
+    wp_vfs = *wp_under;
+    wp_vfs.zName = "walpeak";
+    wp_vfs.szOsFile = (int)sizeof(struct wp_file) + wp_under->szOsFile;
+    wp_vfs.xOpen = wp_open;
+    wp_vfs.pNext = NULL;
+    sqlite3_vfs_register(&wp_vfs, 1);
+}
+
+static long count_alarms(struct store *s)
+{
+    struct alarm_event ev[16];
+    return store_alarms_after(s, 0, ev, 16);
+}
+
+/* A store of 6,000 batches (sample times 1000 ms apart) under a 64 KB WAL limit,
+ * alarm events among them: evicting half by bytes takes the oldest half of the
+ * batches and no event, the WAL never past its limit on the way (one DELETE of
+ * the whole half wrote it to several times that); by age, the batches and the
+ * events older than the cutoff, but never the newest event or batch. */
+static void test_evict(void)
+{
+    char dir[] = "/tmp/ganzhi-unit-XXXXXX";
+    CHECK(mkdtemp(dir) != NULL);
+    wp_register();
+    char err[256];
+    struct store *s = store_open(dir, STORE_WRITE, err, sizeof err);
+    CHECK(s != NULL);
+    if (!s)
+        return;
+    const int64_t limit = 64 * 1024;
+    store_limit_wal(s, 8, limit);
+    enum { BATCHES = 6000, PER_TX = 100 };
+    for (int k = 0; k < BATCHES; k += PER_TX) {
+        struct packed_batch *b[PER_TX];
+        for (int j = 0; j < PER_TX; j++)
+            b[j] = mk(36, 1000 * (int64_t)(k + j + 1), k + j);
+        /* The events of the batches' time: at 500.5, 1000.5, 3500.5 and 5999.5 s. */
+        static const int64_t at[] = { 500500, 1000500, 3500500, 5999500 };
+        struct alarm_event ev[4];
+        size_t nev = 0;
+        for (size_t i = 0; i < 4; i++)
+            if (at[i] > 1000 * (int64_t)k && at[i] <= 1000 * (int64_t)(k + PER_TX))
+                ev[nev++] = (struct alarm_event){ .point = 1, .level = 2, .raised = 1, .ts_ms = at[i],
+                                                  .value = 9, .threshold = 8 };
+        CHECK(store_append(s, b, PER_TX, ev, nev) == 0);
+        for (int j = 0; j < PER_TX; j++)
+            free(b[j]);
+    }
+    CHECK(count_alarms(s) == 4);
+    store_checkpoint(s);
+    struct store_usage u;
+    CHECK(store_usage(s, dir, &u) == 0 && u.used > 16 * limit);
+
+    wp_peak = 0;
+    int64_t n = store_evict_bytes(s, u.used / 2);
+    uint64_t first = 0;
+    CHECK(store_first_seq(s, &first) == 0);
+    CHECK(n > 0 && n % 36 == 0 && first == (uint64_t)n + 1);     /* whole batches, oldest first */
+    CHECK(n >= 36 * BATCHES / 2 && n <= 36 * BATCHES * 6 / 10);
+    CHECK(count_alarms(s) == 4);                                 /* the budget takes no event */
+    CHECK(wp_peak > 0 && wp_peak <= limit);
+    if (wp_peak > limit)
+        printf("  the WAL reached %lld bytes on an eviction by bytes (limit %lld)\n",
+               (long long)wp_peak, (long long)limit);
+
+    /* By age: the batches sampled before 4000 s and the events before it. */
+    wp_peak = 0;
+    uint64_t was = first;
+    n = store_evict_before(s, 4000 * 1000);
+    CHECK(store_first_seq(s, &first) == 0 && first == 36 * 3999 + 1);
+    CHECK(n == (int64_t)(first - was));
+    CHECK(count_alarms(s) == 1);
+    CHECK(wp_peak <= limit);
+    if (wp_peak > limit)
+        printf("  the WAL reached %lld bytes on an eviction by age (limit %lld)\n",
+               (long long)wp_peak, (long long)limit);
+    /* Everything older: the newest batch and the newest event stay. */
+    n = store_evict_before(s, INT64_MAX);
+    CHECK(n == 36 * (BATCHES - 4000) && store_next_seq(s) == 36 * BATCHES + 1);
+    CHECK(store_first_seq(s, &first) == 0 && first == 36 * (BATCHES - 1) + 1);
+    CHECK(count_alarms(s) == 1);
+    store_close(s);
+    sqlite3_vfs_unregister(&wp_vfs);
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    CHECK(system(cmd) == 0);
+}
+
 int main(void)
 {
     RUN(test_pack_in_place);
@@ -209,5 +354,6 @@ int main(void)
     RUN(test_codec_truncated);
     RUN(test_codec_huge_delta);
     RUN(test_store);
+    RUN(test_evict);
     return UNIT_END();
 }
