@@ -160,7 +160,8 @@ static int send_alarms(struct uplink *u)
     uint64_t pos = u->alarm_pos;
     pthread_mutex_unlock(&u->lock);
     if (!ready)
-        return 0;
+        return 0;   /* (alarms_behind stands: the next message is still to come) */
+    u->alarms_behind = 0;
     /* Nothing committed since the store last had no event from here on. */
     uint64_t stored = writer_alarms_stored(u->writer);
     if (stored == u->alarms_looked && pos == u->alarm_pos_looked)
@@ -190,7 +191,12 @@ static int send_alarms(struct uplink *u)
     if (!body)
         return 0;
     /* An alarm is never fire-and-forget, whatever the uplink's qos. */
-    return window_send_tracked(u, MK_ALARM, topic, body, 1, ev[0].id, ev[n - 1].id, LANE_LIVE, 1) > 0;
+    if (window_send_tracked(u, MK_ALARM, topic, body, 1, ev[0].id, ev[n - 1].id, LANE_LIVE, 1) <= 0)
+        return 0;
+    /* A full message: more may wait behind it, one message in flight at a time
+     * (their order): the backlog waits until the last is made. */
+    u->alarms_behind = n == ALARMS_PER_MESSAGE;
+    return 1;
 }
 
 /* 0: an attempt started (or failed to); 1: too early, try again shortly. */
@@ -461,7 +467,9 @@ static void *uplink_main(void *arg)
         int sent = send_alarms(u);
         while (send_next(u, LANE_LIVE, next_seq, cu->max_inflight) > 0)
             sent++;
-        size_t allowance = backfill_allowance(u, now, &last_tokens);
+        /* Stored alarms go out ahead of the backlog, all of them (after an outage,
+         * several messages' worth), not only the first message. */
+        size_t allowance = u->alarms_behind ? 0 : backfill_allowance(u, now, &last_tokens);
         while (allowance > 0 && send_next(u, LANE_BACKFILL, next_seq, backfill_window) > 0) {
             sent++;
             allowance--;

@@ -106,6 +106,7 @@ struct uplink {
     int history_unknown;        /* a fresh cursor: where its history begins is not yet seen */
     uint64_t alarms_looked;     /* writer_alarms_stored() when the store last had none */
     uint64_t alarm_pos_looked;  /* and the alarm position then */
+    int alarms_behind;          /* a full alarm message went: more may follow it */
     double tokens;              /* backfill messages the rate allows now */
     uint64_t cursor_failures;
     struct point_copy *names;   /* by store id: copies for the other points */

@@ -24,7 +24,7 @@
 # the fill wrote is in the store unless retention took it (the store's rule:
 # retention takes events older than it, except the newest; the budget never
 # takes one), and every one held arrives at the collector, in id order, the
-# first alarm message ahead of the first reading message; the drain is complete
+# alarm messages ahead of the backlog's; the drain is complete
 # (every seq the store held from the outage arrives, none missing, every repeat
 # the same reading) and the uplink's count of readings lost equals the seqs
 # evicted before they were delivered; the backlog arrives in seq order flagged
@@ -32,9 +32,8 @@
 # taken after the broker's return arrive while the backlog drains); RSS flat
 # (the fill's last sample within RSS_SLACK_KB of its sample at 10 %, the
 # agent's during the outage likewise) and bounded in the drain (DRAIN_RSS_KB
-# over the outage's peak at most). Printed, not checked: how far behind the
-# backlog's messages the last alarm event stored before the return arrives
-# (the alarm lane sends 50 events a message, one message in flight).
+# over the outage's peak at most); every alarm event stored before the return
+# ahead of the backlog's first message (several alarm messages' worth).
 # Which limit evicts the readings depends on the rates: at 36 points a second
 # 48 MB holds about two days, so retention takes alarm events only and "no
 # reading older than retention" cannot fail by retention alone; RETENTION_H
@@ -327,9 +326,9 @@ check(all(i in sent_ids for i in held), f"every alarm event held arrived "
       f"(missing: {sorted(set(held) - sent_ids)[:10]})")
 check(A and R and A[0][0] <= R[0][0], "the first alarm message ahead of the first reading message")
 # The alarm lane sends one message (50 events) at a time, the next when it is
-# acknowledged, while the backlog fills the window: events past the first 50
-# arrive interleaved with the backlog, not all ahead of it. Reported, not
-# checked (agent/uplink.c, send_alarms).
+# acknowledged; the backlog waits until the last is made (agent/uplink.c,
+# send_alarms): every event stored before the return arrives ahead of the
+# backlog's first message.
 arrived = {}
 for t, evs in A:
     for e in evs:
@@ -340,6 +339,9 @@ ahead = [m for m in R if m[0] < last_alarm]
 print(f"alarm events stored before the broker's return: {len(stored_before)}, in "
       f"{sum(1 for t, evs in A if any(e[1] < back_at for e in evs))} messages; the last arrived behind "
       f"{len(ahead)} of {len(R)} reading messages ({sum(len(m[2]) for m in ahead):,} readings)")
+ahead_bf = [m for m in R if m[2][0] < live_start and m[0] < last_alarm]
+check(not ahead_bf, f"every alarm event stored before the return ahead of the backlog "
+      f"({len(ahead_bf)} backlog messages before the last)")
 t_first_bf, t_last_bf = (resend[0][0], resend[-1][0]) if resend else (0, 0)
 fresh = [m for m in live if t_first_bf <= m[0] <= t_last_bf and m[3] >= back_at]
 check(len(fresh) >= 3, f"live ahead of the backlog: {len(fresh)} live messages sampled after the return "
