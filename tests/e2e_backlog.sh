@@ -59,14 +59,20 @@ back_at = float(sys.argv[2])
 msgs = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
 resend = [m for m in msgs if m["resend"]]
 assert resend, "no message flagged resend"
-seqs = [r["seq"] for m in resend for r in m["readings"]]
+# A live message sent late (its readings older than live_window by then, on a
+# loaded machine) is flagged resend too: the backlog is what lies below the
+# live lane's first seq after the return.
+first_resend = msgs.index(resend[0])
+live_seqs = [m["readings"][0]["seq"] for m in msgs[first_resend:] if not m["resend"]]
+backlog = [m for m in resend if not live_seqs or m["readings"][0]["seq"] < min(live_seqs)]
+seqs = [r["seq"] for m in backlog for r in m["readings"]]
 # The re-upload is oldest first, in seq order (a repeat after a reconnect may
 # restart a little lower, never skip).
 seen = set()
 firsts = [q for q in seqs if not (q in seen or seen.add(q))]
 ordered = all(b > a for a, b in zip(firsts, firsts[1:]))
 repeats = len(seqs) - len(firsts)
-print(f"{len(resend)} resend messages, {len(seqs)} readings, seq {seqs[0]}..{seqs[-1]}, in order: {ordered}"
+print(f"{len(backlog)} backlog messages, {len(seqs)} readings, seq {seqs[0]}..{seqs[-1]}, in order: {ordered}"
       f"{f' ({repeats} repeated after a reconnect)' if repeats else ''}")
 assert ordered
 # Live data during the drain: non-resend messages interleaved with resend ones,
