@@ -42,10 +42,7 @@ TUNED=("backfill_delay = 0"
 link() {
     local name=$1 target=$2 port ctl; shift 2
     port=$(free_port); ctl=$(free_port)
-    "$PY" "$ROOT/tests/linkemu.py" serve --listen "$port" --target "$target" --control "$ctl" "$@" \
-        2> "$T/$name.link.log" &
-    PIDS+=($!)
-    wait_for 10 grep -q ready "$T/$name.link.log" || { cat "$T/$name.link.log"; fail "linkemu $name"; }
+    start_link "$name" "$port" "$target" "$ctl" "$@"
     eval "LINK_$name=$port CTL_$name=$ctl"
 }
 stats() { local v="CTL_$1"; "$PY" "$ROOT/tests/linkemu.py" ctl "${!v}" stats; }

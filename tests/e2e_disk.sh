@@ -74,7 +74,7 @@ mount -t tmpfs -o size=2m tmpfs "$T/small" || { echo "skipped: cannot mount a tm
 on_exit() {
     for pid in "${PIDS[@]}"; do kill -9 "$pid" 2>/dev/null; done
     wait 2>/dev/null
-    umount "$T/small" 2>/dev/null
+    umount "$T/small" "$T/big" 2>/dev/null
     cleanup
 }
 trap on_exit EXIT
@@ -112,12 +112,6 @@ umount "$T/small"
 log "(3) a 64 MB tmpfs holding a 35 MB store of two days; another program fills the disk"
 mkdir -p "$T/big"
 mount -t tmpfs -o size=64m tmpfs "$T/big" || { echo "skipped: cannot mount a tmpfs"; exit 77; }
-on_exit() {
-    for pid in "${PIDS[@]}"; do kill -9 "$pid" 2>/dev/null; done
-    wait 2>/dev/null
-    umount "$T/small" "$T/big" 2>/dev/null
-    cleanup
-}
 "$BIN/tests/tool_fill_store" --dir "$T/big/data" --points 36 --interval-ms 1000 --days 2 \
     --delivered county > "$T/fill.out" || fail "tool_fill_store"
 held() { sqlite3 "$T/big/data/store.db" 'select coalesce(sum(n), 0) from batch'; }

@@ -19,13 +19,6 @@ FLAP_S=24
 RECONNECT_MAX=4
 
 backoff=
-start_link() {
-    local name=$1 listen=$2 target=$3 control=$4; shift 4
-    "$PY" "$ROOT/tests/linkemu.py" serve --listen "$listen" --target "$target" \
-        --control "$control" "$@" 2> "$T/$name.link.log" &
-    PIDS+=($!)
-    wait_for 10 grep -q ready "$T/$name.link.log" || { cat "$T/$name.link.log"; fail "linkemu $name"; }
-}
 stats() { "$PY" "$ROOT/tests/linkemu.py" ctl "$CTL" stats; }
 accepted() { stats | "$PY" -c 'import json, sys; print(json.load(sys.stdin)["accepted"])'; }
 

@@ -17,14 +17,6 @@ source "$(dirname "$0")/lib.sh"
 PY=/usr/bin/python3
 NAT_IDLE=5
 
-# start_link NAME LISTEN TARGET CONTROL [--KEY VALUE...]: a linkemu of our own.
-start_link() {
-    local name=$1 listen=$2 target=$3 control=$4; shift 4
-    "$PY" "$ROOT/tests/linkemu.py" serve --listen "$listen" --target "$target" \
-        --control "$control" "$@" 2> "$T/$name.link.log" &
-    PIDS+=($!)
-    wait_for 10 grep -q ready "$T/$name.link.log" || { cat "$T/$name.link.log"; fail "linkemu $name"; }
-}
 # stat CONTROL EXPR: EXPR of the proxy's stats s (a dict), e.g. "s['accepted']".
 stat() {
     "$PY" "$ROOT/tests/linkemu.py" ctl "$1" stats |

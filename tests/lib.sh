@@ -61,6 +61,16 @@ stop_broker() {
     wait "${!var}" 2>/dev/null
 }
 
+# start_link NAME LISTEN TARGET CONTROL [--KEY VALUE...]: a WAN link emulator
+# (tests/linkemu.py) from 127.0.0.1:LISTEN to TARGET, controlled on CONTROL.
+start_link() {
+    local name=$1 listen=$2 target=$3 control=$4; shift 4
+    /usr/bin/python3 "$ROOT/tests/linkemu.py" serve --listen "$listen" --target "$target" \
+        --control "$control" "$@" 2> "$T/$name.link.log" &
+    PIDS+=($!)
+    wait_for 10 grep -q ready "$T/$name.link.log" || { cat "$T/$name.link.log"; fail "linkemu $name"; }
+}
+
 # start_sim PORT [options]
 start_sim() {
     local port=$1; shift
