@@ -447,13 +447,19 @@ uint64_t store_seq_since(struct store *s, uint64_t from, int64_t ts_ms)
     return v ? v : store_next_seq(s);
 }
 
-int store_usage(struct store *s, const char *dir, struct store_usage *out)
+/* The database file's bytes, and of those the pages in use (not free). */
+static void page_bytes(struct store *s, int64_t *used, int64_t *file)
 {
     uint64_t pages = query_u64(s->db, "PRAGMA page_count", 0);
     uint64_t free_pages = query_u64(s->db, "PRAGMA freelist_count", 0);
     uint64_t size = query_u64(s->db, "PRAGMA page_size", 4096);
-    out->used = (int64_t)((pages - (free_pages < pages ? free_pages : pages)) * size);
-    out->file = (int64_t)(pages * size);
+    *used = (int64_t)((pages - (free_pages < pages ? free_pages : pages)) * size);
+    *file = (int64_t)(pages * size);
+}
+
+int store_usage(struct store *s, const char *dir, struct store_usage *out)
+{
+    page_bytes(s, &out->used, &out->file);
     char path[4096];
     struct stat st;
     snprintf(path, sizeof path, "%s/store.db-wal", dir);
@@ -509,11 +515,9 @@ static int64_t evict_below(struct store *s, uint64_t cutoff)
         return 0;
     uint64_t step = cutoff - first;
     if (s->wal_limit > 0) {
-        uint64_t pages = query_u64(s->db, "PRAGMA page_count", 1);
-        uint64_t free_pages = query_u64(s->db, "PRAGMA freelist_count", 0);
-        uint64_t size = query_u64(s->db, "PRAGMA page_size", 4096);
-        double used = (double)(pages - (free_pages < pages ? free_pages : pages)) * (double)size;
-        double per_seq = next > first ? used / (double)(next - first) : used;
+        int64_t used, file;
+        page_bytes(s, &used, &file);
+        double per_seq = next > first ? (double)used / (double)(next - first) : (double)used;
         double seqs = per_seq > 0 ? (double)s->wal_limit / 2 / per_seq : (double)step;
         if (seqs < (double)step)
             step = seqs < 1 ? 1 : (uint64_t)seqs;
@@ -573,13 +577,11 @@ int64_t store_evict_bytes(struct store *s, int64_t bytes)
     if (query_u64_ok(s->db, "SELECT min(seq0) FROM batch", &first) != 0 ||
         query_u64_ok(s->db, NEXT_SEQ_SQL, &next) != 0)
         return -1;
-    uint64_t pages = query_u64(s->db, "PRAGMA page_count", 1);
-    uint64_t free_pages = query_u64(s->db, "PRAGMA freelist_count", 0);
-    uint64_t size = query_u64(s->db, "PRAGMA page_size", 4096);
-    double used = (double)(pages - (free_pages < pages ? free_pages : pages)) * (double)size;
+    int64_t used, file;
+    page_bytes(s, &used, &file);
     if (!first || next <= first || used <= 0)
         return 0;
-    double share = (double)bytes / used * 1.1;
+    double share = (double)bytes / (double)used * 1.1;
     if (share > 1)
         share = 1;
     uint64_t cutoff = first + (uint64_t)((double)(next - first) * share) + 1;

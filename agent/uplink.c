@@ -343,12 +343,10 @@ static void check_acks(struct uplink *u, int64_t now)
             since = f->handed_ms;
     }
     size_t handed = u->handed;
-    int stuck = since && now - since >= u->cu->ack_timeout_ms;
+    /* Once a connection: the loss of it follows, and voids these flights. */
+    int stuck = since && !u->dropping && now - since >= u->cu->ack_timeout_ms;
     if (stuck) {
-        /* Once: the loss of the connection follows, and voids these flights. */
-        for (size_t i = 0; i < u->nslots; i++)
-            if (u->slots[i].used && u->slots[i].handed)
-                u->slots[i].handed_ms = INT64_MAX;
+        u->dropping = 1;
         u->st.ack_timeouts++;
         snprintf(u->st.last_error, sizeof u->st.last_error,
                  "a message unacknowledged for %lld ms (%zu in flight)",
@@ -376,7 +374,7 @@ static void *uplink_main(void *arg)
     /* The live lane always keeps a slot of the window, and takes every slot that
      * frees before the backlog does: a backlog never starves it, and a drain
      * keeps the window full. */
-    size_t backfill_window = cu->max_inflight > 1 ? cu->max_inflight - 1 : 1;     /* pace's ceiling */
+    size_t backfill_window = u->pace.ceiling;   /* the window less the live lane's slot */
     uint64_t next_seq = writer_next_seq(u->writer);
     for (;;) {
         pthread_mutex_lock(&u->lock);

@@ -84,6 +84,7 @@ struct uplink {
     uint64_t alarm_pos;         /* next alarm event id to send */
     int alarm_inflight;         /* one alarm message at a time keeps them in order */
     int fresh_connect;          /* connected since the last rewind */
+    int dropping;               /* this connection is being dropped (ack_timeout) */
     int diagnose;               /* connects failed: let the transport say why */
     struct uplink_stats st;
     /* The hand-off. Handing a message to paho waits for paho's mutex, which

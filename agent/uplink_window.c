@@ -19,6 +19,7 @@ static void on_connected(void *ctx, const char *server)
     u->connecting = 0;
     u->rewind = 1;
     u->fresh_connect = 1;
+    u->dropping = 0;
     pace_restart(&u->pace);
     u->st.connects++;
     snprintf(u->st.server, sizeof u->st.server, "%s", server);

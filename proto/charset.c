@@ -29,11 +29,11 @@ static size_t char_len(const unsigned char *s, size_t left)
     return n;
 }
 
+static size_t utf8_mend(char *s, size_t *len);
+
 /* Convert with iconv; skip(s, left) is how many bytes to replace by one '?'
  * where the input cannot be converted, each reported to bad() when given.
  * Out grows as needed. */
-static size_t utf8_mend(char *s, size_t *len);
-
 static char *convert(const char *to, const char *from, const char *text, size_t len,
                      size_t (*skip)(const unsigned char *, size_t), size_t *outlen,
                      size_t *replaced, void (*bad)(void *, size_t), void *arg)
